@@ -1,0 +1,409 @@
+/*
+ * weft.h - the public C API of weft: errors, allocator, scheduler, futures,
+ * tasks, timers, channels, semaphores, groups (core tier) and the loop
+ * (host tier, on libuv).
+ * SPDX-License-Identifier: MIT
+ *
+ * About threads: every function is for the thread that owns the scheduler
+ * (the loop thread) unless its comment says "Threads: any."
+ *
+ * About memory: core objects are caller-allocated and embeddable
+ * (weft_timer_t t; weft_timer_init(s, &t);) so the embedded tier needs no
+ * heap. What the core does allocate (the timer heap, channel buffers) goes
+ * through the scheduler's allocator, which has lua_Alloc's contract.
+ */
+#ifndef WEFT_H
+#define WEFT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "weft_conf.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define WEFT_VERSION_MAJOR 0
+#define WEFT_VERSION_MINOR 1
+#define WEFT_VERSION_PATCH 0
+#define WEFT_VERSION_STRING "0.1.0"
+
+/* ---------------------------------------------------------------- errors */
+
+/* Synchronous calls return 0 on success or a negative code. Codes from
+ * libuv (negated errno values, above -4096) pass through unchanged; weft's
+ * own codes live in a separate range below -30000. */
+#define WEFT_OK 0
+#define WEFT_ENOMEM (-30001)    /* the allocator returned NULL */
+#define WEFT_ECANCELED (-30002) /* the task or operation was cancelled */
+#define WEFT_ETIMEDOUT (-30003) /* a deadline passed first */
+#define WEFT_ECLOSED (-30004)   /* the channel or group is closed / empty */
+#define WEFT_EINVAL (-30005)    /* bad argument or misuse of the API */
+#define WEFT_EFULL (-30006)     /* no room: would block, or capacity spent */
+#define WEFT_EEMPTY (-30007)    /* nothing to take: would block */
+#define WEFT_ESTATE (-30008)    /* wrong state: already settled, done */
+#define WEFT_EDEADLK (-30009)   /* nothing can ever wake the waiting task */
+#define WEFT_ESCRIPT (-30010)   /* a script task raised an error */
+
+/* The message for a code ("cancelled", or libuv's text for its codes is
+ * given by the host tier through uv_strerror). Never NULL. Threads: any. */
+const char *weft_strerror(int code);
+/* The symbolic name ("WEFT_ECANCELED"). Never NULL. Threads: any. */
+const char *weft_err_name(int code);
+
+/* What a C task function returns: it has finished, or it waits (it parked
+ * itself on a future, timer, channel, semaphore or group, or it yielded). */
+#define WEFT_READY 0
+#define WEFT_PENDING 1
+
+/* ------------------------------------------------------------- allocator */
+
+/* lua_Alloc's contract: nsize == 0 frees ptr (osize is its size) and returns
+ * NULL; otherwise (re)allocate to nsize, returning NULL on failure and
+ * leaving ptr untouched. When ptr is NULL, osize carries no size. A host may
+ * give Lua and weft the same function. */
+typedef void *(*weft_alloc_fn)(void *ud, void *ptr, size_t osize,
+                               size_t nsize);
+
+/* ----------------------------------------------------------- priorities */
+
+/* Five levels, most urgent first. Within a level tasks run FIFO. */
+enum {
+  WEFT_PRIO_CRITICAL = 0,
+  WEFT_PRIO_HIGH = 1,
+  WEFT_PRIO_NORMAL = 2,
+  WEFT_PRIO_LOW = 3,
+  WEFT_PRIO_IDLE = 4,
+  WEFT_NPRIO = 5
+};
+
+typedef struct weft_sched_s weft_sched_t;
+typedef struct weft_task_s weft_task_t;
+typedef struct weft_waiter_s weft_waiter_t;
+typedef struct weft_future_s weft_future_t;
+typedef struct weft_timer_s weft_timer_t;
+
+/* --------------------------------------------------------------- waiters */
+
+/* A waiter sits in the waiter list of a future, channel, semaphore or group.
+ * It is intrusive: the waiting party owns the memory. When the waited-for
+ * event happens the waiter is unlinked first, then cb runs with a status
+ * (0, or a WEFT_E* code). About fields: next/prev are private; data and buf
+ * belong to the owner (buf is where a channel or group hands an item). */
+typedef void (*weft_waiter_cb)(weft_waiter_t *w, int status);
+struct weft_waiter_s {
+  weft_waiter_t *next, *prev; /* private: circular list */
+  weft_waiter_cb cb;
+  void *data;
+  void *buf;
+};
+
+/* Initializes an unlinked waiter. */
+void weft_waiter_init(weft_waiter_t *w, weft_waiter_cb cb, void *data);
+/* Unlinks w if it is linked; harmless otherwise. */
+void weft_waiter_remove(weft_waiter_t *w);
+/* Whether w is currently in some list. */
+int weft_waiter_linked(const weft_waiter_t *w);
+
+/* --------------------------------------------------------------- futures */
+
+enum {
+  WEFT_FUTURE_PENDING = 0,
+  WEFT_FUTURE_FULFILLED = 1,
+  WEFT_FUTURE_REJECTED = 2,
+  WEFT_FUTURE_CANCELLED = 3
+};
+
+/* About weft_future_t: a one-shot settlement. It moves once from PENDING to
+ * one of the three final states; every later settle returns WEFT_ESTATE and
+ * changes nothing (a duplicate completion is harmless). The value itself
+ * belongs to the user (data, or the Lua binding's userdata); the core keeps
+ * the state and an error code. Settling wakes every waiter, in the order
+ * they were added. Public read-only: state, code. */
+struct weft_future_s {
+  uint8_t state; /* read-only */
+  int code;      /* read-only: the error code of a rejected future */
+  weft_waiter_t waiters; /* private: list head */
+  void *data;            /* user data */
+};
+
+void weft_future_init(weft_future_t *f);
+/* Settles f; returns 0, or WEFT_ESTATE if f was settled already. Each
+ * waiter's callback gets the new state as its status. */
+int weft_future_fulfill(weft_future_t *f);
+int weft_future_reject(weft_future_t *f, int code);
+int weft_future_settle_cancelled(weft_future_t *f);
+/* Adds a callback waiter. The waiter must stay valid until its callback
+ * ran or it was removed with weft_waiter_remove. Returns WEFT_ESTATE if f
+ * is settled already (the waiter is not added). */
+int weft_future_on(weft_future_t *f, weft_waiter_t *w);
+
+/* --------------------------------------------------------------- timers */
+
+typedef void (*weft_timer_cb)(weft_timer_t *t);
+/* About weft_timer_t: an intrusive node of the scheduler's binary min-heap,
+ * ordered by (due, seq): equal deadlines fire in start order. Starting needs
+ * no allocation unless the heap array must grow. Public: data. */
+struct weft_timer_s {
+  uint64_t due;   /* read-only: absolute ms on the scheduler clock */
+  uint64_t seq;   /* private: start order, breaks ties */
+  size_t slot;    /* private: heap index + 1, or 0 when stopped */
+  weft_timer_cb cb;
+  weft_sched_t *sched;
+  void *data;
+};
+
+void weft_timer_init(weft_sched_t *s, weft_timer_t *t);
+/* Arms t to fire once, delay_ms after the scheduler's current time.
+ * Restarting an armed timer moves it. Returns 0 or WEFT_ENOMEM (the timer
+ * stays stopped). */
+int weft_timer_start(weft_timer_t *t, weft_timer_cb cb, uint64_t delay_ms);
+/* Disarms t; harmless when it is not armed. */
+void weft_timer_stop(weft_timer_t *t);
+int weft_timer_active(const weft_timer_t *t);
+
+/* ----------------------------------------------------------------- tasks */
+
+/* A task's resume function. status is 0 on the first run and after a normal
+ * wake-up, or WEFT_ECANCELED, WEFT_ETIMEDOUT, WEFT_ECLOSED for why the wait
+ * ended. Return WEFT_READY when the task has finished (the scheduler then
+ * fulfills its future) or WEFT_PENDING when it waits or yielded. A function
+ * that settled its task itself with weft_task_finish returns WEFT_PENDING
+ * and must not let the scheduler touch the task again. */
+typedef int (*weft_task_fn)(weft_task_t *t, int status);
+
+/* About weft_task_t: a resumable unit. A task is a future (done is its
+ * first member, so a weft_task_t* is a weft_future_t*) that settles when the
+ * task ends. It waits on at most one thing at a time: its wait node sits in
+ * one waiter list, or its timer is armed, or both (a wait with a deadline),
+ * or it sits in the ready queue. Tasks form a tree: a task started by
+ * another is its child; cancelling a task cancels its live descendants.
+ * When a task ends its children are detached (they run on). Public: data,
+ * item (scratch for a value handed by a channel); read-only: id, prio,
+ * born, flags, wake. */
+struct weft_task_s {
+  weft_future_t done; /* first member */
+  weft_sched_t *sched;
+  weft_task_fn fn;
+  void *data;
+  uint64_t id;   /* read-only: unique per scheduler, from 1 */
+  uint64_t born; /* read-only: scheduler time when it was started */
+  uint8_t prio;  /* read-only */
+  uint8_t flags; /* read-only: WEFT_TASK_* */
+  int wake;      /* read-only: status of the last wake-up */
+  weft_task_t *ready_next;      /* private: ready queue */
+  weft_waiter_t wait;           /* private: its one wait */
+  weft_timer_t timer;           /* private: its deadline or sleep */
+  weft_task_t *live_next, *live_prev;  /* private: scheduler's live list */
+  weft_task_t *parent, *child, *sib_next, *sib_prev; /* private: tree */
+  struct weft_group_s *group;   /* private */
+  weft_task_t *grp_next, *grp_prev;    /* private: group lists */
+  uintptr_t item; /* public: scratch slot for channel hand-offs */
+};
+
+#define WEFT_TASK_QUEUED 0x01    /* in the ready queue */
+#define WEFT_TASK_PARKED 0x02    /* waiting on something */
+#define WEFT_TASK_CANCEL 0x04    /* cancellation was requested */
+#define WEFT_TASK_STARTED 0x08   /* fn has run at least once */
+#define WEFT_TASK_DONE 0x10      /* finished */
+
+/* Initializes and schedules t with resume function fn at priority prio
+ * (WEFT_PRIO_*) as a child of parent (NULL for a root task). If parent is
+ * being cancelled the new task starts cancelled. Returns 0 or WEFT_EINVAL. */
+int weft_task_start(weft_sched_t *s, weft_task_t *t, weft_task_fn fn,
+                    int prio, weft_task_t *parent);
+/* Requests cancellation of t and its live descendants. A parked task is
+ * unparked at once and resumed with WEFT_ECANCELED; a queued or running one
+ * keeps the request (WEFT_TASK_CANCEL) for its next wait. Returns 0, or
+ * WEFT_ESTATE if t has finished. */
+int weft_task_cancel(weft_task_t *t);
+/* Ends t with a final state (WEFT_FUTURE_FULFILLED, _REJECTED with code,
+ * _CANCELLED): settles its future, detaches its children, tells its group.
+ * Returns WEFT_ESTATE if t has finished already. */
+int weft_task_finish(weft_task_t *t, int state, int code);
+
+/* The waits. Each parks t (which must be the running task) and returns
+ * WEFT_PENDING; t's fn runs again with the wake-up status. A timeout of
+ * WEFT_FOREVER means none; when it passes first the status is
+ * WEFT_ETIMEDOUT. If the wait is satisfied at once they return 0 and do not
+ * park. None of them checks WEFT_TASK_CANCEL: that policy is the caller's. */
+#define WEFT_FOREVER UINT64_MAX
+/* Waits until f settles (status 0). Returns 0 at once if it has. */
+int weft_task_await(weft_task_t *t, weft_future_t *f, uint64_t timeout_ms);
+/* Waits ms milliseconds; wakes with status 0. */
+int weft_task_sleep(weft_task_t *t, uint64_t ms);
+/* Requeues t at the back of its level; wakes with status 0. */
+int weft_task_yield(weft_task_t *t);
+
+/* ------------------------------------------------------------- scheduler */
+
+/* About weft_sched_t: the core of a loop. It owns the ready queue (one FIFO
+ * per priority plus a bitmask of non-empty levels), the timer heap, the
+ * list of live tasks and the clock, which the host advances. All fields are
+ * private; read them through the functions below. */
+typedef struct weft_stats_s {
+  uint64_t spawned, finished, fulfilled, rejected, cancelled;
+  uint64_t dispatched; /* resumes of task functions */
+  size_t live;         /* tasks started and not finished */
+  size_t ready;        /* tasks in the ready queue */
+  size_t timers;       /* armed timers */
+} weft_stats_t;
+
+struct weft_sched_s {
+  weft_alloc_fn alloc;
+  void *alloc_ud;
+  uint64_t now;
+  weft_task_t *ready_head[WEFT_NPRIO], *ready_tail[WEFT_NPRIO];
+  unsigned ready_mask;
+  unsigned fair_count, fair_cursor;
+  weft_timer_t **heap;
+  size_t heap_len, heap_cap;
+  uint64_t timer_seq;
+  weft_task_t live; /* list head of live tasks (only the links are used) */
+  uint64_t next_id;
+  weft_task_t *current;
+  weft_stats_t stats;
+};
+
+/* Initializes s with an allocator (lua_Alloc contract). Allocates nothing. */
+void weft_sched_init(weft_sched_t *s, weft_alloc_fn alloc, void *ud);
+/* Frees the timer heap. Live tasks must have finished or been abandoned by
+ * their owner; returns WEFT_ESTATE (and frees anyway) if some are live. */
+int weft_sched_close(weft_sched_t *s);
+/* Sets the clock (ms, monotonic; never moves backwards). */
+void weft_sched_set_time(weft_sched_t *s, uint64_t now_ms);
+uint64_t weft_sched_now(const weft_sched_t *s);
+/* Fires every timer due at the current time, then resumes at most max
+ * ready tasks (those that became ready meanwhile included). Returns the
+ * number of task resumes. */
+size_t weft_sched_run(weft_sched_t *s, size_t max);
+/* Whether a task is ready to run. */
+int weft_sched_has_ready(const weft_sched_t *s);
+/* Stores the earliest timer deadline in *due (OUT) and returns 0, or
+ * returns WEFT_EEMPTY if no timer is armed. */
+int weft_sched_next_due(const weft_sched_t *s, uint64_t *due);
+/* The task whose fn is running, or NULL. */
+weft_task_t *weft_sched_current(const weft_sched_t *s);
+/* Iterates live tasks: pass NULL for the first; returns NULL at the end. */
+weft_task_t *weft_sched_next_live(const weft_sched_t *s, weft_task_t *t);
+void weft_sched_stats(const weft_sched_t *s, weft_stats_t *out);
+/* The allocator, for code that shares it. */
+void *weft__sched_alloc(weft_sched_t *s, void *p, size_t osize, size_t nsize);
+
+/* -------------------------------------------------------------- channels */
+
+/* About weft_chan_t: a FIFO of fixed-size items with a bound. Capacity 0 is
+ * a rendezvous (a send completes only when a receiver takes the item). Items
+ * are handed over directly when the other side waits, so a woken waiter
+ * always has its operation done: cancelling it afterwards loses nothing.
+ * Senders and receivers are each served FIFO. All fields private. */
+typedef struct weft_chan_s {
+  weft_sched_t *sched;
+  unsigned char *buf;
+  size_t cap, item_size, head, count;
+  weft_waiter_t senders, receivers;
+  int closed;
+} weft_chan_t;
+
+/* Allocates room for cap items of item_size bytes. WEFT_ENOMEM, or
+ * WEFT_EINVAL when item_size is 0. */
+int weft_chan_init(weft_sched_t *s, weft_chan_t *ch, size_t cap,
+                   size_t item_size);
+/* Frees the buffer. Tasks still waiting are dropped from its lists without
+ * a wake-up (for teardown, when their owner is going away too). */
+void weft_chan_free(weft_chan_t *ch);
+/* Closes ch: later sends fail with WEFT_ECLOSED; waiting senders wake with
+ * WEFT_ECLOSED (their items were not taken); waiting receivers wake with
+ * WEFT_ECLOSED; buffered items stay receivable. Idempotent. */
+void weft_chan_close(weft_chan_t *ch);
+/* 0 (item copied in), WEFT_EFULL or WEFT_ECLOSED. */
+int weft_chan_try_send(weft_chan_t *ch, const void *item);
+/* 0 (item copied to out), WEFT_EEMPTY, or WEFT_ECLOSED (closed, drained). */
+int weft_chan_try_recv(weft_chan_t *ch, void *out);
+/* As try_send, but when full parks t (WEFT_PENDING); item must stay valid
+ * until t wakes: status 0 (taken) or WEFT_ECLOSED (not taken). */
+int weft_chan_send(weft_chan_t *ch, weft_task_t *t, const void *item);
+/* As try_recv, but when empty parks t (WEFT_PENDING); out must stay valid
+ * until t wakes: status 0 (item in out) or WEFT_ECLOSED. */
+int weft_chan_recv(weft_chan_t *ch, weft_task_t *t, void *out);
+size_t weft_chan_count(const weft_chan_t *ch);
+
+/* ------------------------------------------------------------ semaphores */
+
+/* About weft_sem_t: a counting semaphore. Permits are handed to waiters in
+ * FIFO order on release, so a woken waiter holds its permit. */
+typedef struct weft_sem_s {
+  size_t count;
+  weft_waiter_t waiters;
+} weft_sem_t;
+
+void weft_sem_init(weft_sem_t *s, size_t permits);
+/* 0 (acquired) or WEFT_EEMPTY. */
+int weft_sem_try_acquire(weft_sem_t *s);
+/* 0 (acquired) or parks t (WEFT_PENDING) until a permit is handed over. */
+int weft_sem_acquire(weft_sem_t *s, weft_task_t *t);
+void weft_sem_release(weft_sem_t *s);
+/* Number of tasks waiting. */
+size_t weft_sem_waiting(const weft_sem_t *s);
+
+/* ---------------------------------------------------------------- groups */
+
+/* About weft_group_t: a join set of tasks. Members that finish move to the
+ * finished list until joined. The first member to be rejected is recorded
+ * and, with WEFT_GROUP_FAIL_FAST, cancels its siblings. All fields private;
+ * members hold pointers back (task->group). */
+typedef struct weft_group_s {
+  weft_task_t *running;            /* doubly linked via grp_next/prev */
+  weft_task_t *fin_head, *fin_tail; /* FIFO of finished, unjoined */
+  size_t nrunning, nfinished;
+  weft_waiter_t joiners;
+  weft_task_t *failed; /* first rejected member, or NULL */
+  int flags;
+} weft_group_t;
+
+#define WEFT_GROUP_FAIL_FAST 0x01
+
+void weft_group_init(weft_group_t *g, int flags);
+/* Adds a started, unfinished task t. WEFT_EINVAL if it is in a group. */
+int weft_group_add(weft_group_t *g, weft_task_t *t);
+/* Takes the next finished member into *out (OUT): 0, or WEFT_ECLOSED when
+ * no member is left; otherwise parks t (WEFT_PENDING) and on wake-up
+ * (status 0) *out holds the member. */
+int weft_group_join(weft_group_t *g, weft_task_t *t, weft_task_t **out);
+/* Cancels every running member. */
+void weft_group_cancel(weft_group_t *g);
+/* Unlinks every member (finished or not) from g; for teardown. */
+void weft_group_clear(weft_group_t *g);
+size_t weft_group_size(const weft_group_t *g);
+weft_task_t *weft_group_failed(const weft_group_t *g);
+
+/* ------------------------------------------------------- loop (host tier) */
+
+/* About weft_loop_t: a scheduler driven by a libuv loop on one thread. The
+ * loop owns its uv_loop_t. libuv's own allocations follow libuv's
+ * process-wide hook (uv_replace_allocator), not weft's allocator. */
+typedef struct weft_loop_s weft_loop_t;
+
+/* Creates a loop whose memory comes from alloc (NULL: the C library's
+ * realloc/free). *out (OUT) is the loop. WEFT_ENOMEM or a libuv code. */
+int weft_loop_new(weft_loop_t **out, weft_alloc_fn alloc, void *ud);
+/* Closes the loop and frees it. WEFT_ESTATE if it is running. */
+int weft_loop_free(weft_loop_t *loop);
+weft_sched_t *weft_loop_sched(weft_loop_t *loop);
+/* The libuv loop, for hosts that add their own handles (void * keeps uv.h
+ * out of this header). */
+void *weft_loop_uv(weft_loop_t *loop);
+/* Runs until nothing can make progress: no task is ready, no timer is
+ * armed and libuv has no active handle or request of its own. Tasks still
+ * live then wait on something that nobody can settle from this thread.
+ * Returns the number of such tasks (0 on a clean finish) or a negative
+ * code. WEFT_ESTATE if called while running. */
+int weft_loop_run(weft_loop_t *loop);
+/* Refreshes the scheduler clock from libuv's monotonic clock. */
+void weft_loop_update_time(weft_loop_t *loop);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* WEFT_H */

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs the Debian packages weft needs to build and test, if missing.
+set -euo pipefail
+pkgs=(build-essential cmake pkg-config liblua5.4-dev lua5.4 libuv1-dev
+      libcmocka-dev lua-busted)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+    missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "deps: installing ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,107 @@
+/*
+ * main.c - the weft command: runs a Lua script as the main task of a weft
+ * loop, waits for every task, reports failures (CLI).
+ * SPDX-License-Identifier: MIT
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <lauxlib.h>
+#include <lualib.h>
+
+#include "weft_lua.h"
+
+static const char usage[] =
+    "usage: weft [options] [script.lua [args...]]\n"
+    "Runs script.lua as the main task of a weft loop, waits until every\n"
+    "task has ended, and exits non-zero if the script or any task it never\n"
+    "awaited failed. The module is loaded as the global 'weft'.\n"
+    "\n"
+    "options:\n"
+    "  -e code        run code as a main task (may be repeated)\n"
+    "  -v, --version  print the version and exit\n"
+    "  -h, --help     print this help and exit\n"
+    "  --             stop handling options\n";
+
+static int fail(const char *msg) {
+  fprintf(stderr, "weft: %s\n", msg);
+  return 1;
+}
+
+/* Runs the chunk below nargs arguments on top of L as a main task. */
+static int run_chunk(lua_State *L, int nargs) {
+  if (weft_lua_run(L, nargs, 1) != LUA_OK) {
+    const char *msg = lua_tostring(L, -1);
+    fail(msg ? msg : "(error object is not a string)");
+    lua_pop(L, 1);
+    return 1;
+  }
+  lua_settop(L, 0);
+  return 0;
+}
+
+/* arg = {[0] = script, args...}, as the lua command sets it. */
+static void set_arg(lua_State *L, char **argv, int argc, int script) {
+  int i;
+  lua_createtable(L, argc - script, script + 1);
+  for (i = 0; i < argc; i++) {
+    lua_pushstring(L, argv[i]);
+    lua_rawseti(L, -2, i - script);
+  }
+  lua_setglobal(L, "arg");
+}
+
+static int run_script(lua_State *L, char **argv, int argc, int script) {
+  int i;
+  set_arg(L, argv, argc, script);
+  if (luaL_loadfile(L, strcmp(argv[script], "-") ? argv[script] : NULL))
+    return fail(lua_tostring(L, -1));
+  for (i = script + 1; i < argc; i++) lua_pushstring(L, argv[i]);
+  return run_chunk(L, argc - script - 1);
+}
+
+static int run(lua_State *L, int argc, char **argv) {
+  int i, ran = 0;
+  luaL_openlibs(L);
+  luaL_requiref(L, "weft", luaopen_weft, 1);
+  lua_pop(L, 1);
+  for (i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "-e") == 0) {
+      if (++i == argc) { fail("-e needs an argument"); return 2; }
+      if (luaL_loadbuffer(L, argv[i], strlen(argv[i]), "=(command line)"))
+        return fail(lua_tostring(L, -1));
+      if (run_chunk(L, 0)) return 1;
+      ran = 1;
+    } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+      fputs(usage, stdout);
+      return 0;
+    } else if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--version")) {
+      printf("weft %s (%s)\n", WEFT_VERSION_STRING, LUA_RELEASE);
+      return 0;
+    } else if (!strcmp(argv[i], "--")) {
+      i++;
+      break;
+    } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+      fprintf(stderr, "weft: unknown option '%s'\n%s", argv[i], usage);
+      return 2;
+    } else {
+      break;
+    }
+  }
+  if (i < argc) {
+    if (run_script(L, argv, argc, i)) return 1;
+  } else if (!ran) {
+    fputs(usage, stderr);
+    return 2;
+  }
+  return weft_lua_unhandled(L) > 0;
+}
+
+int main(int argc, char **argv) {
+  lua_State *L = luaL_newstate();
+  int status;
+  if (L == NULL) return fail("cannot create the Lua state: not enough memory");
+  status = run(L, argc, argv);
+  lua_close(L);
+  return status;
+}

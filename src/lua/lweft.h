@@ -1,0 +1,113 @@
+/*
+ * lweft.h - internal declarations of the Lua binding.
+ * The binding uses only the public headers (weft.h, weft_lua.h) and Lua's.
+ * SPDX-License-Identifier: MIT
+ */
+#ifndef WEFT_LWEFT_H
+#define WEFT_LWEFT_H
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "weft.h"
+#include "weft_lua.h"
+
+#define lw_container(p, T, m) ((T *)((char *)(p) - offsetof(T, m)))
+
+/* Uservalue slots of a future or task userdata. */
+enum {
+  UV_RESULT = 1, /* the single value, a packed table, or the dead thread
+                    holding several results; or the error value */
+  UV_CO,         /* task: its coroutine while it runs */
+  UV_NAME,       /* task: its name (string) or nil */
+  UV_CANCEL,     /* the cancellation error given to cancel(), or nil */
+  UV_TRACE,      /* task: traceback string of its failure */
+  UV_COUNT = UV_TRACE
+};
+
+enum { KIND_PROMISE = 1, KIND_TASK = 2 };
+enum { RES_NONE, RES_ONE, RES_TABLE, RES_THREAD };
+
+/* About State: one per lua_State (main thread), kept in the registry under
+ * STATE_KEY and passed as upvalue 1 to every binding function. L is the
+ * stack the driver works on while weft.run is on the C stack (the thread
+ * that called it), NULL otherwise. current is the task whose coroutine is
+ * being resumed. failed_ref is a weak-keyed table of tasks that failed and
+ * have not yet been reported or observed. */
+typedef struct State {
+  weft_loop_t *loop;
+  weft_sched_t *sched;
+  lua_State *L;
+  struct Task *current;
+  int running;
+  int failed_ref;
+  unsigned long unhandled;
+  weft_lua_report_fn report;
+  void *report_ud;
+} State;
+
+#define STATE_KEY "weft.state"
+#define FUTURE_MT "weft.Future"
+#define ERROR_MT "weft.Error"
+#define CHAN_MT "weft.Channel"
+#define SEM_MT "weft.Semaphore"
+#define GROUP_MT "weft.Group"
+#define COMBO_MT "weft.Combo"
+
+/* About Fut: the common head of a promise and a task userdata. f points
+ * into the same userdata. nres counts the stored results; res says how
+ * they are stored in UV_RESULT. observed is set once some code retrieved
+ * the outcome (await, result, a combinator, a group). */
+typedef struct Fut {
+  weft_future_t *f;
+  State *S;
+  int nres;
+  unsigned char kind, res, observed, reported;
+} Fut;
+
+typedef struct Promise {
+  Fut h;
+  weft_future_t fut;
+} Promise;
+
+/* About Task: a Lua task. It is anchored in the registry (ref) from spawn
+ * until it ends, so a running task is never collected; co is its coroutine
+ * (also in UV_CO) until it ends. status is the wake-up status the
+ * continuation of the pending await reads. nargs >= 0 until the first run. */
+typedef struct Task {
+  Fut h;
+  weft_task_t t;
+  lua_State *co;
+  int ref;
+  int nargs;
+  int status;
+  weft_task_t *joined; /* group hand-off slot */
+} Task;
+
+#define upstate(L) ((State *)lua_touserdata(L, lua_upvalueindex(1)))
+
+/* task.c */
+Fut *lw_checkfut(lua_State *L, int idx, const char *fname);
+Fut *lw_tofut(lua_State *L, int idx);
+Task *lw_need_task(lua_State *L, State *S, const char *fname);
+Task *lw_in_task(lua_State *L, State *S, const char *fname);
+int lw_spawn(lua_State *L, State *S, int first, const char *fname);
+int lw_spawn_at(lua_State *L, State *S, int fi, int prio, int name_idx);
+int lw_push_outcome(lua_State *L, int idx);
+/* Continuation of a wait with no result: raises if the wake-up was a
+ * cancellation. */
+int lw_wake_k(lua_State *L, int st, lua_KContext ctx);
+void lw_push_task(lua_State *L, Task *t);
+/* Raises the cancellation error of t, the running task. Never returns. */
+void lw_raise_cancel(lua_State *L, Task *t);
+void lw_new_error(lua_State *L, const char *kind, const char *msg);
+int lw_is_error(lua_State *L, int idx, const char *kind);
+const char *lw_state_name(int state);
+extern const char *const lw_prio_names[];
+void lw_open_futures(lua_State *L, State *S);
+int lw_report_failed(lua_State *L, State *S);
+
+/* sync.c */
+void lw_open_sync(lua_State *L, State *S);
+
+#endif /* WEFT_LWEFT_H */

@@ -1,0 +1,252 @@
+/*
+ * module.c - the weft Lua module: its state, weft.run and the driver,
+ * introspection, and the C embedding API of weft_lua.h (Lua binding).
+ * SPDX-License-Identifier: MIT
+ */
+#include <string.h>
+
+#include "lweft.h"
+#include "prelude.h" /* prelude_lua[]: generated from prelude.lua */
+
+static int state_gc(lua_State *L) {
+  State *S = lua_touserdata(L, 1);
+  if (S->loop) weft_loop_free(S->loop);
+  S->loop = NULL;
+  return 0;
+}
+
+/* The state of L, created on first use with L's allocator.
+ * [-0, +0, m] */
+static State *get_state(lua_State *L) {
+  State *S;
+  void *ud;
+  lua_Alloc alloc;
+  int r;
+  if (lua_getfield(L, LUA_REGISTRYINDEX, STATE_KEY) == LUA_TUSERDATA) {
+    S = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    return S;
+  }
+  lua_pop(L, 1);
+  S = lua_newuserdatauv(L, sizeof *S, 0);
+  memset(S, 0, sizeof *S);
+  S->failed_ref = LUA_NOREF;
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, state_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+  alloc = lua_getallocf(L, &ud);
+  if ((r = weft_loop_new(&S->loop, (weft_alloc_fn)alloc, ud)) != 0)
+    luaL_error(L, "weft: cannot create the loop: %s", weft_strerror(r));
+  S->sched = weft_loop_sched(S->loop);
+  lua_newtable(L); /* failed tasks, weak keys: see lw_report_failed */
+  lua_createtable(L, 0, 1);
+  lua_pushliteral(L, "k");
+  lua_setfield(L, -2, "__mode");
+  lua_setmetatable(L, -2);
+  S->failed_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_setfield(L, LUA_REGISTRYINDEX, STATE_KEY);
+  return S;
+}
+
+/* Cancels every live task. Returns how many there were. */
+static int cancel_live(State *S) {
+  weft_task_t *t;
+  int n = 0;
+  for (t = weft_sched_next_live(S->sched, NULL); t;
+       t = weft_sched_next_live(S->sched, t), n++)
+    weft_task_cancel(t);
+  return n;
+}
+
+/* Runs the loop until nothing can progress. Tasks left waiting then wait
+ * on something nobody can settle: they are cancelled, so they unwind
+ * (their finally code and to-be-closed variables run), and the loop runs
+ * again. Stops when a pass frees none of them (a task that swallows its
+ * cancellation and waits again is abandoned). Returns whether the main
+ * task was among the stuck ones (a deadlock). */
+static int drive(lua_State *L, State *S, Task *main) {
+  int deadlock = 0, stuck, prev = -1;
+  luaL_checkstack(L, 16, "weft.run");
+  S->L = L;
+  S->running = 1;
+  while ((stuck = weft_loop_run(S->loop)) > 0) {
+    if (prev >= 0 && stuck >= prev) break;
+    if (main->t.done.state == WEFT_FUTURE_PENDING) deadlock = 1;
+    cancel_live(S);
+    prev = stuck;
+  }
+  S->running = 0;
+  S->L = NULL;
+  return deadlock;
+}
+
+/* weft.run(fn, ...) with fn at index 1. */
+static int run_main(lua_State *L, State *S, int with_traceback) {
+  Task *m;
+  int deadlock;
+  if (S->current)
+    return luaL_error(L, "weft.run: already inside a task (use weft.spawn "
+                         "or await the work instead)");
+  if (S->running)
+    return luaL_error(L, "weft.run: the loop is already running");
+  if (lua_type(L, 1) != LUA_TFUNCTION)
+    return luaL_error(L, "weft.run: expected a function, got %s",
+                      luaL_typename(L, 1));
+  lua_pushliteral(L, "main");
+  lua_insert(L, 1); /* [name, fn, args...] */
+  lw_spawn_at(L, S, 2, WEFT_PRIO_NORMAL, 1);
+  lua_replace(L, 1);
+  lua_settop(L, 1);
+  m = lua_touserdata(L, 1);
+  deadlock = drive(L, S, m);
+  m->h.observed = 1;
+  lw_report_failed(L, S);
+  if (deadlock)
+    return luaL_error(L, "weft.run: deadlock: the main task waits for "
+                         "something that nothing can settle");
+  if (with_traceback && m->t.done.state == WEFT_FUTURE_REJECTED) {
+    lua_getiuservalue(L, 1, UV_RESULT);
+    luaL_tolstring(L, -1, NULL);
+    if (lua_getiuservalue(L, 1, UV_TRACE) == LUA_TSTRING) {
+      lua_pushliteral(L, "\n");
+      lua_insert(L, -2);
+      lua_concat(L, 3);
+    } else {
+      lua_pop(L, 1);
+    }
+    return lua_error(L);
+  }
+  return lw_push_outcome(L, 1);
+}
+
+static int l_run(lua_State *L) { return run_main(L, upstate(L), 0); }
+
+static int run_entry(lua_State *L) {
+  return run_main(L, get_state(L), lua_toboolean(L, lua_upvalueindex(1)));
+}
+
+/* weft.now() -> monotonic milliseconds (integer) */
+static int l_now(lua_State *L) {
+  State *S = upstate(L);
+  weft_loop_update_time(S->loop);
+  lua_pushinteger(L, (lua_Integer)weft_sched_now(S->sched));
+  return 1;
+}
+
+static void setint(lua_State *L, const char *k, uint64_t v) {
+  lua_pushinteger(L, (lua_Integer)v);
+  lua_setfield(L, -2, k);
+}
+
+/* weft.stats() -> table of counters */
+static int l_stats(lua_State *L) {
+  State *S = upstate(L);
+  weft_stats_t st;
+  weft_sched_stats(S->sched, &st);
+  lua_createtable(L, 0, 10);
+  setint(L, "spawned", st.spawned);
+  setint(L, "done", st.finished);
+  setint(L, "fulfilled", st.fulfilled);
+  setint(L, "failed", st.rejected);
+  setint(L, "cancelled", st.cancelled);
+  setint(L, "live", st.live);
+  setint(L, "ready", st.ready);
+  setint(L, "timers", st.timers);
+  setint(L, "dispatched", st.dispatched);
+  setint(L, "unhandled", S->unhandled);
+  return 1;
+}
+
+static const char *task_status(const weft_task_t *t, const State *S) {
+  if (S->current && &S->current->t == t) return "running";
+  if (t->flags & WEFT_TASK_QUEUED) return "ready";
+  return "waiting";
+}
+
+/* weft.tasks() -> list of {id, name, state, status, priority, age} */
+static int l_tasks(lua_State *L) {
+  State *S = upstate(L);
+  weft_task_t *t;
+  uint64_t now;
+  int i = 0;
+  weft_loop_update_time(S->loop);
+  now = weft_sched_now(S->sched);
+  lua_newtable(L);
+  for (t = weft_sched_next_live(S->sched, NULL); t;
+       t = weft_sched_next_live(S->sched, t)) {
+    Task *lt = t->data;
+    lua_createtable(L, 0, 6);
+    setint(L, "id", t->id);
+    lw_push_task(L, lt);
+    lua_getiuservalue(L, -1, UV_NAME);
+    lua_setfield(L, -3, "name");
+    lua_setfield(L, -2, "task");
+    lua_pushstring(L, lw_state_name(t->done.state));
+    lua_setfield(L, -2, "state");
+    lua_pushstring(L, task_status(t, S));
+    lua_setfield(L, -2, "status");
+    lua_pushstring(L, lw_prio_names[t->prio]);
+    lua_setfield(L, -2, "priority");
+    setint(L, "age", now - t->born);
+    lua_rawseti(L, -2, ++i);
+  }
+  return 1;
+}
+
+/* weft.is_cancelled(err), weft.is_timeout(err) -> boolean */
+static int l_is_cancelled(lua_State *L) {
+  lua_pushboolean(L, lw_is_error(L, 1, "cancelled"));
+  return 1;
+}
+
+static int l_is_timeout(lua_State *L) {
+  lua_pushboolean(L, lw_is_error(L, 1, "timeout"));
+  return 1;
+}
+
+static const luaL_Reg module_funcs[] = {
+    {"run", l_run}, {"now", l_now}, {"stats", l_stats},
+    {"tasks", l_tasks}, {"is_cancelled", l_is_cancelled},
+    {"is_timeout", l_is_timeout}, {NULL, NULL}};
+
+int luaopen_weft(lua_State *L) {
+  State *S = get_state(L);
+  lua_newtable(L); /* weft */
+  lua_newtable(L); /* internal: what the prelude needs, not exported */
+  lw_open_futures(L, S);
+  lw_open_sync(L, S);
+  lua_pushvalue(L, -2);
+  lua_pushlightuserdata(L, S);
+  luaL_setfuncs(L, module_funcs, 1);
+  lua_pushliteral(L, WEFT_VERSION_STRING);
+  lua_setfield(L, -2, "_VERSION");
+  lua_pop(L, 1); /* [weft, internal] */
+  if (luaL_loadbuffer(L, prelude_lua, sizeof prelude_lua - 1, "=weft") != 0)
+    return lua_error(L);
+  lua_pushvalue(L, -3);
+  lua_pushvalue(L, -3);
+  lua_call(L, 2, 0);
+  lua_pop(L, 1);
+  return 1;
+}
+
+int weft_lua_run(lua_State *L, int nargs, int traceback) {
+  int base = lua_gettop(L) - nargs;
+  lua_pushboolean(L, traceback);
+  lua_pushcclosure(L, run_entry, 1);
+  lua_insert(L, base);
+  return lua_pcall(L, nargs + 1, LUA_MULTRET, 0);
+}
+
+void weft_lua_set_report(lua_State *L, weft_lua_report_fn fn, void *ud) {
+  State *S = get_state(L);
+  S->report = fn;
+  S->report_ud = ud;
+}
+
+unsigned long weft_lua_unhandled(lua_State *L) {
+  return get_state(L)->unhandled;
+}
+
+weft_loop_t *weft_lua_loop(lua_State *L) { return get_state(L)->loop; }

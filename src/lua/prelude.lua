@@ -1,0 +1,206 @@
+-- prelude.lua - the parts of the weft module written in Lua on top of the
+-- C primitives: callback chaining, combinators, timeout, after/every,
+-- group, semaphore:with, channel:iter. Compiled into the module.
+-- SPDX-License-Identifier: MIT
+local weft, I = ...
+local pack, unpack = table.pack, table.unpack
+local type, error, pcall, select = type, error, pcall, select
+local spawn, is_future, is_task = weft.spawn, I.is_future, I.is_task
+local FM = I.future_methods
+
+local ALL, SETTLED, RACE, ANY = 1, 2, 3, 4
+
+local function check_fn(fname, what, v, optional)
+  if v == nil and optional then return end
+  if type(v) ~= "function" then
+    error(("%s: %s must be a function, got %s"):format(fname, what, type(v)), 3)
+  end
+end
+
+local function check_ms(fname, ms)
+  if type(ms) ~= "number" or not (ms >= 0) then
+    error(("%s: ms must be a non-negative number, got %s"):format(
+      fname, type(ms) == "number" and tostring(ms) or type(ms)), 3)
+  end
+end
+
+-- Callback chaining. Each handler runs in a task of its own, spawned now
+-- and waiting for self, so a handler may await; the returned task settles
+-- with the handler's outcome.
+function FM.next(self, on_ok, on_err)
+  check_fn("future:next", "on_ok", on_ok, true)
+  check_fn("future:next", "on_err", on_err, true)
+  return spawn(function()
+    local r = pack(pcall(self.await, self))
+    if r[1] then
+      if on_ok then return on_ok(unpack(r, 2, r.n)) end
+      return unpack(r, 2, r.n)
+    end
+    if on_err then return on_err(r[2]) end
+    error(r[2], 0)
+  end)
+end
+
+function FM.catch(self, on_err)
+  check_fn("future:catch", "handler", on_err)
+  return FM.next(self, nil, on_err)
+end
+
+function FM.finally(self, fn)
+  check_fn("future:finally", "handler", fn)
+  return spawn(function()
+    local r = pack(pcall(self.await, self))
+    fn()
+    if r[1] then return unpack(r, 2, r.n) end
+    error(r[2], 0)
+  end)
+end
+
+-- Combinators. Items are futures or tasks, or functions, which are spawned
+-- as children of the caller (so cancelling the caller cancels them).
+local function collect(fname, list)
+  if type(list) ~= "table" then
+    error(("%s: expected a list of futures, tasks or functions, got %s")
+      :format(fname, type(list)), 3)
+  end
+  local fs = {}
+  for i = 1, #list do
+    local v = list[i]
+    if type(v) == "function" then
+      fs[i] = spawn(v)
+    elseif is_future(v) then
+      fs[i] = v
+    else
+      error(("%s: item %d is a %s, expected a future, task or function")
+        :format(fname, i, type(v)), 3)
+    end
+  end
+  return fs
+end
+
+local function cancel_others(fs, keep)
+  for i = 1, #fs do
+    if i ~= keep and is_task(fs[i]) then fs[i]:cancel() end
+  end
+end
+
+function weft.all(list)
+  local fs = collect("weft.all", list)
+  local i = I.wait(ALL, fs)
+  if i ~= 0 then
+    cancel_others(fs, i)
+    return fs[i]:result() -- raises the first failure
+  end
+  local out = { n = #fs }
+  for k = 1, #fs do out[k] = (fs[k]:result()) end
+  return out
+end
+
+function weft.all_settled(list)
+  local fs = collect("weft.all_settled", list)
+  I.wait(SETTLED, fs)
+  local out = { n = #fs }
+  for k = 1, #fs do
+    local ok, v = pcall(fs[k].result, fs[k])
+    if ok then out[k] = { ok = true, value = v }
+    else out[k] = { ok = false, error = v } end
+  end
+  return out
+end
+
+function weft.race(list)
+  local fs = collect("weft.race", list)
+  if #fs == 0 then error("weft.race: the list is empty", 2) end
+  local i = I.wait(RACE, fs)
+  cancel_others(fs, i)
+  return fs[i]:result()
+end
+
+function weft.any(list)
+  local fs = collect("weft.any", list)
+  if #fs == 0 then error("weft.any: the list is empty", 2) end
+  local i = I.wait(ANY, fs)
+  if i ~= 0 then
+    cancel_others(fs, i)
+    return fs[i]:result()
+  end
+  local errs = {}
+  for k = 1, #fs do errs[k] = select(2, pcall(fs[k].result, fs[k])) end
+  local e = I.error("aggregate", ("weft.any: all %d failed"):format(#fs))
+  e.errors = errs
+  error(e, 2)
+end
+
+function weft.timeout(ms, f)
+  check_ms("weft.timeout", ms)
+  if type(f) == "function" then
+    f = spawn(f)
+  elseif not is_future(f) then
+    error(("weft.timeout: expected a future, task or function, got %s")
+      :format(type(f)), 2)
+  end
+  if I.wait_for(f, ms) then return f:await() end
+  if is_task(f) then f:cancel("timeout") end
+  error(I.error("timeout", ("weft.timeout: timed out after %s ms")
+    :format(tostring(ms))), 2)
+end
+
+local sleep, now = weft.sleep, weft.now
+
+function weft.after(ms, fn, ...)
+  check_ms("weft.after", ms)
+  check_fn("weft.after", "fn", fn)
+  return spawn({ name = "after" }, function(...)
+    sleep(ms)
+    return fn(...)
+  end, ...)
+end
+
+-- A repeating timer: fn runs every ms, on a schedule that does not drift;
+-- if a run overruns, the missed ticks are skipped. An error in fn ends it.
+function weft.every(ms, fn, ...)
+  if type(ms) ~= "number" or not (ms > 0) then
+    error("weft.every: ms must be a positive number", 2)
+  end
+  check_fn("weft.every", "fn", fn)
+  return spawn({ name = "every" }, function(...)
+    local due = now() + ms
+    while true do
+      local t = now()
+      if due > t then sleep(due - t) end
+      fn(...)
+      due = due + ms
+      t = now()
+      if due < t then due = t + ms - (t - due) % ms end
+    end
+  end, ...)
+end
+
+-- Structured concurrency: returns when every child has ended. The first
+-- child failure cancels its siblings and is raised here (unless the caller
+-- took it through g:join_next); an error in fn cancels the children.
+function weft.group(fn)
+  check_fn("weft.group", "fn", fn)
+  local g = I.group_new()
+  local r = pack(pcall(fn, g))
+  if not r[1] then g:cancel() end
+  local failed = g:_drain()
+  if not r[1] then error(r[2], 0) end
+  if failed then failed:result() end
+  return unpack(r, 2, r.n)
+end
+
+function I.sem_methods.with(self, fn, ...)
+  check_fn("sem:with", "fn", fn)
+  self:acquire()
+  local r = pack(pcall(fn, ...))
+  self:release()
+  if not r[1] then error(r[2], 0) end
+  return unpack(r, 2, r.n)
+end
+
+function I.chan_methods.iter(self)
+  return function()
+    return (self:recv())
+  end
+end

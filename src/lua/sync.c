@@ -1,0 +1,468 @@
+/*
+ * sync.c - channels, semaphores and groups for Lua tasks (Lua binding).
+ * SPDX-License-Identifier: MIT
+ */
+#include <string.h>
+
+#include "lweft.h"
+
+/* ------------------------------------------------------------- channels */
+
+/* About Chan: the core channel carries integer references into the
+ * userdata's uservalue table, which holds the Lua values in flight. A
+ * reference is made before the value enters the channel and released when
+ * a receiver takes it out (or the send fails). */
+typedef struct Chan {
+  weft_chan_t ch;
+  State *S;
+} Chan;
+
+static Chan *checkchan(lua_State *L, const char *fname) {
+  Chan *c = luaL_testudata(L, 1, CHAN_MT);
+  if (c == NULL)
+    luaL_error(L, "%s: expected a channel, got %s", fname,
+               luaL_typename(L, 1));
+  return c;
+}
+
+/* weft.channel([capacity]) -> channel. Capacity 0 (the default) makes a
+ * rendezvous channel: send waits for a receiver. */
+static int l_channel(lua_State *L) {
+  State *S = upstate(L);
+  lua_Integer cap = luaL_optinteger(L, 1, 0);
+  Chan *c;
+  int r;
+  if (cap < 0 || cap > 0x7fffffff)
+    return luaL_error(L, "weft.channel: capacity must be an integer from 0 "
+                         "to 2^31-1, got %I", cap);
+  c = lua_newuserdatauv(L, sizeof *c, 1);
+  memset(c, 0, sizeof *c);
+  luaL_setmetatable(L, CHAN_MT);
+  lua_newtable(L);
+  lua_setiuservalue(L, -2, 1);
+  r = weft_chan_init(S->sched, &c->ch, (size_t)cap, sizeof(uintptr_t));
+  if (r != 0)
+    return luaL_error(L, "weft.channel: %s", weft_strerror(r));
+  c->S = S;
+  return 1;
+}
+
+/* Stores the value at idx in the channel's table; returns its ref. */
+static int put(lua_State *L, int idx) {
+  int ref;
+  lua_getiuservalue(L, 1, 1);
+  lua_pushvalue(L, idx);
+  ref = luaL_ref(L, -2);
+  lua_pop(L, 1);
+  return ref;
+}
+
+static void drop(lua_State *L, int ref) {
+  lua_getiuservalue(L, 1, 1);
+  luaL_unref(L, -1, ref);
+  lua_pop(L, 1);
+}
+
+/* Pushes the value of ref and releases it. */
+static int take(lua_State *L, int ref) {
+  lua_getiuservalue(L, 1, 1);
+  lua_rawgeti(L, -1, ref);
+  luaL_unref(L, -2, ref);
+  lua_remove(L, -2);
+  return 1;
+}
+
+static int closed_error(lua_State *L, const char *fname) {
+  lw_new_error(L, "closed", lua_pushfstring(L, "%s: channel is closed", fname));
+  return lua_error(L);
+}
+
+static int send_k(lua_State *L, int st, lua_KContext ctx) {
+  Task *t = upstate(L)->current;
+  (void)st;
+  (void)ctx;
+  if (t->status == 0) return 0;
+  drop(L, (int)t->t.item); /* not taken */
+  if (t->status == WEFT_ECANCELED) lw_raise_cancel(L, t);
+  return closed_error(L, "ch:send");
+}
+
+/* ch:send(v): waits while the channel is full; raises if it is closed. */
+static int ch_send(lua_State *L) {
+  State *S = upstate(L);
+  Chan *c = checkchan(L, "ch:send");
+  Task *t;
+  int r;
+  if (lua_isnoneornil(L, 2))
+    return luaL_error(L, "ch:send: cannot send nil");
+  t = lw_need_task(L, S, "ch:send");
+  lua_settop(L, 2);
+  t->t.item = (uintptr_t)put(L, 2);
+  r = weft_chan_send(&c->ch, &t->t, &t->t.item);
+  if (r == WEFT_PENDING) return lua_yieldk(L, 0, 0, send_k);
+  if (r == 0) return 0;
+  drop(L, (int)t->t.item);
+  return closed_error(L, "ch:send");
+}
+
+static int recv_k(lua_State *L, int st, lua_KContext ctx) {
+  Task *t = upstate(L)->current;
+  (void)st;
+  (void)ctx;
+  if (t->status == 0) return take(L, (int)t->t.item);
+  if (t->status == WEFT_ECANCELED) lw_raise_cancel(L, t);
+  lua_pushnil(L);
+  lua_pushliteral(L, "closed");
+  return 2;
+}
+
+/* ch:recv() -> v, or nil, "closed" once closed and drained */
+static int ch_recv(lua_State *L) {
+  State *S = upstate(L);
+  Chan *c = checkchan(L, "ch:recv");
+  Task *t = lw_need_task(L, S, "ch:recv");
+  int r;
+  lua_settop(L, 1);
+  r = weft_chan_recv(&c->ch, &t->t, &t->t.item);
+  if (r == WEFT_PENDING) return lua_yieldk(L, 0, 0, recv_k);
+  if (r == 0) return take(L, (int)t->t.item);
+  lua_pushnil(L);
+  lua_pushliteral(L, "closed");
+  return 2;
+}
+
+/* ch:try_send(v) -> true, or false, "full" | "closed" */
+static int ch_try_send(lua_State *L) {
+  Chan *c = checkchan(L, "ch:try_send");
+  uintptr_t ref;
+  int r;
+  if (lua_isnoneornil(L, 2))
+    return luaL_error(L, "ch:try_send: cannot send nil");
+  lua_settop(L, 2);
+  ref = (uintptr_t)put(L, 2);
+  r = weft_chan_try_send(&c->ch, &ref);
+  if (r == 0) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  drop(L, (int)ref);
+  lua_pushboolean(L, 0);
+  lua_pushstring(L, r == WEFT_ECLOSED ? "closed" : "full");
+  return 2;
+}
+
+/* ch:try_recv() -> v, or nil, "empty" | "closed" */
+static int ch_try_recv(lua_State *L) {
+  Chan *c = checkchan(L, "ch:try_recv");
+  uintptr_t ref;
+  int r;
+  lua_settop(L, 1);
+  r = weft_chan_try_recv(&c->ch, &ref);
+  if (r == 0) return take(L, (int)ref);
+  lua_pushnil(L);
+  lua_pushstring(L, r == WEFT_ECLOSED ? "closed" : "empty");
+  return 2;
+}
+
+/* ch:close(): idempotent */
+static int ch_close(lua_State *L) {
+  weft_chan_close(&checkchan(L, "ch:close")->ch);
+  return 0;
+}
+
+/* ch:count() -> number of buffered values */
+static int ch_count(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)weft_chan_count(&checkchan(L, "ch:count")->ch));
+  return 1;
+}
+
+static int ch_gc(lua_State *L) {
+  Chan *c = lua_touserdata(L, 1);
+  if (c->S) weft_chan_free(&c->ch);
+  c->S = NULL;
+  return 0;
+}
+
+/* ----------------------------------------------------------- semaphores */
+
+typedef struct Sem {
+  weft_sem_t sem;
+  size_t permits;
+} Sem;
+
+static Sem *checksem(lua_State *L, const char *fname) {
+  Sem *s = luaL_testudata(L, 1, SEM_MT);
+  if (s == NULL)
+    luaL_error(L, "%s: expected a semaphore, got %s", fname,
+               luaL_typename(L, 1));
+  return s;
+}
+
+/* weft.semaphore(n) -> semaphore with n permits */
+static int l_semaphore(lua_State *L) {
+  lua_Integer n = luaL_checkinteger(L, 1);
+  Sem *s;
+  if (n < 0)
+    return luaL_error(L, "weft.semaphore: permits must be >= 0, got %I", n);
+  s = lua_newuserdatauv(L, sizeof *s, 0);
+  weft_sem_init(&s->sem, (size_t)n);
+  s->permits = (size_t)n;
+  luaL_setmetatable(L, SEM_MT);
+  return 1;
+}
+
+/* s:acquire(): waits for a permit */
+static int sem_acquire(lua_State *L) {
+  State *S = upstate(L);
+  Sem *s = checksem(L, "sem:acquire");
+  Task *t = lw_need_task(L, S, "sem:acquire");
+  if (weft_sem_acquire(&s->sem, &t->t) == 0) return 0;
+  return lua_yieldk(L, 0, 0, lw_wake_k);
+}
+
+/* s:try_acquire() -> true if a permit was taken */
+static int sem_try_acquire(lua_State *L) {
+  Sem *s = checksem(L, "sem:try_acquire");
+  lua_pushboolean(L, weft_sem_try_acquire(&s->sem) == 0);
+  return 1;
+}
+
+/* s:release(): gives a permit back (to the longest waiter first) */
+static int sem_release(lua_State *L) {
+  Sem *s = checksem(L, "sem:release");
+  if (s->sem.count >= s->permits && weft_sem_waiting(&s->sem) == 0)
+    return luaL_error(L, "sem:release: released more permits than acquired");
+  weft_sem_release(&s->sem);
+  return 0;
+}
+
+/* s:available() -> free permits */
+static int sem_available(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)checksem(L, "sem:available")->sem.count);
+  return 1;
+}
+
+/* --------------------------------------------------------------- groups */
+
+/* About Group: a core join set with fail-fast. Its uservalue 1 maps each
+ * member (a light userdata key: the core task) to the task userdata, which
+ * keeps members alive while the group may still hand them out; uservalue 2
+ * holds the first failed member once drained. closed is set when
+ * weft.group has drained it: it takes no new members then. */
+typedef struct Group {
+  weft_group_t g;
+  State *S;
+  int closed;
+} Group;
+
+static Group *checkgroup(lua_State *L, const char *fname) {
+  Group *g = luaL_testudata(L, 1, GROUP_MT);
+  if (g == NULL)
+    luaL_error(L, "%s: expected a group, got %s", fname, luaL_typename(L, 1));
+  return g;
+}
+
+/* internal.group_new() -> group */
+static int l_group_new(lua_State *L) {
+  Group *g = lua_newuserdatauv(L, sizeof *g, 2);
+  weft_group_init(&g->g, WEFT_GROUP_FAIL_FAST);
+  g->S = upstate(L);
+  g->closed = 0;
+  luaL_setmetatable(L, GROUP_MT);
+  lua_newtable(L);
+  lua_setiuservalue(L, -2, 1);
+  return 1;
+}
+
+/* g:spawn([opts,] fn, ...) -> Task, a child of the calling task and a
+ * member of g. */
+static int group_spawn(lua_State *L) {
+  State *S = upstate(L);
+  Group *g = checkgroup(L, "g:spawn");
+  Task *t;
+  if (g->closed) return luaL_error(L, "g:spawn: the group has ended");
+  lw_spawn(L, S, 2, "g:spawn");
+  t = lua_touserdata(L, -1);
+  lua_getiuservalue(L, 1, 1);
+  lua_pushlightuserdata(L, &t->t);
+  lua_pushvalue(L, -3);
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
+  weft_group_add(&g->g, &t->t); /* cannot fail: t is new */
+  return 1;
+}
+
+/* Pushes the member m and forgets it (unless it is the recorded failure,
+ * which stays for weft.group to raise). */
+static void push_member(lua_State *L, Group *g, weft_task_t *m) {
+  lua_getiuservalue(L, 1, 1);
+  lua_pushlightuserdata(L, m);
+  lua_rawget(L, -2);
+  if (m == weft_group_failed(&g->g)) {
+    lua_pushvalue(L, -1);
+    lua_setiuservalue(L, 1, 2);
+  }
+  lua_pushlightuserdata(L, m);
+  lua_pushnil(L);
+  lua_rawset(L, -4);
+  lua_remove(L, -2);
+}
+
+/* The outcome of member m as true, values... or false, err. */
+static int member_outcome(lua_State *L, Group *g, weft_task_t *m) {
+  Fut *f;
+  int top = lua_gettop(L);
+  push_member(L, g, m);
+  f = lua_touserdata(L, -1);
+  f->observed = 1;
+  if (m->done.state == WEFT_FUTURE_FULFILLED) {
+    lua_pushboolean(L, 1);
+    lua_insert(L, -2);
+    lw_push_outcome(L, top + 2);
+    lua_remove(L, top + 2);
+    return lua_gettop(L) - top;
+  }
+  lua_pushboolean(L, 0);
+  if (m->done.state == WEFT_FUTURE_REJECTED)
+    lua_getiuservalue(L, top + 1, UV_RESULT);
+  else if (lua_getiuservalue(L, top + 1, UV_CANCEL) == LUA_TNIL) {
+    lua_pop(L, 1);
+    lw_new_error(L, "cancelled", "cancelled");
+  }
+  lua_remove(L, top + 1);
+  return 2;
+}
+
+static int join_k(lua_State *L, int st, lua_KContext ctx) {
+  Task *t = upstate(L)->current;
+  (void)st;
+  (void)ctx;
+  if (t->status == WEFT_ECANCELED) lw_raise_cancel(L, t);
+  if (t->status != 0) return 0; /* the group was cleared */
+  return member_outcome(L, lua_touserdata(L, 1), t->joined);
+}
+
+/* g:join_next() -> true, values... | false, err for the next child to end,
+ * or nothing when no child is left. */
+static int group_join_next(lua_State *L) {
+  State *S = upstate(L);
+  Group *g = checkgroup(L, "g:join_next");
+  Task *t = lw_need_task(L, S, "g:join_next");
+  int r;
+  lua_settop(L, 1);
+  r = weft_group_join(&g->g, &t->t, &t->joined);
+  if (r == WEFT_PENDING) return lua_yieldk(L, 0, 0, join_k);
+  if (r != 0) return 0;
+  return member_outcome(L, g, t->joined);
+}
+
+/* g:cancel(): cancels every running child */
+static int group_cancel(lua_State *L) {
+  weft_group_cancel(&checkgroup(L, "g:cancel")->g);
+  return 0;
+}
+
+/* g:size() -> children not yet joined */
+static int group_size(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)weft_group_size(&checkgroup(L, "g:size")->g));
+  return 1;
+}
+
+static void drained(lua_State *L, Group *g, weft_task_t *m) {
+  push_member(L, g, m);
+  if (m != weft_group_failed(&g->g))
+    ((Fut *)lua_touserdata(L, -1))->observed = 1;
+  lua_pop(L, 1);
+}
+
+static int drain_loop(lua_State *L, Group *g, Task *t);
+
+/* A cancellation does not stop the drain: the children were cancelled
+ * with the task, and weft.group must still wait for them to end. */
+static int drain_k(lua_State *L, int st, lua_KContext ctx) {
+  Task *t = upstate(L)->current;
+  Group *g = lua_touserdata(L, 1);
+  (void)st;
+  (void)ctx;
+  if (t->status == 0) drained(L, g, t->joined);
+  return drain_loop(L, g, t);
+}
+
+static int drain_loop(lua_State *L, Group *g, Task *t) {
+  for (;;) {
+    int r = weft_group_join(&g->g, &t->t, &t->joined);
+    if (r == WEFT_PENDING) return lua_yieldk(L, 0, 0, drain_k);
+    if (r != 0) break;
+    drained(L, g, t->joined);
+  }
+  g->closed = 1;
+  lua_getiuservalue(L, 1, 2); /* the failed child, if not handed out */
+  if (!lua_isnil(L, -1) && ((Fut *)lua_touserdata(L, -1))->observed)
+    lua_pushnil(L);
+  return 1;
+}
+
+/* g:_drain() -> the failed child not yet observed, or nil, once every
+ * child has ended. Ignores the caller's cancellation (see drain_k). */
+static int group_drain(lua_State *L) {
+  State *S = upstate(L);
+  Group *g = checkgroup(L, "g:_drain");
+  Task *t = lw_in_task(L, S, "weft.group");
+  lua_settop(L, 1);
+  return drain_loop(L, g, t);
+}
+
+static int group_gc(lua_State *L) {
+  Group *g = lua_touserdata(L, 1);
+  weft_group_clear(&g->g);
+  return 0;
+}
+
+static const luaL_Reg chan_methods[] = {
+    {"send", ch_send}, {"recv", ch_recv}, {"try_send", ch_try_send},
+    {"try_recv", ch_try_recv}, {"close", ch_close}, {"count", ch_count},
+    {NULL, NULL}};
+
+static const luaL_Reg sem_methods[] = {
+    {"acquire", sem_acquire}, {"try_acquire", sem_try_acquire},
+    {"release", sem_release}, {"available", sem_available}, {NULL, NULL}};
+
+static const luaL_Reg group_methods[] = {
+    {"spawn", group_spawn}, {"join_next", group_join_next},
+    {"cancel", group_cancel}, {"size", group_size}, {"_drain", group_drain},
+    {NULL, NULL}};
+
+/* Creates metatable tname whose __index is a table of methods (with S as
+ * upvalue), stored as internal[field] for the prelude. Expects
+ * [weft, internal] on top. */
+static void new_class(lua_State *L, State *S, const char *tname,
+                      const luaL_Reg *methods, lua_CFunction gc,
+                      const char *field) {
+  luaL_newmetatable(L, tname);
+  lua_newtable(L);
+  lua_pushlightuserdata(L, S);
+  luaL_setfuncs(L, methods, 1);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -4, field);
+  lua_setfield(L, -2, "__index");
+  if (gc) {
+    lua_pushcfunction(L, gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_pop(L, 1);
+}
+
+void lw_open_sync(lua_State *L, State *S) {
+  new_class(L, S, CHAN_MT, chan_methods, ch_gc, "chan_methods");
+  new_class(L, S, SEM_MT, sem_methods, NULL, "sem_methods");
+  new_class(L, S, GROUP_MT, group_methods, group_gc, "group_methods");
+  lua_pushlightuserdata(L, S);
+  lua_pushcclosure(L, l_group_new, 1);
+  lua_setfield(L, -2, "group_new");
+  lua_pushlightuserdata(L, S);
+  lua_pushcclosure(L, l_channel, 1);
+  lua_setfield(L, -3, "channel");
+  lua_pushlightuserdata(L, S);
+  lua_pushcclosure(L, l_semaphore, 1);
+  lua_setfield(L, -3, "semaphore");
+}

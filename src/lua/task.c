@@ -1,0 +1,821 @@
+/*
+ * task.c - Lua tasks and futures: spawn, the resume function, await and
+ * the other waits, cancellation, outcomes (Lua binding).
+ * SPDX-License-Identifier: MIT
+ */
+#include <math.h>
+#include <string.h>
+
+#include "lweft.h"
+
+const char *const lw_prio_names[] = {"critical", "high", "normal", "low",
+                                     "idle", NULL};
+
+const char *lw_state_name(int state) {
+  static const char *const names[] = {"pending", "fulfilled", "rejected",
+                                      "cancelled"};
+  return names[state & 3];
+}
+
+/* ---------------------------------------------------------------- errors */
+
+/* A weft error is a table {kind=, message=} with the ERROR_MT metatable,
+ * so tostring() shows the message and is_cancelled/is_timeout can tell it
+ * from any other value. [-0, +1, m] */
+void lw_new_error(lua_State *L, const char *kind, const char *msg) {
+  lua_createtable(L, 0, 3);
+  lua_pushstring(L, kind);
+  lua_setfield(L, -2, "kind");
+  lua_pushstring(L, msg);
+  lua_setfield(L, -2, "message");
+  luaL_setmetatable(L, ERROR_MT);
+}
+
+int lw_is_error(lua_State *L, int idx, const char *kind) {
+  int r = 0;
+  idx = lua_absindex(L, idx);
+  if (!lua_istable(L, idx) || !lua_getmetatable(L, idx)) return 0;
+  luaL_getmetatable(L, ERROR_MT);
+  if (lua_rawequal(L, -1, -2)) {
+    lua_getfield(L, idx, "kind");
+    r = lua_isstring(L, -1) && strcmp(lua_tostring(L, -1), kind) == 0;
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 2);
+  return r;
+}
+
+static int error_tostring(lua_State *L) {
+  lua_getfield(L, 1, "message");
+  if (!lua_isstring(L, -1)) lua_pushliteral(L, "weft error");
+  return 1;
+}
+
+/* Pushes the cancellation error of the future at idx: the one given to
+ * cancel(), or a fresh one. [-0, +1, m] */
+static void push_cancel_error(lua_State *L, int idx) {
+  if (lua_getiuservalue(L, idx, UV_CANCEL) != LUA_TNIL) return;
+  lua_pop(L, 1);
+  lw_new_error(L, "cancelled", "cancelled");
+}
+
+/* Raises the running task's cancellation in its own coroutine. */
+void lw_raise_cancel(lua_State *L, Task *t) {
+  lw_push_task(L, t);
+  push_cancel_error(L, lua_gettop(L));
+  lua_error(L);
+}
+
+/* ------------------------------------------------------------- futures */
+
+Fut *lw_tofut(lua_State *L, int idx) {
+  return luaL_testudata(L, idx, FUTURE_MT);
+}
+
+Fut *lw_checkfut(lua_State *L, int idx, const char *fname) {
+  Fut *f = lw_tofut(L, idx);
+  if (f == NULL)
+    luaL_error(L, "%s: expected a future or task, got %s", fname,
+               luaL_typename(L, idx));
+  return f;
+}
+
+void lw_push_task(lua_State *L, Task *t) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, t->ref);
+}
+
+/* Pushes the stored results of the settled future at idx. [-0, +n, m] */
+static int push_values(lua_State *L, int idx, Fut *f) {
+  int n = f->nres, i;
+  lua_State *co;
+  switch (f->res) {
+  case RES_NONE: return 0;
+  case RES_ONE: lua_getiuservalue(L, idx, UV_RESULT); return 1;
+  case RES_TABLE:
+    luaL_checkstack(L, n + 1, "too many results");
+    lua_getiuservalue(L, idx, UV_RESULT);
+    for (i = 1; i <= n; i++) lua_rawgeti(L, -i, i);
+    lua_remove(L, -n - 1);
+    return n;
+  default: /* RES_THREAD: the dead coroutine holds the values on top */
+    luaL_checkstack(L, n + 1, "too many results");
+    lua_getiuservalue(L, idx, UV_RESULT);
+    co = lua_tothread(L, -1);
+    lua_pop(L, 1);
+    if (!lua_checkstack(co, n)) luaL_error(L, "not enough memory");
+    for (i = 0; i < n; i++) lua_pushvalue(co, -n);
+    lua_xmove(co, L, n);
+    return n;
+  }
+}
+
+/* The outcome of the settled future at idx: its values, or raises its
+ * error. Marks it observed. */
+int lw_push_outcome(lua_State *L, int idx) {
+  Fut *f = lua_touserdata(L, idx);
+  f->observed = 1;
+  switch (f->f->state) {
+  case WEFT_FUTURE_FULFILLED: return push_values(L, idx, f);
+  case WEFT_FUTURE_REJECTED:
+    lua_getiuservalue(L, idx, UV_RESULT);
+    return lua_error(L);
+  case WEFT_FUTURE_CANCELLED:
+    push_cancel_error(L, idx);
+    return lua_error(L);
+  default: return luaL_error(L, "future:result: the future is pending");
+  }
+}
+
+/* ----------------------------------------------------------- the task */
+
+/* The running task, or an error naming fname if the caller is not a task's
+ * own coroutine. The second form also honours a pending cancellation:
+ * every wait of a cancelled task raises its cancellation error. */
+Task *lw_in_task(lua_State *L, State *S, const char *fname) {
+  Task *t = S->current;
+  if (t == NULL)
+    luaL_error(L, "%s: not inside a weft task (use weft.run or weft.spawn)",
+               fname);
+  if (t->co != L)
+    luaL_error(L, "%s: cannot wait inside a nested coroutine of a task",
+               fname);
+  return t;
+}
+
+Task *lw_need_task(lua_State *L, State *S, const char *fname) {
+  Task *t = lw_in_task(L, S, fname);
+  if (t->t.flags & WEFT_TASK_CANCEL) lw_raise_cancel(L, t);
+  return t;
+}
+
+/* The traceback of a failed coroutine; run protected (it allocates).
+ * [-0, +1, m] */
+static int traceback(lua_State *L) {
+  lua_State *co = lua_tothread(L, 1);
+  luaL_traceback(L, co, NULL, 0);
+  return 1;
+}
+
+/* Records t (its userdata at idx) in the table of failed tasks, so that
+ * weft.run can report it if nobody observes it. */
+static int note_failed(lua_State *L) {
+  State *S = lua_touserdata(L, 2);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, S->failed_ref);
+  lua_pushvalue(L, 1);
+  lua_pushboolean(L, 1);
+  lua_rawset(L, -3);
+  return 0;
+}
+
+/* The end of a task: frees its coroutine and anchor, settles it. The
+ * userdata is on top of S->L; popped. */
+static void end_task(State *S, Task *t, int state) {
+  lua_State *L = S->L;
+  if (t->h.res != RES_THREAD) {
+    lua_pushnil(L);
+    lua_setiuservalue(L, -2, UV_CO);
+  }
+  t->co = NULL;
+  lua_pop(L, 1);
+  weft_task_finish(&t->t, state, state == WEFT_FUTURE_REJECTED ? WEFT_ESCRIPT : 0);
+  luaL_unref(L, LUA_REGISTRYINDEX, t->ref);
+  t->ref = LUA_NOREF;
+}
+
+static void done_ok(State *S, Task *t, int nres) {
+  lua_State *L = S->L;
+  lw_push_task(L, t);
+  t->h.nres = nres;
+  if (nres == 1) {
+    lua_xmove(t->co, L, 1);
+    lua_setiuservalue(L, -2, UV_RESULT);
+    t->h.res = RES_ONE;
+  } else if (nres > 1) {
+    lua_getiuservalue(L, -1, UV_CO); /* keep the dead thread as holder */
+    lua_setiuservalue(L, -2, UV_RESULT);
+    t->h.res = RES_THREAD;
+  }
+  end_task(S, t, WEFT_FUTURE_FULFILLED);
+}
+
+static void done_err(State *S, Task *t) {
+  lua_State *L = S->L;
+  int cancelled, top;
+  lw_push_task(L, t);
+  top = lua_gettop(L);
+  lua_xmove(t->co, L, 1);
+  cancelled = (t->t.flags & WEFT_TASK_CANCEL) &&
+              lw_is_error(L, -1, "cancelled");
+  lua_setiuservalue(L, top, UV_RESULT);
+  t->h.res = RES_ONE;
+  t->h.nres = 1;
+  if (!cancelled) {
+    lua_pushcfunction(L, traceback);
+    lua_getiuservalue(L, top, UV_CO);
+    if (lua_pcall(L, 1, 1, 0) == LUA_OK)
+      lua_setiuservalue(L, top, UV_TRACE);
+    else
+      lua_pop(L, 1);
+    lua_pushcfunction(L, note_failed);
+    lua_pushvalue(L, top);
+    lua_pushlightuserdata(L, S);
+    if (lua_pcall(L, 2, 0, 0) != LUA_OK) lua_pop(L, 1);
+  }
+  end_task(S, t, cancelled ? WEFT_FUTURE_CANCELLED : WEFT_FUTURE_REJECTED);
+}
+
+/* The resume function of every Lua task. It never raises: lua_resume
+ * catches the task's errors, and what it does itself after the resume
+ * either cannot fail or runs protected. */
+static int task_fn(weft_task_t *ct, int status) {
+  Task *t = lw_container(ct, Task, t);
+  State *S = t->h.S;
+  int nargs = 0, nres = 0, r;
+  if (t->nargs >= 0) { /* first run */
+    nargs = t->nargs;
+    t->nargs = -1;
+    if (status == WEFT_ECANCELED) { /* cancelled before it ever ran */
+      lw_push_task(S->L, t);
+      end_task(S, t, WEFT_FUTURE_CANCELLED);
+      return WEFT_PENDING;
+    }
+  }
+  t->status = status;
+  S->current = t;
+  r = lua_resume(t->co, S->L, nargs, &nres);
+  S->current = NULL;
+  if (r == LUA_YIELD) {
+    /* A weft wait parked or queued the task. A bare coroutine.yield()
+     * from the task body did neither: treat it as weft.yield(). */
+    if (!(ct->flags & (WEFT_TASK_PARKED | WEFT_TASK_QUEUED))) {
+      lua_pop(t->co, nres);
+      weft_task_yield(ct);
+    }
+  } else if (r == LUA_OK) {
+    done_ok(S, t, nres);
+  } else {
+    done_err(S, t);
+  }
+  return WEFT_PENDING;
+}
+
+/* Creates a task running the function at index fi with the arguments above
+ * it; pushes the task. name_idx is 0 or the index of its name.
+ * [-0, +1, m] */
+int lw_spawn_at(lua_State *L, State *S, int fi, int prio, int name_idx) {
+  int top = lua_gettop(L), nargs = top - fi, i;
+  Task *t = lua_newuserdatauv(L, sizeof *t, UV_COUNT);
+  memset(t, 0, sizeof *t);
+  t->ref = LUA_NOREF;
+  t->nargs = -1;
+  luaL_setmetatable(L, FUTURE_MT);
+  t->h.S = S;
+  t->h.kind = KIND_TASK;
+  t->h.f = &t->t.done;
+  weft_future_init(&t->t.done); /* valid even if what follows fails */
+  t->t.flags = WEFT_TASK_DONE;
+  if (name_idx) {
+    lua_pushvalue(L, name_idx);
+    lua_setiuservalue(L, -2, UV_NAME);
+  }
+  t->co = lua_newthread(L);
+  for (i = fi; i <= top; i++) lua_pushvalue(L, i);
+  lua_xmove(L, t->co, nargs + 1);
+  lua_setiuservalue(L, -2, UV_CO);
+  lua_pushvalue(L, -1);
+  t->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  /* Nothing below can fail: the task is fully owned by Lua objects. */
+  t->nargs = nargs;
+  t->t.data = t;
+  weft_task_start(S->sched, &t->t, task_fn, prio,
+                  S->current ? &S->current->t : NULL);
+  return 1;
+}
+
+/* Parses [opts,] fn, ... from index first and spawns; pushes the task. */
+int lw_spawn(lua_State *L, State *S, int first, const char *fname) {
+  int fi = first, prio = WEFT_PRIO_NORMAL, name_idx = 0;
+  if (lua_istable(L, first)) {
+    fi = first + 1;
+    lua_getfield(L, first, "priority");
+    if (!lua_isnil(L, -1)) {
+      if (lua_type(L, -1) != LUA_TSTRING)
+        return luaL_error(L, "%s: opts.priority must be one of critical, "
+                             "high, normal, low, idle", fname);
+      prio = luaL_checkoption(L, -1, NULL, lw_prio_names);
+    }
+    lua_pop(L, 1);
+    lua_getfield(L, first, "name");
+    if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING)
+      return luaL_error(L, "%s: opts.name must be a string", fname);
+    lua_replace(L, first); /* the name takes the place of the opts table */
+    if (!lua_isnil(L, first)) name_idx = first;
+  }
+  if (lua_type(L, fi) != LUA_TFUNCTION)
+    return luaL_error(L, "%s: expected a function, got %s", fname,
+                      luaL_typename(L, fi));
+  return lw_spawn_at(L, S, fi, prio, name_idx);
+}
+
+/* weft.spawn([opts,] fn, ...) -> Task */
+static int l_spawn(lua_State *L) {
+  return lw_spawn(L, upstate(L), 1, "weft.spawn");
+}
+
+/* ------------------------------------------------------------ the waits */
+
+static int await_k(lua_State *L, int st, lua_KContext ctx) {
+  Task *t = upstate(L)->current;
+  (void)st;
+  (void)ctx;
+  if (t->status == WEFT_ECANCELED) lw_raise_cancel(L, t);
+  return lw_push_outcome(L, 1);
+}
+
+/* weft.await(f), f:await() -> the values of f, or raises its error */
+static int f_await(lua_State *L) {
+  State *S = upstate(L);
+  Fut *f = lw_checkfut(L, 1, "await");
+  Task *t = lw_need_task(L, S, "await");
+  lua_settop(L, 1);
+  if (f->f->state == WEFT_FUTURE_PENDING) {
+    if (f == &t->h) return luaL_error(L, "await: a task cannot await itself");
+    if (weft_task_await(&t->t, f->f, WEFT_FOREVER) == WEFT_ENOMEM)
+      return luaL_error(L, "await: not enough memory");
+    return lua_yieldk(L, 0, 0, await_k);
+  }
+  return lw_push_outcome(L, 1);
+}
+
+static uint64_t check_ms(lua_State *L, int idx, const char *fname) {
+  lua_Number ms = luaL_checknumber(L, idx);
+  if (!(ms >= 0)) /* also rejects NaN */
+    luaL_error(L, "%s: ms must be a non-negative number", fname);
+  if (ms >= 1.8e19) return WEFT_FOREVER - 1;
+  return (uint64_t)ceil(ms);
+}
+
+int lw_wake_k(lua_State *L, int st, lua_KContext ctx) {
+  Task *t = upstate(L)->current;
+  (void)st;
+  (void)ctx;
+  if (t->status == WEFT_ECANCELED) lw_raise_cancel(L, t);
+  return 0;
+}
+
+/* weft.sleep(ms) */
+static int l_sleep(lua_State *L) {
+  State *S = upstate(L);
+  uint64_t ms = check_ms(L, 1, "weft.sleep");
+  Task *t = lw_need_task(L, S, "weft.sleep");
+  if (weft_task_sleep(&t->t, ms) == WEFT_ENOMEM)
+    return luaL_error(L, "weft.sleep: not enough memory");
+  return lua_yieldk(L, 0, 0, lw_wake_k);
+}
+
+/* weft.yield() */
+static int l_yield(lua_State *L) {
+  State *S = upstate(L);
+  Task *t = lw_need_task(L, S, "weft.yield");
+  weft_task_yield(&t->t);
+  return lua_yieldk(L, 0, 0, lw_wake_k);
+}
+
+static int wait_for_k(lua_State *L, int st, lua_KContext ctx) {
+  Task *t = upstate(L)->current;
+  (void)st;
+  (void)ctx;
+  if (t->status == WEFT_ECANCELED) lw_raise_cancel(L, t);
+  lua_pushboolean(L, t->status != WEFT_ETIMEDOUT);
+  return 1;
+}
+
+/* internal.wait_for(f, ms) -> true if f settled within ms, else false */
+static int l_wait_for(lua_State *L) {
+  State *S = upstate(L);
+  Fut *f = lw_checkfut(L, 1, "weft.timeout");
+  uint64_t ms = check_ms(L, 2, "weft.timeout");
+  Task *t = lw_need_task(L, S, "weft.timeout");
+  int r;
+  if (f == &t->h)
+    return luaL_error(L, "weft.timeout: a task cannot await itself");
+  r = weft_task_await(&t->t, f->f, ms);
+  if (r == WEFT_ENOMEM) return luaL_error(L, "weft.timeout: not enough memory");
+  if (r == 0) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  return lua_yieldk(L, 0, 0, wait_for_k);
+}
+
+/* ----------------------------------------------------------- combinators */
+
+enum { C_ALL = 1, C_SETTLED, C_RACE, C_ANY };
+
+/* About Combo: the waiters a combinator hangs on its items. It lives in a
+ * userdata on the stack of the waiting task (with the item list as its
+ * uservalue, so the items outlive it); the item callbacks only count and
+ * record the deciding index, then settle done, which wakes the task. */
+typedef struct Combo {
+  weft_future_t done;
+  int kind, n, left, decisive;
+  weft_waiter_t w[1];
+} Combo;
+
+static void combo_detach(Combo *c) {
+  int i;
+  for (i = 0; i < c->n; i++) weft_waiter_remove(&c->w[i]);
+}
+
+static void combo_item(Combo *c, int i, int state) {
+  int ok = state == WEFT_FUTURE_FULFILLED;
+  if (c->done.state != WEFT_FUTURE_PENDING) return;
+  switch (c->kind) {
+  case C_ALL:
+    if (!ok) c->decisive = i + 1;
+    break;
+  case C_RACE: c->decisive = i + 1; break;
+  case C_ANY:
+    if (ok) c->decisive = i + 1;
+    break;
+  default: break;
+  }
+  if (c->decisive || --c->left == 0) {
+    combo_detach(c);
+    weft_future_fulfill(&c->done);
+  }
+}
+
+static void combo_cb(weft_waiter_t *w, int state) {
+  Combo *c = w->data;
+  combo_item(c, (int)(w - c->w), state);
+}
+
+static int combo_gc(lua_State *L) {
+  combo_detach(lua_touserdata(L, 1));
+  return 0;
+}
+
+static int wait_k(lua_State *L, int st, lua_KContext ctx) {
+  Task *t = upstate(L)->current;
+  Combo *c = lua_touserdata(L, 3);
+  (void)st;
+  (void)ctx;
+  combo_detach(c);
+  if (t->status == WEFT_ECANCELED) lw_raise_cancel(L, t);
+  lua_pushinteger(L, c->decisive);
+  return 1;
+}
+
+/* internal.wait(kind, list) -> index of the deciding item, or 0 when all
+ * items settled without one. Marks every item observed. */
+static int l_wait(lua_State *L) {
+  State *S = upstate(L);
+  int kind = (int)luaL_checkinteger(L, 1), n, i;
+  Task *t = lw_need_task(L, S, "weft.wait");
+  Combo *c;
+  luaL_checktype(L, 2, LUA_TTABLE);
+  lua_settop(L, 2);
+  n = (int)lua_rawlen(L, 2);
+  c = lua_newuserdatauv(L, sizeof *c + (size_t)(n ? n - 1 : 0) *
+                                           sizeof(weft_waiter_t), 1);
+  memset(c, 0, sizeof *c);
+  weft_future_init(&c->done);
+  c->kind = kind;
+  c->left = n;
+  luaL_setmetatable(L, COMBO_MT);
+  lua_pushvalue(L, 2);
+  lua_setiuservalue(L, 3, 1);
+  for (i = 0; i < n; i++) {
+    Fut *f;
+    lua_rawgeti(L, 2, i + 1);
+    f = lw_checkfut(L, -1, "weft.wait");
+    lua_pop(L, 1);
+    f->observed = 1;
+    weft_waiter_init(&c->w[i], combo_cb, c);
+  }
+  c->n = n;
+  for (i = 0; i < n && c->done.state == WEFT_FUTURE_PENDING; i++) {
+    Fut *f;
+    lua_rawgeti(L, 2, i + 1);
+    f = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    if (f->f->state != WEFT_FUTURE_PENDING)
+      combo_item(c, i, f->f->state);
+    else
+      weft_future_on(f->f, &c->w[i]);
+  }
+  if (n == 0 || c->done.state != WEFT_FUTURE_PENDING) {
+    combo_detach(c);
+    lua_pushinteger(L, c->decisive);
+    return 1;
+  }
+  weft_task_await(&t->t, &c->done, WEFT_FOREVER); /* no deadline: no alloc */
+  return lua_yieldk(L, 0, 0, wait_k);
+}
+
+/* ------------------------------------------------------------ promises */
+
+/* resolve(...) -> true if this call settled the future, false if it was
+ * settled already (a late or duplicate completion does nothing). */
+static int promise_resolve(lua_State *L) {
+  Promise *p = lua_touserdata(L, lua_upvalueindex(1));
+  int n = lua_gettop(L), i;
+  if (p->fut.state != WEFT_FUTURE_PENDING) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  if (n == 1) {
+    p->h.res = RES_ONE;
+  } else if (n > 1) {
+    lua_createtable(L, n, 0);
+    for (i = 1; i <= n; i++) {
+      lua_pushvalue(L, i);
+      lua_rawseti(L, -2, i);
+    }
+    p->h.res = RES_TABLE;
+  }
+  if (n > 0) lua_setiuservalue(L, lua_upvalueindex(1), UV_RESULT);
+  p->h.nres = n;
+  weft_future_fulfill(&p->fut);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* reject(err) -> true if this call settled the future, else false */
+static int promise_reject(lua_State *L) {
+  Promise *p = lua_touserdata(L, lua_upvalueindex(1));
+  if (p->fut.state != WEFT_FUTURE_PENDING) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  lua_settop(L, 1);
+  lua_setiuservalue(L, lua_upvalueindex(1), UV_RESULT);
+  p->h.res = RES_ONE;
+  p->h.nres = 1;
+  weft_future_reject(&p->fut, WEFT_ESCRIPT);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* weft.future() -> future, resolve, reject */
+static int l_future(lua_State *L) {
+  Promise *p = lua_newuserdatauv(L, sizeof *p, UV_COUNT);
+  memset(p, 0, sizeof *p);
+  weft_future_init(&p->fut);
+  p->h.f = &p->fut;
+  p->h.S = upstate(L);
+  p->h.kind = KIND_PROMISE;
+  luaL_setmetatable(L, FUTURE_MT);
+  lua_pushvalue(L, -1);
+  lua_pushcclosure(L, promise_resolve, 1);
+  lua_pushvalue(L, -2);
+  lua_pushcclosure(L, promise_reject, 1);
+  return 3;
+}
+
+/* --------------------------------------------------------- future methods */
+
+/* f:state() -> "pending" | "fulfilled" | "rejected" | "cancelled" */
+static int f_state(lua_State *L) {
+  Fut *f = lw_checkfut(L, 1, "future:state");
+  lua_pushstring(L, lw_state_name(f->f->state));
+  return 1;
+}
+
+/* f:done() -> whether f is settled */
+static int f_done(lua_State *L) {
+  Fut *f = lw_checkfut(L, 1, "future:done");
+  lua_pushboolean(L, f->f->state != WEFT_FUTURE_PENDING);
+  return 1;
+}
+
+/* f:result() -> the values now, or raises its error, or raises if pending */
+static int f_result(lua_State *L) {
+  lw_checkfut(L, 1, "future:result");
+  lua_settop(L, 1);
+  return lw_push_outcome(L, 1);
+}
+
+/* f:cancel([reason]) -> true if it was pending. A task is cancelled at its
+ * current or next wait (and its descendants with it); a plain future is
+ * settled as cancelled. */
+static int f_cancel(lua_State *L) {
+  Fut *f = lw_checkfut(L, 1, "future:cancel");
+  const char *reason;
+  if (f->f->state != WEFT_FUTURE_PENDING ||
+      (f->kind == KIND_TASK &&
+       (((Task *)f)->t.flags & (WEFT_TASK_DONE | WEFT_TASK_CANCEL)))) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  reason = luaL_optstring(L, 2, NULL);
+  if (reason)
+    lua_pushfstring(L, "cancelled: %s", reason);
+  else
+    lua_pushliteral(L, "cancelled");
+  lw_new_error(L, "cancelled", lua_tostring(L, -1));
+  if (reason) {
+    lua_pushvalue(L, 2);
+    lua_setfield(L, -2, "reason");
+  }
+  lua_setiuservalue(L, 1, UV_CANCEL);
+  if (f->kind == KIND_TASK)
+    weft_task_cancel(&((Task *)f)->t);
+  else
+    weft_future_settle_cancelled(f->f);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static Task *checktask(lua_State *L, const char *fname) {
+  Fut *f = lw_checkfut(L, 1, fname);
+  if (f->kind != KIND_TASK) luaL_error(L, "%s: not a task", fname);
+  return (Task *)f;
+}
+
+/* t:id() -> integer */
+static int f_id(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)checktask(L, "task:id")->t.id);
+  return 1;
+}
+
+/* t:name() -> string or nil */
+static int f_name(lua_State *L) {
+  checktask(L, "task:name");
+  lua_getiuservalue(L, 1, UV_NAME);
+  return 1;
+}
+
+static int f_tostring(lua_State *L) {
+  Fut *f = lua_touserdata(L, 1);
+  if (f->kind == KIND_TASK) {
+    Task *t = (Task *)f;
+    lua_getiuservalue(L, 1, UV_NAME);
+    lua_pushfstring(L, "weft.Task #%I %s%s%s(%s)", (lua_Integer)t->t.id,
+                    lua_isstring(L, -1) ? "'" : "",
+                    lua_isstring(L, -1) ? lua_tostring(L, -1) : "",
+                    lua_isstring(L, -1) ? "' " : "",
+                    lw_state_name(f->f->state));
+  } else {
+    lua_pushfstring(L, "weft.Future (%s)", lw_state_name(f->f->state));
+  }
+  return 1;
+}
+
+/* Reports the failed task at index 1 unless observed or reported already.
+ * Runs protected: tostring may call a metamethod. */
+static int report(lua_State *L) {
+  State *S = lua_touserdata(L, 2);
+  Task *t = lua_touserdata(L, 1);
+  luaL_Buffer b;
+  if (t->h.observed || t->h.reported) return 0;
+  t->h.reported = 1;
+  S->unhandled++;
+  luaL_buffinit(L, &b);
+  lua_pushfstring(L, "unhandled error in task #%I",
+                  (lua_Integer)t->t.id);
+  luaL_addvalue(&b);
+  if (lua_getiuservalue(L, 1, UV_NAME) == LUA_TSTRING) {
+    lua_pushfstring(L, " '%s'", lua_tostring(L, -1));
+    lua_remove(L, -2);
+    luaL_addvalue(&b);
+  } else {
+    lua_pop(L, 1);
+  }
+  luaL_addstring(&b, ": ");
+  lua_getiuservalue(L, 1, UV_RESULT);
+  luaL_tolstring(L, -1, NULL);
+  lua_remove(L, -2);
+  luaL_addvalue(&b);
+  if (lua_getiuservalue(L, 1, UV_TRACE) == LUA_TSTRING) {
+    luaL_addchar(&b, '\n');
+    luaL_addvalue(&b);
+  } else {
+    lua_pop(L, 1);
+  }
+  luaL_pushresult(&b);
+  if (S->report)
+    S->report(S->report_ud, lua_tostring(L, -1));
+  else
+    lua_writestringerror("weft: %s\n", lua_tostring(L, -1));
+  return 0;
+}
+
+static void report_task(lua_State *L, State *S, int idx) {
+  idx = lua_absindex(L, idx);
+  lua_pushcfunction(L, report);
+  lua_pushvalue(L, idx);
+  lua_pushlightuserdata(L, S);
+  if (lua_pcall(L, 2, 0, 0) != LUA_OK) lua_pop(L, 1);
+}
+
+/* Reports every failed task nobody observed, and forgets them all. */
+int lw_report_failed(lua_State *L, State *S) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, S->failed_ref);
+  lua_pushnil(L);
+  while (lua_next(L, -2)) {
+    lua_pop(L, 1);
+    report_task(L, S, -1);
+  }
+  lua_pop(L, 1);
+  lua_newtable(L); /* a fresh table: clearing while iterating is unsafe */
+  lua_createtable(L, 0, 1);
+  lua_pushliteral(L, "k");
+  lua_setfield(L, -2, "__mode");
+  lua_setmetatable(L, -2);
+  lua_rawseti(L, LUA_REGISTRYINDEX, S->failed_ref);
+  return 0;
+}
+
+/* A failed task that becomes garbage unobserved is reported then. */
+static int f_gc(lua_State *L) {
+  Fut *f = lua_touserdata(L, 1);
+  if (f->kind == KIND_TASK && f->f->state == WEFT_FUTURE_REJECTED &&
+      !f->observed && !f->reported)
+    report_task(L, f->S, 1);
+  return 0;
+}
+
+/* ----------------------------------------------------------- the rest */
+
+/* weft.current() -> the running task, or nil */
+static int l_current(lua_State *L) {
+  State *S = upstate(L);
+  if (S->current == NULL) return 0;
+  lw_push_task(L, S->current);
+  return 1;
+}
+
+static int l_is_future(lua_State *L) {
+  lua_pushboolean(L, lw_tofut(L, 1) != NULL);
+  return 1;
+}
+
+static int l_is_task(lua_State *L) {
+  Fut *f = lw_tofut(L, 1);
+  lua_pushboolean(L, f != NULL && f->kind == KIND_TASK);
+  return 1;
+}
+
+/* internal.error(kind, message) -> a weft error table */
+static int l_error(lua_State *L) {
+  lw_new_error(L, luaL_checkstring(L, 1), luaL_checkstring(L, 2));
+  return 1;
+}
+
+/* internal.is_error(v, kind) -> boolean */
+static int l_is_error(lua_State *L) {
+  lua_pushboolean(L, lw_is_error(L, 1, luaL_checkstring(L, 2)));
+  return 1;
+}
+
+static const luaL_Reg future_methods[] = {
+    {"await", f_await}, {"state", f_state}, {"done", f_done},
+    {"result", f_result}, {"cancel", f_cancel}, {"id", f_id},
+    {"name", f_name}, {NULL, NULL}};
+
+static const luaL_Reg weft_funcs[] = {
+    {"spawn", l_spawn}, {"await", f_await}, {"sleep", l_sleep},
+    {"yield", l_yield}, {"future", l_future}, {"current", l_current},
+    {NULL, NULL}};
+
+static const luaL_Reg internal_funcs[] = {
+    {"wait", l_wait}, {"wait_for", l_wait_for}, {"is_future", l_is_future},
+    {"is_task", l_is_task}, {"error", l_error}, {"is_error", l_is_error},
+    {NULL, NULL}};
+
+/* Expects [weft, internal] on top; fills both and leaves the future
+ * methods table in internal.future_methods. */
+void lw_open_futures(lua_State *L, State *S) {
+  luaL_newmetatable(L, FUTURE_MT);
+  lua_newtable(L);
+  lua_pushlightuserdata(L, S);
+  luaL_setfuncs(L, future_methods, 1);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -4, "future_methods");
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, f_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pushcfunction(L, f_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pop(L, 1);
+
+  luaL_newmetatable(L, ERROR_MT);
+  lua_pushcfunction(L, error_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pop(L, 1);
+
+  luaL_newmetatable(L, COMBO_MT);
+  lua_pushcfunction(L, combo_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pop(L, 1);
+
+  lua_pushlightuserdata(L, S);
+  luaL_setfuncs(L, internal_funcs, 1);
+  lua_pushlightuserdata(L, S);
+  lua_pushvalue(L, -3);
+  lua_insert(L, -2); /* [weft, internal, weft, S] */
+  luaL_setfuncs(L, weft_funcs, 1);
+  lua_pop(L, 1);
+}
