@@ -381,27 +381,178 @@ weft_task_t *weft_group_failed(const weft_group_t *g);
 /* ------------------------------------------------------- loop (host tier) */
 
 /* About weft_loop_t: a scheduler driven by a libuv loop on one thread. The
- * loop owns its uv_loop_t. libuv's own allocations follow libuv's
- * process-wide hook (uv_replace_allocator), not weft's allocator. */
+ * loop owns its uv_loop_t, or borrows one the host runs. libuv's own
+ * allocations follow libuv's process-wide hook (uv_replace_allocator), not
+ * weft's allocator. */
 typedef struct weft_loop_s weft_loop_t;
 
 /* Creates a loop whose memory comes from alloc (NULL: the C library's
  * realloc/free). *out (OUT) is the loop. WEFT_ENOMEM or a libuv code. */
 int weft_loop_new(weft_loop_t **out, weft_alloc_fn alloc, void *ud);
-/* Closes the loop and frees it. WEFT_ESTATE if it is running. */
+/* Creates a loop on a uv_loop_t the host owns and runs (a uv_loop_t *,
+ * void * here to keep uv.h out of this header). weft adds a few handles
+ * to it and runs its tasks from them whenever the host runs that loop;
+ * weft_loop_run must not then be called from inside the host's uv_run. */
+int weft_loop_new_borrowed(weft_loop_t **out, void *uv_loop,
+                           weft_alloc_fn alloc, void *ud);
+/* Closes the loop and frees it. Host calls still in flight are cancelled
+ * first (their late completions are no-ops). WEFT_ESTATE if it is
+ * running. A borrowed uv loop is run (without blocking) until weft's
+ * handles are closed, so do not call this from inside its uv_run. */
 int weft_loop_free(weft_loop_t *loop);
 weft_sched_t *weft_loop_sched(weft_loop_t *loop);
-/* The libuv loop, for hosts that add their own handles (void * keeps uv.h
- * out of this header). */
+/* The libuv loop, for hosts that add their own handles. */
 void *weft_loop_uv(weft_loop_t *loop);
 /* Runs until nothing can make progress: no task is ready, no timer is
- * armed and libuv has no active handle or request of its own. Tasks still
- * live then wait on something that nobody can settle from this thread.
- * Returns the number of such tasks (0 on a clean finish) or a negative
- * code. WEFT_ESTATE if called while running. */
+ * armed, no host call is in flight and libuv has no active handle or
+ * request of its own. Tasks still live then wait on something that nobody
+ * can settle. Returns the number of such tasks (0 on a clean finish) or a
+ * negative code. WEFT_ESTATE if called while running. */
 int weft_loop_run(weft_loop_t *loop);
 /* Refreshes the scheduler clock from libuv's monotonic clock. */
 void weft_loop_update_time(weft_loop_t *loop);
+
+/* Driving weft from a foreign event loop (Qt, GTK, a game loop): watch
+ * weft_loop_backend_fd for readability, wake up after at most
+ * weft_loop_timeout milliseconds (-1: no deadline, 0: work is ready), and
+ * call weft_loop_run_nowait then. run_nowait never blocks; it returns the
+ * number of live tasks. The fd is libuv's backend fd (epoll on Linux). */
+int weft_loop_backend_fd(weft_loop_t *loop);
+int weft_loop_timeout(weft_loop_t *loop);
+int weft_loop_run_nowait(weft_loop_t *loop);
+
+/* ------------------------------------------------- values (host tier) */
+
+/* About weft_value_t: a tree of plain data that can cross threads: nil,
+ * boolean, integer, number, string (length-counted, may hold zeros, always
+ * NUL-terminated after its length), array and map. A value owns its
+ * children and strings; weft_value_free frees the whole tree. Value
+ * memory comes from the process-wide value allocator (default: the C
+ * library's, which is thread-safe, as any replacement must be, since values
+ * are built on one thread and freed on another). */
+enum {
+  WEFT_VNIL = 0,
+  WEFT_VBOOL,
+  WEFT_VINT,
+  WEFT_VNUM,
+  WEFT_VSTR,
+  WEFT_VARRAY,
+  WEFT_VMAP
+};
+
+typedef struct weft_value_s weft_value_t;
+struct weft_value_s {
+  int type;
+  union {
+    int b;
+    int64_t i;
+    double n;
+    struct { char *ptr; size_t len; } s;
+    struct { weft_value_t *items; size_t len; } a;
+    struct { weft_value_t *keys, *vals; size_t len; } m;
+  } u;
+};
+
+/* Replaces the value allocator; call before any value exists. A NULL fn
+ * restores the C library's. Threads: any (but not concurrently with
+ * value use). */
+void weft_value_set_allocator(weft_alloc_fn fn, void *ud);
+/* Scalars need no allocation and cannot fail. Threads: any (all below). */
+void weft_value_nil(weft_value_t *v);
+void weft_value_bool(weft_value_t *v, int b);
+void weft_value_int(weft_value_t *v, int64_t i);
+void weft_value_num(weft_value_t *v, double n);
+/* Copies len bytes of s. 0 or WEFT_ENOMEM (v is then nil). */
+int weft_value_str(weft_value_t *v, const char *s, size_t len);
+/* An array of len nils / a map of len nil -> nil pairs to fill in.
+ * 0 or WEFT_ENOMEM (v is then nil). */
+int weft_value_array(weft_value_t *v, size_t len);
+int weft_value_map(weft_value_t *v, size_t len);
+/* Frees what v owns and makes it nil. */
+void weft_value_free(weft_value_t *v);
+/* A deep copy. 0 or WEFT_ENOMEM (dst is then nil). */
+int weft_value_copy(weft_value_t *dst, const weft_value_t *src);
+/* In a map, the value under the string key k, or NULL. */
+const weft_value_t *weft_value_get(const weft_value_t *map, const char *k);
+
+/* ------------------------------------------ host calls (host tier) */
+
+/* About weft_call_t: one call of a host function by a script. It carries
+ * the arguments, is completed exactly once (resolve or reject, from any
+ * thread), and may be cancelled by the caller (the task was cancelled or
+ * the function's timeout passed). Whatever comes first wins; a later
+ * completion does nothing and returns WEFT_ESTATE. The memory is reference
+ * counted: the function gets a borrowed handle valid until it returns;
+ * to complete later, take a reference with weft_call_ref and drop it with
+ * weft_call_unref once done with the handle (completed or not). */
+typedef struct weft_call_s weft_call_t;
+
+/* How a host function is run. */
+enum {
+  WEFT_FN_SYNC = 0, /* on the loop thread; completes before it returns */
+  WEFT_FN_POOL = 1, /* on a worker thread of the pool */
+  WEFT_FN_LOOP = 2  /* on the loop thread; completes later, any thread */
+};
+
+typedef void (*weft_host_fn)(weft_call_t *call, void *ud);
+/* Told on the loop thread, once, that a started call was cancelled. */
+typedef void (*weft_cancel_cb)(weft_call_t *call, void *ud);
+
+typedef struct weft_fn_opts {
+  int kind;               /* WEFT_FN_* */
+  int priority;           /* WEFT_PRIO_*, for the pool's queue */
+  uint64_t timeout_ms;    /* 0: none; else the call fails with a timeout */
+  weft_cancel_cb on_cancel; /* optional */
+  void *ud;               /* passed to fn and on_cancel */
+} weft_fn_opts;
+
+/* The arguments: an array value, borrowed until the call is completed.
+ * Threads: any. */
+const weft_value_t *weft_call_args(const weft_call_t *call);
+/* The name the function was registered under. Threads: any. */
+const char *weft_call_name(const weft_call_t *call);
+/* Completes the call with a result, moved out of *result (left nil), or
+ * with an error message (copied). 0, or WEFT_ESTATE if the call was
+ * completed or cancelled already (then the result is freed), or
+ * WEFT_ENOMEM. Threads: any. */
+int weft_call_resolve(weft_call_t *call, weft_value_t *result);
+int weft_call_reject(weft_call_t *call, const char *message);
+/* Whether the caller has cancelled: a long job may poll it and stop.
+ * Threads: any. */
+int weft_call_cancelled(const weft_call_t *call);
+void weft_call_ref(weft_call_t *call);   /* Threads: any. */
+void weft_call_unref(weft_call_t *call); /* Threads: any. */
+
+/* ------------------------------------------ worker pool (host tier) */
+
+/* About weft_pool_t: weft's own worker threads. Jobs wait in five FIFO
+ * queues, one per priority, served most urgent first with the scheduler's
+ * fairness turn, so low priorities never starve. The queue is bounded: a
+ * submission that finds it full is refused with WEFT_EFULL, and the script
+ * layer then suspends the calling task until there is room. One pool may
+ * serve several loops on several threads. */
+typedef struct weft_pool_s weft_pool_t;
+
+typedef struct weft_pool_opts {
+  unsigned threads; /* 0: the number of CPUs */
+  size_t queue_max; /* 0: 64 x threads */
+} weft_pool_opts;
+
+typedef struct weft_pool_stats {
+  size_t threads, queued, running, queue_max;
+  uint64_t submitted, done, cancelled, rejected_full;
+  uint64_t wait_ns[WEFT_NPRIO]; /* total queue wait of started jobs */
+  uint64_t started[WEFT_NPRIO]; /* jobs started, per priority */
+} weft_pool_stats;
+
+/* Starts the workers. opts may be NULL. WEFT_ENOMEM or a libuv code.
+ * Threads: any. */
+int weft_pool_new(weft_pool_t **out, const weft_pool_opts *opts);
+/* Cancels queued jobs, waits for running ones, joins the threads. No loop
+ * may still use the pool. Threads: any but a worker. */
+void weft_pool_free(weft_pool_t *pool);
+/* Threads: any. */
+void weft_pool_get_stats(weft_pool_t *pool, weft_pool_stats *out);
 
 #ifdef __cplusplus
 }

@@ -44,6 +44,54 @@ unsigned long weft_lua_unhandled(lua_State *L);
 /* The loop that runs this state's tasks. [-0, +0, m] */
 weft_loop_t *weft_lua_loop(lua_State *L);
 
+/* ---------------------------------------------------- host functions */
+
+/* Pushes a Lua function that calls the host function fn, run as opts says
+ * (kind, priority, timeout, on_cancel, ud; see weft.h). name is used in
+ * errors ("fetch: timed out after 100 ms") and weft_call_name. Put the
+ * function where scripts find it (lua_setglobal, a module table). Calls
+ * of pool and loop functions suspend only the calling task and must be
+ * made inside a task; sync functions may be called anywhere. Arguments
+ * are deep-copied into weft values (errors name the path of a value that
+ * cannot cross: "args[2].items[3]: functions cannot cross threads"); the
+ * result comes back as a Lua value; a rejection raises a weft error of
+ * kind "host" with the message "<name>: <message>".
+ * Returns 0 (function pushed) or WEFT_EINVAL (nothing pushed). [-0, +1, m] */
+int weft_lua_push_fn(lua_State *L, const char *name, weft_host_fn fn,
+                     const weft_fn_opts *opts);
+
+/* Makes this state run its pool functions on pool, which the host owns
+ * and may share between states on several threads (free it after the
+ * states). Must come before the first pool call: WEFT_ESTATE otherwise.
+ * Without it a state starts its own pool (one thread per CPU) on first
+ * use. [-0, +0, m] */
+int weft_lua_set_pool(lua_State *L, weft_pool_t *pool);
+
+/* -------------------------------------------- non-blocking evaluation */
+
+/* Called on the loop thread when a task started by weft_lua_spawn ends;
+ * the task is at index idx of L (read it with weft_lua_result). */
+typedef void (*weft_lua_done_fn)(void *ud, lua_State *L, int idx);
+
+/* Starts the function below nargs arguments on top of L as a task and
+ * returns at once; the task runs when the loop runs (weft_lua_run,
+ * weft_lua_poll, or the host's uv loop for a borrowed loop). Like
+ * lua_pcall: LUA_OK with the task pushed, or an error status with the
+ * error pushed. done may be NULL. Many evaluations may run at once.
+ * [-(nargs+1), +1, -] */
+int weft_lua_spawn(lua_State *L, int nargs, weft_lua_done_fn done, void *ud);
+
+/* Pushes the outcome of the ended task at idx: LUA_OK with its *nres
+ * values, or an error status with its error (the same value the task
+ * raised). Marks the failure handled. [-0, +(nres|1), -] */
+int weft_lua_result(lua_State *L, int idx, int *nres);
+
+/* Runs ready tasks, due timers and arrived completions without blocking;
+ * returns the number of live tasks (0: all done; failed tasks nobody
+ * observed are then reported). For hosts that drive weft from their own
+ * loop with weft_loop_backend_fd / weft_loop_timeout. [-0, +0, -] */
+int weft_lua_poll(lua_State *L);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,27 +1,114 @@
 /*
- * host.h - internal declarations of the host tier (libuv).
+ * host.h - internal declarations of the host tier (libuv): the loop, host
+ * calls and their cross-thread completion, the worker pool.
  * SPDX-License-Identifier: MIT
  */
 #ifndef WEFT_HOST_H
 #define WEFT_HOST_H
 
+#include <stdatomic.h>
 #include <uv.h>
 
 #include "weft.h"
 
 /* About weft_loop_t: the scheduler plus the libuv loop that drives it.
- * timer is armed for the scheduler's earliest deadline only while the loop
- * waits; running guards against re-entry. The worker pool and cross-thread
- * completions will add their handles here (uv_async_t), which keep the
- * loop alive while calls are in flight. */
+ * - timer is armed for the scheduler's earliest deadline while the loop
+ *   waits; running guards against re-entry.
+ * - async is the one wake-up for everything other threads send: completed
+ *   calls in the inbox (guarded by inbox_mu) and pool room (space_signal).
+ *   It is referenced only while calls are in flight (inflight > 0), so a
+ *   loop with nothing in flight can end.
+ * - calls lists the calls started and not yet delivered (loop thread only),
+ *   so freeing the loop can cancel them.
+ * - space is settled when a pool that refused a submission has room again;
+ *   tasks waiting to submit await it. pool_next links the loop into the
+ *   pool's list of loops waiting for room (guarded by that pool's mu).
+ * - A borrowed loop (owns_uv == 0) is run by the host; prepare and idle
+ *   then run the scheduler from inside the host's uv_run. */
 struct weft_loop_s {
   weft_sched_t sched;
-  uv_loop_t uv;
+  uv_loop_t own_uv;
+  uv_loop_t *uv;
   uv_timer_t timer;
-  int running;
+  uv_async_t async;
+  uv_prepare_t prepare;
+  uv_idle_t idle;
+  int owns_uv, running, closing;
+  uv_mutex_t inbox_mu;
+  weft_call_t *inbox_head, *inbox_tail; /* guarded by inbox_mu */
+  atomic_int space_signal;
+  size_t inflight;
+  weft_call_t *calls; /* started, undelivered; via call->loop_next/prev */
+  weft_future_t space;
+  weft_loop_t *pool_next;
+  int space_waiting;     /* guarded by the pool's mu */
+  weft_pool_t *wait_pool; /* the pool it may be waiting on (loop thread) */
+};
+
+/* About weft_call_t: see weft.h. Fields by owner:
+ * - refs, state: atomics. state moves once from CALL_PENDING to CALL_DONE
+ *   (a completer won) or CALL_CANCELLED (the caller won); the CAS is the
+ *   exactly-once guarantee. The completer writes result/error/status after
+ *   winning and before pushing the call into the inbox, whose mutex
+ *   publishes them to the loop thread.
+ * - immutable after start: loop, pool, fn, ud, on_cancel, kind, prio,
+ *   name, args.
+ * - loop thread only: fut (settled when delivered), loop_next/prev,
+ *   delivered.
+ * - guarded by pool->mu: job_next, queued, enq_ns. */
+enum { CALL_PENDING = 0, CALL_DONE = 1, CALL_CANCELLED = 2 };
+
+struct weft_call_s {
+  atomic_int refs;
+  atomic_int state;
+  weft_loop_t *loop;
+  weft_pool_t *pool;
+  weft_host_fn fn;
+  weft_cancel_cb on_cancel;
+  void *ud;
+  int kind, prio;
+  const char *name; /* stored after the struct */
+  weft_value_t args;
+  weft_value_t result;
+  char *error; /* the rejection message */
+  int status;  /* 0, or WEFT_ESCRIPT when rejected */
+  weft_future_t fut;
+  weft_call_t *inbox_next;
+  weft_call_t *loop_next, *loop_prev;
+  int delivered, started;
+  weft_call_t *job_next;
+  int queued;
+  uint64_t enq_ns;
 };
 
 /* The C library's realloc/free with lua_Alloc's contract. */
 void *weft__std_alloc(void *ud, void *p, size_t osize, size_t nsize);
+/* The process-wide value allocator (thread-safe). */
+void *weft__valloc(void *p, size_t osize, size_t nsize);
+
+/* Creates a call with the caller's reference; args are moved in (left
+ * nil). NULL on out of memory (args are then freed). */
+weft_call_t *weft__call_new(weft_loop_t *loop, const char *name,
+                            weft_host_fn fn, const weft_fn_opts *opts,
+                            weft_pool_t *pool, weft_value_t *args);
+/* Starts a call (loop thread): runs a sync or loop function now, or
+ * submits a pool job. 0, or WEFT_EFULL when the pool's queue is full (the
+ * loop's space future will settle when there is room; nothing started). */
+int weft__call_start(weft_call_t *call);
+/* The caller gives up (loop thread): returns 1 if it won over completion;
+ * then a queued job is dropped, a started one is told (on_cancel). */
+int weft__call_cancel(weft_call_t *call);
+/* Drops the caller's reference and forgets the call (loop thread). */
+void weft__call_release(weft_call_t *call);
+/* Delivers the completed calls of the inbox (loop thread). */
+void weft__loop_drain(weft_loop_t *loop);
+void weft__loop_call_started(weft_loop_t *loop, weft_call_t *call);
+void weft__loop_call_done(weft_loop_t *loop, weft_call_t *call);
+
+/* Pool internals. submit: 0 or WEFT_EFULL (then loop is registered to be
+ * told when there is room). remove: 1 if the call was still queued. */
+int weft__pool_submit(weft_pool_t *pool, weft_call_t *call);
+int weft__pool_remove(weft_pool_t *pool, weft_call_t *call);
+void weft__pool_forget_loop(weft_pool_t *pool, weft_loop_t *loop);
 
 #endif /* WEFT_HOST_H */

@@ -1,5 +1,6 @@
 /*
- * loop.c - the host loop: a core scheduler driven by libuv (host tier).
+ * loop.c - the host loop: a core scheduler driven by libuv, owned or
+ * borrowed, and the hooks for a foreign event loop (host tier).
  * SPDX-License-Identifier: MIT
  */
 #include <stdlib.h>
@@ -22,7 +23,57 @@ void *weft__std_alloc(void *ud, void *p, size_t osize, size_t nsize) {
   return realloc(p, nsize);
 }
 
-int weft_loop_new(weft_loop_t **out, weft_alloc_fn alloc, void *ud) {
+static void on_async(uv_async_t *h) {
+  weft__loop_drain(h->data);
+}
+
+static void on_timer(uv_timer_t *h) {
+  (void)h; /* waking up is all: the scheduler fires its own timers */
+}
+
+/* A borrowed loop runs the scheduler before each poll; the idle handle
+ * keeps the poll from blocking while tasks are ready, the timer wakes it
+ * for the next deadline. */
+static void on_prepare(uv_prepare_t *h) {
+  weft_loop_t *loop = h->data;
+  uint64_t due, now;
+  weft_loop_update_time(loop);
+  weft_sched_run(&loop->sched, STEP_BUDGET);
+  if (weft_sched_has_ready(&loop->sched))
+    uv_idle_start(&loop->idle, (uv_idle_cb)on_timer);
+  else
+    uv_idle_stop(&loop->idle);
+  if (weft_sched_next_due(&loop->sched, &due) == 0) {
+    now = weft_sched_now(&loop->sched);
+    uv_timer_start(&loop->timer, on_timer, due > now ? due - now : 0, 0);
+  } else {
+    uv_timer_stop(&loop->timer);
+  }
+}
+
+static int init(weft_loop_t *loop, uv_loop_t *uv) {
+  int r;
+  loop->uv = uv;
+  if ((r = uv_async_init(uv, &loop->async, on_async)) != 0) return r;
+  loop->async.data = loop;
+  uv_unref((uv_handle_t *)&loop->async); /* referenced while calls fly */
+  uv_mutex_init(&loop->inbox_mu);
+  uv_timer_init(uv, &loop->timer);
+  uv_prepare_init(uv, &loop->prepare);
+  uv_idle_init(uv, &loop->idle);
+  loop->prepare.data = loop;
+  if (!loop->owns_uv) {
+    uv_prepare_start(&loop->prepare, on_prepare);
+    uv_unref((uv_handle_t *)&loop->prepare);
+  }
+  atomic_init(&loop->space_signal, 0);
+  weft_future_init(&loop->space);
+  weft_loop_update_time(loop);
+  return 0;
+}
+
+static int create(weft_loop_t **out, uv_loop_t *borrowed, weft_alloc_fn alloc,
+                  void *ud) {
   weft_loop_t *loop;
   int r;
   if (out == NULL) return WEFT_EINVAL;
@@ -32,24 +83,68 @@ int weft_loop_new(weft_loop_t **out, weft_alloc_fn alloc, void *ud) {
   if (loop == NULL) return WEFT_ENOMEM;
   memset(loop, 0, sizeof *loop);
   weft_sched_init(&loop->sched, alloc, ud);
-  if ((r = uv_loop_init(&loop->uv)) != 0) {
+  loop->owns_uv = borrowed == NULL;
+  if (loop->owns_uv && (r = uv_loop_init(&loop->own_uv)) != 0) {
     alloc(ud, loop, sizeof *loop, 0);
     return r;
   }
-  uv_timer_init(&loop->uv, &loop->timer);
-  weft_loop_update_time(loop);
+  if ((r = init(loop, borrowed ? borrowed : &loop->own_uv)) != 0) {
+    if (loop->owns_uv) uv_loop_close(&loop->own_uv);
+    alloc(ud, loop, sizeof *loop, 0);
+    return r;
+  }
   *out = loop;
   return 0;
+}
+
+int weft_loop_new(weft_loop_t **out, weft_alloc_fn alloc, void *ud) {
+  return create(out, NULL, alloc, ud);
+}
+
+int weft_loop_new_borrowed(weft_loop_t **out, void *uv_loop,
+                           weft_alloc_fn alloc, void *ud) {
+  if (uv_loop == NULL) return WEFT_EINVAL;
+  return create(out, uv_loop, alloc, ud);
+}
+
+static void on_closed(uv_handle_t *h) {
+  (*(int *)h->data)++;
+}
+
+/* Calls in flight are cancelled; those already completed by another
+ * thread are waited for (their completion is on its way to the inbox),
+ * so no thread touches the loop once it is freed. */
+static void cancel_calls(weft_loop_t *loop) {
+  loop->closing = 1;
+  while (loop->calls) weft__call_cancel(loop->calls);
+  if (loop->wait_pool) weft__pool_forget_loop(loop->wait_pool, loop);
+  while (loop->inflight > 0) {
+    uv_run(loop->uv, UV_RUN_ONCE);
+    weft__loop_drain(loop);
+  }
 }
 
 int weft_loop_free(weft_loop_t *loop) {
   weft_alloc_fn alloc;
   void *ud;
+  int closed;
   if (loop == NULL) return WEFT_EINVAL;
   if (loop->running) return WEFT_ESTATE;
-  uv_close((uv_handle_t *)&loop->timer, NULL);
-  uv_run(&loop->uv, UV_RUN_DEFAULT); /* runs the close callbacks */
-  uv_loop_close(&loop->uv);
+  cancel_calls(loop);
+  weft__loop_drain(loop);
+  closed = 0;
+  loop->async.data = loop->timer.data = &closed;
+  loop->prepare.data = loop->idle.data = &closed;
+  uv_close((uv_handle_t *)&loop->async, on_closed);
+  uv_close((uv_handle_t *)&loop->timer, on_closed);
+  uv_close((uv_handle_t *)&loop->prepare, on_closed);
+  uv_close((uv_handle_t *)&loop->idle, on_closed);
+  /* libuv touches a closing handle until its close callback has run, and
+   * the handles live in *loop: run the uv loop (ours or the host's) until
+   * all four callbacks ran. */
+  while (closed < 4) uv_run(loop->uv, UV_RUN_NOWAIT);
+  if (loop->owns_uv) uv_loop_close(loop->uv);
+  uv_mutex_destroy(&loop->inbox_mu);
   weft_sched_close(&loop->sched);
   alloc = loop->sched.alloc;
   ud = loop->sched.alloc_ud;
@@ -59,35 +154,31 @@ int weft_loop_free(weft_loop_t *loop) {
 
 weft_sched_t *weft_loop_sched(weft_loop_t *loop) { return &loop->sched; }
 
-void *weft_loop_uv(weft_loop_t *loop) { return &loop->uv; }
+void *weft_loop_uv(weft_loop_t *loop) { return loop->uv; }
 
 void weft_loop_update_time(weft_loop_t *loop) {
-  uv_update_time(&loop->uv);
-  weft_sched_set_time(&loop->sched, uv_now(&loop->uv));
+  uv_update_time(loop->uv);
+  weft_sched_set_time(&loop->sched, uv_now(loop->uv));
 }
 
-static void on_timer(uv_timer_t *h) {
-  (void)h; /* the run loop fires the due core timers after uv_run returns */
-}
-
-/* One wait for I/O or the next deadline. Returns 0 when nothing at all can
- * happen any more. */
+/* One wait for I/O, a completion or the next deadline. Returns 0 when
+ * nothing at all can happen any more. */
 static int wait_step(weft_loop_t *loop) {
   uint64_t due, now;
   if (weft_sched_has_ready(&loop->sched)) {
-    uv_run(&loop->uv, UV_RUN_NOWAIT);
+    uv_run(loop->uv, UV_RUN_NOWAIT);
     return 1;
   }
   if (weft_sched_next_due(&loop->sched, &due) == 0) {
     weft_loop_update_time(loop);
     now = weft_sched_now(&loop->sched);
     uv_timer_start(&loop->timer, on_timer, due > now ? due - now : 0, 0);
-    uv_run(&loop->uv, UV_RUN_ONCE);
+    uv_run(loop->uv, UV_RUN_ONCE);
     uv_timer_stop(&loop->timer);
     return 1;
   }
-  if (!uv_loop_alive(&loop->uv)) return 0;
-  uv_run(&loop->uv, UV_RUN_ONCE);
+  if (!uv_loop_alive(loop->uv)) return 0;
+  uv_run(loop->uv, UV_RUN_ONCE);
   return 1;
 }
 
@@ -100,6 +191,36 @@ int weft_loop_run(weft_loop_t *loop) {
     weft_loop_update_time(loop);
     weft_sched_run(&loop->sched, STEP_BUDGET);
   } while (wait_step(loop));
+  loop->running = 0;
+  weft_sched_stats(&loop->sched, &st);
+  return (int)st.live;
+}
+
+int weft_loop_backend_fd(weft_loop_t *loop) {
+  return uv_backend_fd(loop->uv);
+}
+
+int weft_loop_timeout(weft_loop_t *loop) {
+  uint64_t due, now;
+  int t = uv_backend_timeout(loop->uv);
+  if (weft_sched_has_ready(&loop->sched)) return 0;
+  if (weft_sched_next_due(&loop->sched, &due) == 0) {
+    weft_loop_update_time(loop);
+    now = weft_sched_now(&loop->sched);
+    due = due > now ? due - now : 0;
+    if (due > 0x7fffffff) due = 0x7fffffff;
+    if (t < 0 || (uint64_t)t > due) t = (int)due;
+  }
+  return t;
+}
+
+int weft_loop_run_nowait(weft_loop_t *loop) {
+  weft_stats_t st;
+  if (loop->running) return WEFT_ESTATE;
+  loop->running = 1;
+  uv_run(loop->uv, UV_RUN_NOWAIT);
+  weft_loop_update_time(loop);
+  weft_sched_run(&loop->sched, STEP_BUDGET);
   loop->running = 0;
   weft_sched_stats(&loop->sched, &st);
   return (int)st.live;

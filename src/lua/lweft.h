@@ -44,6 +44,9 @@ typedef struct State {
   unsigned long unhandled;
   weft_lua_report_fn report;
   void *report_ud;
+  lua_State *home;    /* the main thread: S->L while nothing drives */
+  weft_pool_t *pool;  /* for pool functions; created on first use */
+  int owns_pool;
 } State;
 
 #define STATE_KEY "weft.state"
@@ -106,6 +109,17 @@ const char *lw_state_name(int state);
 extern const char *const lw_prio_names[];
 void lw_open_futures(lua_State *L, State *S);
 int lw_report_failed(lua_State *L, State *S);
+
+/* marshal.c */
+weft_value_t *lw_new_box(lua_State *L);
+weft_value_t *lw_args_to_value(lua_State *L, int first, int nargs,
+                               const char *fname);
+void lw_push_value(lua_State *L, const weft_value_t *v);
+
+/* host.c */
+void lw_open_host(lua_State *L, State *S);
+void lw_host_stats(lua_State *L, State *S);
+void lw_state_close(State *S);
 
 /* sync.c */
 void lw_open_sync(lua_State *L, State *S);

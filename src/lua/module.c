@@ -9,9 +9,7 @@
 #include "prelude.h" /* prelude_lua[]: generated from prelude.lua */
 
 static int state_gc(lua_State *L) {
-  State *S = lua_touserdata(L, 1);
-  if (S->loop) weft_loop_free(S->loop);
-  S->loop = NULL;
+  lw_state_close(lua_touserdata(L, 1));
   return 0;
 }
 
@@ -39,6 +37,9 @@ static State *get_state(lua_State *L) {
   if ((r = weft_loop_new(&S->loop, (weft_alloc_fn)alloc, ud)) != 0)
     luaL_error(L, "weft: cannot create the loop: %s", weft_strerror(r));
   S->sched = weft_loop_sched(S->loop);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+  S->home = S->L = lua_tothread(L, -1);
+  lua_pop(L, 1);
   lua_newtable(L); /* failed tasks, weak keys: see lw_report_failed */
   lua_createtable(L, 0, 1);
   lua_pushliteral(L, "k");
@@ -77,7 +78,7 @@ static int drive(lua_State *L, State *S, Task *main) {
     prev = stuck;
   }
   S->running = 0;
-  S->L = NULL;
+  S->L = S->home;
   return deadlock;
 }
 
@@ -155,6 +156,7 @@ static int l_stats(lua_State *L) {
   setint(L, "timers", st.timers);
   setint(L, "dispatched", st.dispatched);
   setint(L, "unhandled", S->unhandled);
+  lw_host_stats(L, S);
   return 1;
 }
 
@@ -216,6 +218,7 @@ int luaopen_weft(lua_State *L) {
   lua_newtable(L); /* internal: what the prelude needs, not exported */
   lw_open_futures(L, S);
   lw_open_sync(L, S);
+  lw_open_host(L, S);
   lua_pushvalue(L, -2);
   lua_pushlightuserdata(L, S);
   luaL_setfuncs(L, module_funcs, 1);
@@ -250,3 +253,15 @@ unsigned long weft_lua_unhandled(lua_State *L) {
 }
 
 weft_loop_t *weft_lua_loop(lua_State *L) { return get_state(L)->loop; }
+
+int weft_lua_poll(lua_State *L) {
+  State *S = get_state(L);
+  int live;
+  if (S->running || S->current) return WEFT_ESTATE;
+  luaL_checkstack(L, 16, "weft_lua_poll");
+  S->L = L;
+  live = weft_loop_run_nowait(S->loop);
+  S->L = S->home;
+  if (live == 0) lw_report_failed(L, S);
+  return live;
+}

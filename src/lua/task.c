@@ -198,24 +198,41 @@ static void done_ok(State *S, Task *t, int nres) {
   end_task(S, t, WEFT_FUTURE_FULFILLED);
 }
 
+/* Closes the pending to-be-closed variables of a coroutine that failed:
+ * lua_resume leaves them open on error. A __close error replaces the
+ * error on top, as it would in Lua itself. */
+static void close_thread(lua_State *co, lua_State *from) {
+#if LUA_VERSION_RELEASE_NUM >= 50406
+  lua_closethread(co, from);
+#else
+  (void)from;
+  lua_resetthread(co);
+#endif
+}
+
 static void done_err(State *S, Task *t) {
   lua_State *L = S->L;
-  int cancelled, top;
+  int cancelled, top, trace;
   lw_push_task(L, t);
   top = lua_gettop(L);
-  lua_xmove(t->co, L, 1);
+  lua_xmove(t->co, L, 1); /* look at the error without growing co */
   cancelled = (t->t.flags & WEFT_TASK_CANCEL) &&
               lw_is_error(L, -1, "cancelled");
+  lua_xmove(L, t->co, 1);
+  /* The traceback needs the frames, so take it before closing. */
+  lua_pushcfunction(L, traceback);
+  lua_getiuservalue(L, top, UV_CO);
+  trace = !cancelled && lua_pcall(L, 1, 1, 0) == LUA_OK;
+  if (!trace) lua_settop(L, top);
+  S->current = t; /* __close handlers run as part of the task */
+  close_thread(t->co, L);
+  S->current = NULL;
+  lua_xmove(t->co, L, 1);
   lua_setiuservalue(L, top, UV_RESULT);
   t->h.res = RES_ONE;
   t->h.nres = 1;
+  if (trace) lua_setiuservalue(L, top, UV_TRACE);
   if (!cancelled) {
-    lua_pushcfunction(L, traceback);
-    lua_getiuservalue(L, top, UV_CO);
-    if (lua_pcall(L, 1, 1, 0) == LUA_OK)
-      lua_setiuservalue(L, top, UV_TRACE);
-    else
-      lua_pop(L, 1);
     lua_pushcfunction(L, note_failed);
     lua_pushvalue(L, top);
     lua_pushlightuserdata(L, S);
@@ -231,6 +248,10 @@ static int task_fn(weft_task_t *ct, int status) {
   Task *t = lw_container(ct, Task, t);
   State *S = t->h.S;
   int nargs = 0, nres = 0, r;
+  /* S->L is the driver's stack (or the main thread's when a host's own
+   * uv loop runs us); this function pushes at most a few values. A failed
+   * check cannot raise here; it only means the pushes below may fail. */
+  (void)lua_checkstack(S->L, 8);
   if (t->nargs >= 0) { /* first run */
     nargs = t->nargs;
     t->nargs = -1;

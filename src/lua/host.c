@@ -1,0 +1,310 @@
+/*
+ * host.c - host functions in Lua: the three kinds of call (sync, pool,
+ * loop), their waits, timeouts and cancellation; non-blocking evaluation
+ * from C (Lua binding).
+ * SPDX-License-Identifier: MIT
+ */
+#include <string.h>
+
+#include "lweft.h"
+/* host.h, not just weft.h: a call's future and the loop's room future are
+ * what a calling task waits on, and they are internal to the host tier. */
+#include "host.h"
+
+#define HOSTFN_MT "weft.HostFn"
+#define CALL_MT "weft.Call"
+
+/* About HostFn: the upvalue of a registered function's closure. A call
+ * copies what it needs (the name included), so it may outlive this. */
+typedef struct HostFn {
+  weft_host_fn fn;
+  weft_fn_opts opts;
+  char name[1];
+} HostFn;
+
+/* About CallUd: the calling task's reference to its call, in a userdata on
+ * the task's stack, so an abandoned wait still releases it (__gc). */
+typedef struct CallUd {
+  weft_call_t *c;
+} CallUd;
+
+static int call_gc(lua_State *L) {
+  CallUd *cu = lua_touserdata(L, 1);
+  if (cu->c) weft__call_release(cu->c);
+  cu->c = NULL;
+  return 0;
+}
+
+static weft_pool_t *get_pool(lua_State *L, State *S, const char *fname) {
+  int r;
+  if (S->pool) return S->pool;
+  if ((r = weft_pool_new(&S->pool, NULL)) != 0)
+    luaL_error(L, "%s: cannot start the worker pool: %s", fname,
+               weft_strerror(r));
+  S->owns_pool = 1;
+  return S->pool;
+}
+
+/* Pushes the outcome of a settled call and releases it; raises its error
+ * (a weft error of kind "host" whose message names the function). */
+static int finish(lua_State *L, int cidx) {
+  CallUd *cu = lua_touserdata(L, cidx);
+  weft_call_t *c = cu->c;
+  switch (c->fut.state) {
+  case WEFT_FUTURE_FULFILLED:
+    lw_push_value(L, &c->result);
+    weft__call_release(c);
+    cu->c = NULL;
+    return 1;
+  case WEFT_FUTURE_REJECTED:
+    lua_pushfstring(L, "%s: %s", c->name,
+                    c->error ? c->error : "failed (message lost: no memory)");
+    lw_new_error(L, "host", lua_tostring(L, -1));
+    lua_pushstring(L, c->name);
+    lua_setfield(L, -2, "name");
+    weft__call_release(c);
+    cu->c = NULL;
+    return lua_error(L);
+  default:
+    weft__call_release(c);
+    cu->c = NULL;
+    lw_new_error(L, "cancelled", "cancelled");
+    return lua_error(L);
+  }
+}
+
+static int wait_call(lua_State *L, Task *t, int cidx);
+
+static int call_k(lua_State *L, int st, lua_KContext cidx) {
+  Task *t = upstate(L)->current;
+  CallUd *cu = lua_touserdata(L, (int)cidx);
+  weft_call_t *c = cu->c;
+  HostFn *h = lua_touserdata(L, lua_upvalueindex(2));
+  (void)st;
+  if (t->status == WEFT_ETIMEDOUT || t->status == WEFT_ECANCELED) {
+    if (weft__call_cancel(c) || c->fut.state == WEFT_FUTURE_CANCELLED) {
+      weft__call_release(c);
+      cu->c = NULL;
+      if (t->status == WEFT_ECANCELED) lw_raise_cancel(L, t);
+      lua_pushfstring(L, "%s: timed out after %I ms", h->name,
+                      (lua_Integer)h->opts.timeout_ms);
+      lw_new_error(L, "timeout", lua_tostring(L, -1));
+      return lua_error(L);
+    }
+    /* The completion won the race; its result is in the inbox. */
+    if (c->fut.state == WEFT_FUTURE_PENDING) {
+      weft_task_await(&t->t, &c->fut, WEFT_FOREVER);
+      return lua_yieldk(L, 0, cidx, call_k);
+    }
+  }
+  return finish(L, (int)cidx);
+}
+
+static int start_call(lua_State *L, Task *t, int cidx);
+
+/* Woken because the pool has room (or cancelled while waiting for it). */
+static int room_k(lua_State *L, int st, lua_KContext cidx) {
+  Task *t = upstate(L)->current;
+  (void)st;
+  if (t->status == WEFT_ECANCELED) {
+    CallUd *cu = lua_touserdata(L, (int)cidx);
+    weft__call_release(cu->c);
+    cu->c = NULL;
+    lw_raise_cancel(L, t);
+  }
+  return start_call(L, t, (int)cidx);
+}
+
+static int start_call(lua_State *L, Task *t, int cidx) {
+  CallUd *cu = lua_touserdata(L, cidx);
+  weft_call_t *c = cu->c;
+  if (weft__call_start(c) == WEFT_EFULL) {
+    /* Backpressure: wait for room, never drop the call or block. */
+    weft_task_await(&t->t, &c->loop->space, WEFT_FOREVER);
+    return lua_yieldk(L, 0, cidx, room_k);
+  }
+  if (c->kind == WEFT_FN_SYNC) return finish(L, cidx);
+  return wait_call(L, t, cidx);
+}
+
+static int wait_call(lua_State *L, Task *t, int cidx) {
+  CallUd *cu = lua_touserdata(L, cidx);
+  HostFn *h = lua_touserdata(L, lua_upvalueindex(2));
+  uint64_t tmo = h->opts.timeout_ms ? h->opts.timeout_ms : WEFT_FOREVER;
+  int r = weft_task_await(&t->t, &cu->c->fut, tmo);
+  if (r == 0) return finish(L, cidx);
+  if (r == WEFT_ENOMEM) {
+    weft__call_release(cu->c);
+    cu->c = NULL;
+    return luaL_error(L, "%s: not enough memory", h->name);
+  }
+  return lua_yieldk(L, 0, cidx, call_k);
+}
+
+/* The Lua function of a registered host function: f(...) -> result */
+static int host_call(lua_State *L) {
+  State *S = upstate(L);
+  HostFn *h = lua_touserdata(L, lua_upvalueindex(2));
+  int nargs = lua_gettop(L), cidx;
+  Task *t = NULL;
+  weft_value_t *args;
+  weft_pool_t *pool = NULL;
+  CallUd *cu;
+  if (h->opts.kind != WEFT_FN_SYNC) t = lw_need_task(L, S, h->name);
+  if (h->opts.kind == WEFT_FN_POOL) pool = get_pool(L, S, h->name);
+  args = lw_args_to_value(L, 1, nargs, h->name);
+  cu = lua_newuserdatauv(L, sizeof *cu, 0);
+  cu->c = NULL;
+  luaL_setmetatable(L, CALL_MT);
+  cidx = lua_gettop(L);
+  cu->c = weft__call_new(S->loop, h->name, h->fn, &h->opts, pool, args);
+  if (cu->c == NULL) return luaL_error(L, "%s: not enough memory", h->name);
+  return start_call(L, t, cidx);
+}
+
+int weft_lua_push_fn(lua_State *L, const char *name, weft_host_fn fn,
+                     const weft_fn_opts *opts) {
+  size_t len = strlen(name);
+  HostFn *h;
+  if (fn == NULL || opts == NULL || opts->kind < WEFT_FN_SYNC ||
+      opts->kind > WEFT_FN_LOOP || opts->priority < 0 ||
+      opts->priority >= WEFT_NPRIO)
+    return WEFT_EINVAL;
+  luaL_requiref(L, "weft", luaopen_weft, 0);
+  lua_pop(L, 1);
+  lua_getfield(L, LUA_REGISTRYINDEX, STATE_KEY);
+  h = lua_newuserdatauv(L, sizeof *h + len, 0);
+  h->fn = fn;
+  h->opts = *opts;
+  memcpy(h->name, name, len + 1);
+  lua_pushcclosure(L, host_call, 2);
+  return 0;
+}
+
+int weft_lua_set_pool(lua_State *L, weft_pool_t *pool) {
+  State *S;
+  luaL_requiref(L, "weft", luaopen_weft, 0);
+  lua_pop(L, 1);
+  lua_getfield(L, LUA_REGISTRYINDEX, STATE_KEY);
+  S = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  if (S->pool || pool == NULL) return WEFT_ESTATE;
+  S->pool = pool;
+  S->owns_pool = 0;
+  return 0;
+}
+
+/* Frees what the state owns on the host side: the loop first (it cancels
+ * calls still queued in the pool), then its own pool. */
+void lw_state_close(State *S) {
+  if (S->loop) weft_loop_free(S->loop);
+  S->loop = NULL;
+  if (S->pool && S->owns_pool) weft_pool_free(S->pool);
+  S->pool = NULL;
+}
+
+static void setint(lua_State *L, const char *k, uint64_t v) {
+  lua_pushinteger(L, (lua_Integer)v);
+  lua_setfield(L, -2, k);
+}
+
+/* Adds the pool counters to the stats table on top. */
+void lw_host_stats(lua_State *L, State *S) {
+  weft_pool_stats ps;
+  uint64_t wait = 0, started = 0;
+  int i;
+  setint(L, "calls_in_flight", S->loop ? S->loop->inflight : 0);
+  if (S->pool == NULL) return;
+  weft_pool_get_stats(S->pool, &ps);
+  for (i = 0; i < WEFT_NPRIO; i++) {
+    wait += ps.wait_ns[i];
+    started += ps.started[i];
+  }
+  setint(L, "pool_threads", ps.threads);
+  setint(L, "pool_queued", ps.queued);
+  setint(L, "pool_busy", ps.running);
+  setint(L, "pool_queue_max", ps.queue_max);
+  setint(L, "pool_done", ps.done);
+  setint(L, "pool_cancelled", ps.cancelled);
+  setint(L, "pool_rejected_full", ps.rejected_full);
+  setint(L, "pool_wait_us", started ? wait / started / 1000 : 0);
+}
+
+/* ------------------------------------------------ non-blocking evaluation */
+
+/* The body of the watcher task weft_lua_spawn starts beside a task with a
+ * done callback: waits for it (its own cancellation does not stop the
+ * wait) and calls the callback with the task at index 1. */
+static int watch_k(lua_State *L, int st, lua_KContext ctx) {
+  State *S = upstate(L);
+  Fut *f = lua_touserdata(L, 1);
+  weft_lua_done_fn done = (weft_lua_done_fn)(uintptr_t)
+      lua_touserdata(L, lua_upvalueindex(2));
+  (void)st;
+  (void)ctx;
+  if (f->f->state == WEFT_FUTURE_PENDING) {
+    weft_task_await(&S->current->t, f->f, WEFT_FOREVER);
+    return lua_yieldk(L, 0, 0, watch_k);
+  }
+  done(lua_touserdata(L, lua_upvalueindex(3)), L, 1);
+  return 0;
+}
+
+static int watch(lua_State *L) { return watch_k(L, 0, 0); }
+
+static int spawn_entry(lua_State *L) {
+  State *S = lua_touserdata(L, lua_upvalueindex(1));
+  int top;
+  lw_spawn_at(L, S, 1, WEFT_PRIO_NORMAL, 0);
+  top = lua_gettop(L);
+  if (lua_touserdata(L, lua_upvalueindex(2))) {
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushvalue(L, lua_upvalueindex(2));
+    lua_pushvalue(L, lua_upvalueindex(3));
+    lua_pushcclosure(L, watch, 3);
+    lua_pushvalue(L, top);
+    lw_spawn_at(L, S, top + 1, WEFT_PRIO_NORMAL, 0);
+    lua_settop(L, top);
+  }
+  return 1;
+}
+
+int weft_lua_spawn(lua_State *L, int nargs, weft_lua_done_fn done, void *ud) {
+  int base = lua_gettop(L) - nargs;
+  luaL_requiref(L, "weft", luaopen_weft, 0);
+  lua_pop(L, 1);
+  lua_getfield(L, LUA_REGISTRYINDEX, STATE_KEY);
+  lua_pushlightuserdata(L, (void *)(uintptr_t)done);
+  lua_pushlightuserdata(L, ud);
+  lua_pushcclosure(L, spawn_entry, 3);
+  lua_insert(L, base);
+  return lua_pcall(L, nargs + 1, 1, 0);
+}
+
+static int result_entry(lua_State *L) {
+  Fut *f = lw_checkfut(L, 1, "weft_lua_result");
+  if (f->f->state == WEFT_FUTURE_PENDING)
+    return luaL_error(L, "weft_lua_result: the task is still running");
+  return lw_push_outcome(L, 1);
+}
+
+int weft_lua_result(lua_State *L, int idx, int *nres) {
+  int top, r;
+  idx = lua_absindex(L, idx);
+  lua_pushcfunction(L, result_entry);
+  lua_pushvalue(L, idx);
+  top = lua_gettop(L) - 2;
+  r = lua_pcall(L, 1, LUA_MULTRET, 0);
+  if (nres) *nres = r == LUA_OK ? lua_gettop(L) - top : 0;
+  return r;
+}
+
+void lw_open_host(lua_State *L, State *S) {
+  (void)S;
+  luaL_newmetatable(L, CALL_MT);
+  lua_pushcfunction(L, call_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pop(L, 1);
+  luaL_newmetatable(L, HOSTFN_MT);
+  lua_pop(L, 1);
+}

@@ -1,0 +1,237 @@
+/*
+ * marshal.c - deep copies between Lua values and weft_value_t trees, for
+ * arguments and results that cross to other threads (Lua binding).
+ * SPDX-License-Identifier: MIT
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "lweft.h"
+
+/* About conversion: to_value never raises while it holds a partial tree
+ * of its own: the tree being built lives in a Box userdata whose __gc
+ * frees it, so an error (bad value, cycle, out of memory) anywhere leaves
+ * nothing behind. Tables on the current path are marked in a visiting
+ * table to detect cycles; the path to the current value is kept in a
+ * buffer for error messages ("args[2].items[3]"). */
+typedef struct Conv {
+  lua_State *L;
+  int visiting; /* stack index of the visiting table */
+  char path[256];
+  size_t len;
+  const char *fname;
+} Conv;
+
+#define BOX_MT "weft.ValueBox"
+#define MAX_DEPTH 200
+
+static int box_gc(lua_State *L) {
+  weft_value_free(lua_touserdata(L, 1));
+  return 0;
+}
+
+weft_value_t *lw_new_box(lua_State *L) {
+  weft_value_t *v = lua_newuserdatauv(L, sizeof *v, 0);
+  weft_value_nil(v);
+  if (luaL_newmetatable(L, BOX_MT)) {
+    lua_pushcfunction(L, box_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_setmetatable(L, -2);
+  return v;
+}
+
+static void path_add(Conv *c, int n, size_t room) {
+  if (n > 0) c->len += (size_t)n < room ? (size_t)n : room - 1;
+}
+
+static void path_str(Conv *c, const char *fmt, const char *s,
+                     size_t *saved) {
+  size_t room = sizeof c->path - c->len;
+  *saved = c->len;
+  path_add(c, snprintf(c->path + c->len, room, fmt, s), room);
+}
+
+static void path_int(Conv *c, const char *fmt, long long i, size_t *saved) {
+  size_t room = sizeof c->path - c->len;
+  *saved = c->len;
+  path_add(c, snprintf(c->path + c->len, room, fmt, i), room);
+}
+
+static int fail(Conv *c, const char *what) {
+  return luaL_error(c->L, "%s: %s: %s", c->fname, c->path, what);
+}
+
+static int ident(const char *s, size_t len) {
+  size_t i;
+  if (len == 0 || (s[0] >= '0' && s[0] <= '9')) return 0;
+  for (i = 0; i < len; i++)
+    if (!(s[i] == '_' || (s[i] >= 'a' && s[i] <= 'z') ||
+          (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9')))
+      return 0;
+  return 1;
+}
+
+static void convert(Conv *c, int idx, weft_value_t *out, int depth);
+
+static int is_sequence(lua_State *L, int idx, size_t *n) {
+  size_t count = 0, len = lua_rawlen(L, idx);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    count++;
+    if (!lua_isinteger(L, -1)) {
+      lua_pop(L, 1);
+      return 0;
+    }
+  }
+  *n = len;
+  return count == len;
+}
+
+static void key_path(Conv *c, int kidx, size_t *saved) {
+  lua_State *L = c->L;
+  if (lua_type(L, kidx) == LUA_TSTRING) {
+    size_t len;
+    const char *s = lua_tolstring(L, kidx, &len);
+    if (ident(s, len))
+      path_str(c, ".%s", s, saved);
+    else
+      path_str(c, "[\"%s\"]", s, saved);
+  } else if (lua_isinteger(L, kidx)) {
+    path_int(c, "[%lld]", (long long)lua_tointeger(L, kidx), saved);
+  } else {
+    path_str(c, "[%s]", luaL_typename(L, kidx), saved);
+  }
+}
+
+static void convert_table(Conv *c, int idx, weft_value_t *out, int depth) {
+  lua_State *L = c->L;
+  size_t n, i = 0, saved;
+  lua_pushvalue(L, idx);
+  if (lua_rawget(L, c->visiting) != LUA_TNIL)
+    fail(c, "cycle detected (a table contains itself)");
+  lua_pop(L, 1);
+  lua_pushvalue(L, idx);
+  lua_pushboolean(L, 1);
+  lua_rawset(L, c->visiting);
+  if (is_sequence(L, idx, &n)) {
+    if (weft_value_array(out, n) != 0) fail(c, "not enough memory");
+    for (i = 0; i < n; i++) {
+      path_int(c, "[%lld]", (long long)i + 1, &saved);
+      lua_rawgeti(L, idx, (lua_Integer)i + 1);
+      convert(c, lua_gettop(L), &out->u.a.items[i], depth + 1);
+      lua_pop(L, 1);
+      c->len = saved;
+      c->path[saved] = '\0';
+    }
+  } else {
+    n = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+      lua_pop(L, 1);
+      n++;
+    }
+    if (weft_value_map(out, n) != 0) fail(c, "not enough memory");
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+      int k = lua_gettop(L) - 1;
+      key_path(c, k, &saved);
+      convert(c, k, &out->u.m.keys[i], depth + 1);
+      convert(c, k + 1, &out->u.m.vals[i], depth + 1);
+      lua_pop(L, 1);
+      c->len = saved;
+      c->path[saved] = '\0';
+      i++;
+    }
+  }
+  lua_pushvalue(L, idx);
+  lua_pushnil(L);
+  lua_rawset(L, c->visiting);
+}
+
+static void convert(Conv *c, int idx, weft_value_t *out, int depth) {
+  lua_State *L = c->L;
+  size_t len;
+  const char *s;
+  if (depth > MAX_DEPTH) fail(c, "nested too deeply");
+  luaL_checkstack(L, 8, "nested too deeply");
+  switch (lua_type(L, idx)) {
+  case LUA_TNIL: weft_value_nil(out); break;
+  case LUA_TBOOLEAN: weft_value_bool(out, lua_toboolean(L, idx)); break;
+  case LUA_TNUMBER:
+    if (lua_isinteger(L, idx))
+      weft_value_int(out, (int64_t)lua_tointeger(L, idx));
+    else
+      weft_value_num(out, (double)lua_tonumber(L, idx));
+    break;
+  case LUA_TSTRING:
+    s = lua_tolstring(L, idx, &len);
+    if (weft_value_str(out, s, len) != 0) fail(c, "not enough memory");
+    break;
+  case LUA_TTABLE: convert_table(c, idx, out, depth); break;
+  default: {
+    char what[64];
+    snprintf(what, sizeof what, "%ss cannot cross threads",
+             luaL_typename(L, idx));
+    fail(c, what);
+  }
+  }
+}
+
+/* Converts the nargs values from first into an array value held by a box
+ * pushed on the stack; returns the value. Raises with the path on a value
+ * that cannot cross threads. [-0, +1, e] */
+weft_value_t *lw_args_to_value(lua_State *L, int first, int nargs,
+                               const char *fname) {
+  Conv c;
+  weft_value_t *box;
+  int i;
+  lua_newtable(L); /* visiting */
+  box = lw_new_box(L);
+  c.L = L;
+  c.visiting = lua_gettop(L) - 1;
+  c.fname = fname;
+  if (weft_value_array(box, (size_t)nargs) != 0)
+    luaL_error(L, "%s: not enough memory", fname);
+  for (i = 0; i < nargs; i++) {
+    size_t saved;
+    c.len = 0;
+    path_int(&c, "args[%lld]", (long long)i + 1, &saved);
+    convert(&c, first + i, &box->u.a.items[i], 0);
+  }
+  lua_remove(L, -2);
+  return box;
+}
+
+/* Pushes a Lua copy of v. [-0, +1, m] */
+void lw_push_value(lua_State *L, const weft_value_t *v) {
+  size_t i;
+  luaL_checkstack(L, 4, "value nested too deeply");
+  switch (v->type) {
+  case WEFT_VBOOL: lua_pushboolean(L, v->u.b); break;
+  case WEFT_VINT: lua_pushinteger(L, (lua_Integer)v->u.i); break;
+  case WEFT_VNUM: lua_pushnumber(L, (lua_Number)v->u.n); break;
+  case WEFT_VSTR: lua_pushlstring(L, v->u.s.ptr, v->u.s.len); break;
+  case WEFT_VARRAY:
+    lua_createtable(L, (int)v->u.a.len, 0);
+    for (i = 0; i < v->u.a.len; i++) {
+      lw_push_value(L, &v->u.a.items[i]);
+      lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    break;
+  case WEFT_VMAP:
+    lua_createtable(L, 0, (int)v->u.m.len);
+    for (i = 0; i < v->u.m.len; i++) {
+      if (v->u.m.keys[i].type == WEFT_VNIL) continue;
+      if (v->u.m.keys[i].type == WEFT_VNUM &&
+          v->u.m.keys[i].u.n != v->u.m.keys[i].u.n)
+        continue; /* NaN cannot be a key */
+      lw_push_value(L, &v->u.m.keys[i]);
+      lw_push_value(L, &v->u.m.vals[i]);
+      lua_rawset(L, -3);
+    }
+    break;
+  default: lua_pushnil(L); break;
+  }
+}
