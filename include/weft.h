@@ -412,6 +412,11 @@ int weft_loop_run(weft_loop_t *loop);
 /* Refreshes the scheduler clock from libuv's monotonic clock. */
 void weft_loop_update_time(weft_loop_t *loop);
 
+/* Tells a borrowed loop that tasks were started from outside its own
+ * callbacks (the host's code between uv_run calls), so the host's next
+ * uv_run runs them instead of blocking or returning. No-op otherwise. */
+void weft_loop_wake(weft_loop_t *loop);
+
 /* Driving weft from a foreign event loop (Qt, GTK, a game loop): watch
  * weft_loop_backend_fd for readability, wake up after at most
  * weft_loop_timeout milliseconds (-1: no deadline, 0: work is ready), and
@@ -490,7 +495,7 @@ typedef struct weft_call_s weft_call_t;
 /* How a host function is run. */
 enum {
   WEFT_FN_SYNC = 0, /* on the loop thread; completes before it returns */
-  WEFT_FN_POOL = 1, /* on a worker thread of the pool */
+  WEFT_FN_POOL = 1, /* on a worker thread; completes before it returns */
   WEFT_FN_LOOP = 2  /* on the loop thread; completes later, any thread */
 };
 

@@ -86,6 +86,12 @@ int weft_lua_spawn(lua_State *L, int nargs, weft_lua_done_fn done, void *ud);
  * raised). Marks the failure handled. [-0, +(nres|1), -] */
 int weft_lua_result(lua_State *L, int idx, int *nres);
 
+/* Makes the weft state of L borrow uv_loop (a uv_loop_t *) that the host
+ * runs itself, instead of owning a loop: tasks then run from inside the
+ * host's uv_run. Must come before luaopen_weft (WEFT_ESTATE otherwise).
+ * weft_lua_run must not be called from inside that uv_run. [-0, +0, m] */
+int weft_lua_use_uv_loop(lua_State *L, void *uv_loop);
+
 /* Runs ready tasks, due timers and arrived completions without blocking;
  * returns the number of live tasks (0: all done; failed tasks nobody
  * observed are then reported). For hosts that drive weft from their own

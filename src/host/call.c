@@ -106,8 +106,10 @@ static int complete(weft_call_t *c, weft_value_t *result, const char *msg) {
   else
     loop->inbox_head = c;
   loop->inbox_tail = c;
-  uv_mutex_unlock(&loop->inbox_mu);
+  /* Send before unlocking: once the mutex is free the loop may deliver
+   * this call, see nothing in flight and be freed. */
   uv_async_send(&loop->async);
+  uv_mutex_unlock(&loop->inbox_mu);
   return 0;
 }
 

@@ -25,10 +25,15 @@ void *weft__std_alloc(void *ud, void *p, size_t osize, size_t nsize) {
 
 static void on_async(uv_async_t *h) {
   weft__loop_drain(h->data);
+  weft_loop_wake(h->data); /* a borrowed loop must not end with tasks ready */
 }
 
 static void on_timer(uv_timer_t *h) {
   (void)h; /* waking up is all: the scheduler fires its own timers */
+}
+
+static void on_idle(uv_idle_t *h) {
+  (void)h; /* its being active keeps the poll from blocking */
 }
 
 /* A borrowed loop runs the scheduler before each poll; the idle handle
@@ -40,7 +45,7 @@ static void on_prepare(uv_prepare_t *h) {
   weft_loop_update_time(loop);
   weft_sched_run(&loop->sched, STEP_BUDGET);
   if (weft_sched_has_ready(&loop->sched))
-    uv_idle_start(&loop->idle, (uv_idle_cb)on_timer);
+    uv_idle_start(&loop->idle, on_idle);
   else
     uv_idle_stop(&loop->idle);
   if (weft_sched_next_due(&loop->sched, &due) == 0) {
@@ -194,6 +199,11 @@ int weft_loop_run(weft_loop_t *loop) {
   loop->running = 0;
   weft_sched_stats(&loop->sched, &st);
   return (int)st.live;
+}
+
+void weft_loop_wake(weft_loop_t *loop) {
+  if (!loop->owns_uv && weft_sched_has_ready(&loop->sched))
+    uv_idle_start(&loop->idle, on_idle);
 }
 
 int weft_loop_backend_fd(weft_loop_t *loop) {

@@ -270,7 +270,7 @@ static int spawn_entry(lua_State *L) {
 }
 
 int weft_lua_spawn(lua_State *L, int nargs, weft_lua_done_fn done, void *ud) {
-  int base = lua_gettop(L) - nargs;
+  int base = lua_gettop(L) - nargs, r;
   luaL_requiref(L, "weft", luaopen_weft, 0);
   lua_pop(L, 1);
   lua_getfield(L, LUA_REGISTRYINDEX, STATE_KEY);
@@ -278,7 +278,9 @@ int weft_lua_spawn(lua_State *L, int nargs, weft_lua_done_fn done, void *ud) {
   lua_pushlightuserdata(L, ud);
   lua_pushcclosure(L, spawn_entry, 3);
   lua_insert(L, base);
-  return lua_pcall(L, nargs + 1, 1, 0);
+  r = lua_pcall(L, nargs + 1, 1, 0);
+  if (r == LUA_OK) weft_loop_wake(weft_lua_loop(L));
+  return r;
 }
 
 static int result_entry(lua_State *L) {

@@ -186,8 +186,12 @@ weft_value_t *lw_args_to_value(lua_State *L, int first, int nargs,
                                const char *fname) {
   Conv c;
   weft_value_t *box;
-  int i;
-  lua_newtable(L); /* visiting */
+  int i, tables = 0;
+  for (i = 0; i < nargs; i++) tables |= lua_type(L, first + i) == LUA_TTABLE;
+  if (tables)
+    lua_newtable(L); /* visiting: only tables can form cycles */
+  else
+    lua_pushnil(L);
   box = lw_new_box(L);
   c.L = L;
   c.visiting = lua_gettop(L) - 1;

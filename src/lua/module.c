@@ -8,6 +8,8 @@
 #include "lweft.h"
 #include "prelude.h" /* prelude_lua[]: generated from prelude.lua */
 
+#define UVLOOP_KEY "weft.uvloop"
+
 static int state_gc(lua_State *L) {
   lw_state_close(lua_touserdata(L, 1));
   return 0;
@@ -34,7 +36,14 @@ static State *get_state(lua_State *L) {
   lua_setfield(L, -2, "__gc");
   lua_setmetatable(L, -2);
   alloc = lua_getallocf(L, &ud);
-  if ((r = weft_loop_new(&S->loop, (weft_alloc_fn)alloc, ud)) != 0)
+  lua_getfield(L, LUA_REGISTRYINDEX, UVLOOP_KEY);
+  if (lua_islightuserdata(L, -1))
+    r = weft_loop_new_borrowed(&S->loop, lua_touserdata(L, -1),
+                               (weft_alloc_fn)alloc, ud);
+  else
+    r = weft_loop_new(&S->loop, (weft_alloc_fn)alloc, ud);
+  lua_pop(L, 1);
+  if (r != 0)
     luaL_error(L, "weft: cannot create the loop: %s", weft_strerror(r));
   S->sched = weft_loop_sched(S->loop);
   lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
@@ -264,4 +273,15 @@ int weft_lua_poll(lua_State *L) {
   S->L = S->home;
   if (live == 0) lw_report_failed(L, S);
   return live;
+}
+
+int weft_lua_use_uv_loop(lua_State *L, void *uv_loop) {
+  int exists;
+  if (uv_loop == NULL) return WEFT_EINVAL;
+  exists = lua_getfield(L, LUA_REGISTRYINDEX, STATE_KEY) != LUA_TNIL;
+  lua_pop(L, 1);
+  if (exists) return WEFT_ESTATE;
+  lua_pushlightuserdata(L, uv_loop);
+  lua_setfield(L, LUA_REGISTRYINDEX, UVLOOP_KEY);
+  return 0;
 }

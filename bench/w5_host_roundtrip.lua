@@ -1,0 +1,53 @@
+-- W5 / W5c, run by bench/w5_host_roundtrip.c, which registers inc (a pool
+-- function x -> x + 1) and clock_us (a sync function: monotonic us).
+local N = tonumber(...) or 100000
+
+local function rss_kb()
+  local f = io.open("/proc/self/status")
+  if not f then return 0 end
+  local s = f:read("a")
+  f:close()
+  return tonumber(s:match("VmHWM:%s*(%d+)")) or 0
+end
+
+local function report(workload, n, us, lat, ok, cpu_ms)
+  table.sort(lat)
+  local med, p99 = lat[#lat // 2 + 1] or 0, lat[math.ceil(#lat * 0.99)] or 0
+  print(('{"impl":"weft","workload":"%s","n":%d,"wall_ms":%.1f,' ..
+    '"ops_per_sec":%.0f,"cpu_ms":%.0f,"median_us":%.1f,"p99_us":%.1f,' ..
+    '"peak_rss_kb":%d,"ok":%s}'):format(workload, n, us / 1000,
+    n / us * 1e6, cpu_ms, med, p99, rss_kb(), tostring(ok)))
+end
+
+for _ = 1, 1000 do inc(1) end -- warm-up: start the workers
+
+-- W5: in sequence.
+local lat, x = {}, 0
+local c0, t0 = os.clock(), clock_us()
+for i = 1, N do
+  local s = clock_us()
+  x = inc(x)
+  lat[i] = clock_us() - s
+end
+report("W5", N, clock_us() - t0, lat, x == N, (os.clock() - c0) * 1000)
+
+-- W5c: 64 in flight, each task doing its share in sequence.
+local K = 64
+lat = {}
+local sum = 0
+c0, t0 = os.clock(), clock_us()
+local tasks = {}
+for k = 1, K do
+  tasks[k] = weft.spawn(function()
+    local acc = 0
+    for _ = k, N, K do
+      local s = clock_us()
+      acc = acc + inc(0)
+      lat[#lat + 1] = clock_us() - s
+    end
+    return acc
+  end)
+end
+for k = 1, K do sum = sum + tasks[k]:await() end
+report("W5c", N, clock_us() - t0, lat, sum == N, (os.clock() - c0) * 1000)
+if x ~= N or sum ~= N then os.exit(1) end
