@@ -252,15 +252,21 @@ static int watch_k(lua_State *L, int st, lua_KContext ctx) {
 
 static int watch(lua_State *L) { return watch_k(L, 0, 0); }
 
+/* [done, ud, fn, args...] -> task; protected by weft_lua_spawn. */
 static int spawn_entry(lua_State *L) {
-  State *S = lua_touserdata(L, lua_upvalueindex(1));
+  State *S;
   int top;
-  lw_spawn_at(L, S, 1, WEFT_PRIO_NORMAL, 0);
+  luaL_requiref(L, "weft", luaopen_weft, 0);
+  lua_pop(L, 1);
+  lua_getfield(L, LUA_REGISTRYINDEX, STATE_KEY);
+  S = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  lw_spawn_at(L, S, 3, WEFT_PRIO_NORMAL, 0);
   top = lua_gettop(L);
-  if (lua_touserdata(L, lua_upvalueindex(2))) {
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_pushvalue(L, lua_upvalueindex(2));
-    lua_pushvalue(L, lua_upvalueindex(3));
+  if (lua_touserdata(L, 1)) {
+    lua_getfield(L, LUA_REGISTRYINDEX, STATE_KEY);
+    lua_pushvalue(L, 1);
+    lua_pushvalue(L, 2);
     lua_pushcclosure(L, watch, 3);
     lua_pushvalue(L, top);
     lw_spawn_at(L, S, top + 1, WEFT_PRIO_NORMAL, 0);
@@ -269,16 +275,15 @@ static int spawn_entry(lua_State *L) {
   return 1;
 }
 
+/* Nothing before lua_pcall allocates (a light C function and two light
+ * userdata), so an out-of-memory error cannot escape unprotected. */
 int weft_lua_spawn(lua_State *L, int nargs, weft_lua_done_fn done, void *ud) {
   int base = lua_gettop(L) - nargs, r;
-  luaL_requiref(L, "weft", luaopen_weft, 0);
-  lua_pop(L, 1);
-  lua_getfield(L, LUA_REGISTRYINDEX, STATE_KEY);
+  lua_pushcfunction(L, spawn_entry);
   lua_pushlightuserdata(L, (void *)(uintptr_t)done);
   lua_pushlightuserdata(L, ud);
-  lua_pushcclosure(L, spawn_entry, 3);
-  lua_insert(L, base);
-  r = lua_pcall(L, nargs + 1, 1, 0);
+  lua_rotate(L, base, 3);
+  r = lua_pcall(L, nargs + 3, 1, 0);
   if (r == LUA_OK) weft_loop_wake(weft_lua_loop(L));
   return r;
 }

@@ -132,8 +132,18 @@ static int run_main(lua_State *L, State *S, int with_traceback) {
 
 static int l_run(lua_State *L) { return run_main(L, upstate(L), 0); }
 
-static int run_entry(lua_State *L) {
-  return run_main(L, get_state(L), lua_toboolean(L, lua_upvalueindex(1)));
+/* The entries of weft_lua_run, one per traceback setting: light C
+ * functions, so pushing one allocates nothing and cannot raise. */
+static State *open_state(lua_State *L) {
+  luaL_requiref(L, "weft", luaopen_weft, 0); /* metatables, prelude */
+  lua_pop(L, 1);
+  return get_state(L);
+}
+
+static int run_entry(lua_State *L) { return run_main(L, open_state(L), 0); }
+
+static int run_entry_tb(lua_State *L) {
+  return run_main(L, open_state(L), 1);
 }
 
 /* weft.now() -> monotonic milliseconds (integer) */
@@ -245,8 +255,9 @@ int luaopen_weft(lua_State *L) {
 
 int weft_lua_run(lua_State *L, int nargs, int traceback) {
   int base = lua_gettop(L) - nargs;
-  lua_pushboolean(L, traceback);
-  lua_pushcclosure(L, run_entry, 1);
+  /* Nothing before lua_pcall may allocate: a memory error raised here
+   * would be unprotected (a closure with an upvalue did that). */
+  lua_pushcfunction(L, traceback ? run_entry_tb : run_entry);
   lua_insert(L, base);
   return lua_pcall(L, nargs + 1, LUA_MULTRET, 0);
 }

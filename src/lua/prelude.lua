@@ -7,6 +7,7 @@ local pack, unpack = table.pack, table.unpack
 local type, error, pcall, select = type, error, pcall, select
 local spawn, is_future, is_task = weft.spawn, I.is_future, I.is_task
 local FM = I.future_methods
+local check_task = I.check_task
 
 local ALL, SETTLED, RACE, ANY = 1, 2, 3, 4
 
@@ -85,6 +86,7 @@ local function cancel_others(fs, keep)
 end
 
 function weft.all(list)
+  check_task("weft.all")
   local fs = collect("weft.all", list)
   local i = I.wait(ALL, fs)
   if i ~= 0 then
@@ -97,6 +99,7 @@ function weft.all(list)
 end
 
 function weft.all_settled(list)
+  check_task("weft.all_settled")
   local fs = collect("weft.all_settled", list)
   I.wait(SETTLED, fs)
   local out = { n = #fs }
@@ -109,6 +112,7 @@ function weft.all_settled(list)
 end
 
 function weft.race(list)
+  check_task("weft.race")
   local fs = collect("weft.race", list)
   if #fs == 0 then error("weft.race: the list is empty", 2) end
   local i = I.wait(RACE, fs)
@@ -117,6 +121,7 @@ function weft.race(list)
 end
 
 function weft.any(list)
+  check_task("weft.any")
   local fs = collect("weft.any", list)
   if #fs == 0 then error("weft.any: the list is empty", 2) end
   local i = I.wait(ANY, fs)
@@ -132,6 +137,7 @@ function weft.any(list)
 end
 
 function weft.timeout(ms, f)
+  check_task("weft.timeout")
   check_ms("weft.timeout", ms)
   if type(f) == "function" then
     f = spawn(f)
@@ -180,6 +186,7 @@ end
 -- child failure cancels its siblings and is raised here (unless the caller
 -- took it through g:join_next); an error in fn cancels the children.
 function weft.group(fn)
+  check_task("weft.group")
   check_fn("weft.group", "fn", fn)
   local g = I.group_new()
   local r = pack(pcall(fn, g))
@@ -191,6 +198,7 @@ function weft.group(fn)
 end
 
 function I.sem_methods.with(self, fn, ...)
+  check_task("sem:with")
   check_fn("sem:with", "fn", fn)
   self:acquire()
   local r = pack(pcall(fn, ...))

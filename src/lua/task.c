@@ -320,10 +320,14 @@ int lw_spawn(lua_State *L, State *S, int first, const char *fname) {
     fi = first + 1;
     lua_getfield(L, first, "priority");
     if (!lua_isnil(L, -1)) {
-      if (lua_type(L, -1) != LUA_TSTRING)
+      const char *name = lua_tostring(L, -1);
+      for (prio = 0; name && lw_prio_names[prio]; prio++)
+        if (strcmp(name, lw_prio_names[prio]) == 0) break;
+      if (name == NULL || lua_type(L, -1) != LUA_TSTRING ||
+          lw_prio_names[prio] == NULL)
         return luaL_error(L, "%s: opts.priority must be one of critical, "
-                             "high, normal, low, idle", fname);
-      prio = luaL_checkoption(L, -1, NULL, lw_prio_names);
+                             "high, normal, low, idle (got %s)", fname,
+                          luaL_tolstring(L, -1, NULL));
     }
     lua_pop(L, 1);
     lua_getfield(L, first, "name");
@@ -389,6 +393,8 @@ static int l_sleep(lua_State *L) {
   State *S = upstate(L);
   uint64_t ms = check_ms(L, 1, "weft.sleep");
   Task *t = lw_need_task(L, S, "weft.sleep");
+  weft_loop_update_time(S->loop); /* at least ms from now, not from the
+                                     start of this loop step */
   if (weft_task_sleep(&t->t, ms) == WEFT_ENOMEM)
     return luaL_error(L, "weft.sleep: not enough memory");
   return lua_yieldk(L, 0, 0, lw_wake_k);
@@ -420,6 +426,7 @@ static int l_wait_for(lua_State *L) {
   int r;
   if (f == &t->h)
     return luaL_error(L, "weft.timeout: a task cannot await itself");
+  weft_loop_update_time(S->loop);
   r = weft_task_await(&t->t, f->f, ms);
   if (r == WEFT_ENOMEM) return luaL_error(L, "weft.timeout: not enough memory");
   if (r == 0) {
@@ -768,6 +775,25 @@ static int l_current(lua_State *L) {
   return 1;
 }
 
+/* internal.check_task(fname): raises the outside-a-task error for fname
+ * at the caller's caller (level 2), so prelude functions report it at the
+ * user's line before they start anything. */
+static int l_check_task(lua_State *L) {
+  State *S = upstate(L);
+  const char *fname = luaL_checkstring(L, 1);
+  if (S->current == NULL || S->current->co != L) {
+    luaL_where(L, 2);
+    lua_pushfstring(L, "%s: %s", fname,
+                    S->current ? "cannot wait inside a nested coroutine of "
+                                 "a task"
+                               : "not inside a weft task (use weft.run or "
+                                 "weft.spawn)");
+    lua_concat(L, 2);
+    return lua_error(L);
+  }
+  return 0;
+}
+
 static int l_is_future(lua_State *L) {
   lua_pushboolean(L, lw_tofut(L, 1) != NULL);
   return 1;
@@ -803,6 +829,7 @@ static const luaL_Reg weft_funcs[] = {
 
 static const luaL_Reg internal_funcs[] = {
     {"wait", l_wait}, {"wait_for", l_wait_for}, {"is_future", l_is_future},
+    {"check_task", l_check_task},
     {"is_task", l_is_task}, {"error", l_error}, {"is_error", l_is_error},
     {NULL, NULL}};
 
