@@ -140,8 +140,13 @@ int weft__call_start(weft_call_t *c) {
     return 0;
   default:
     weft__loop_call_started(c->loop, c);
-    if ((r = weft__pool_submit(c->pool, c)) != 0)
+    if ((r = weft__pool_submit(c->pool, c)) != 0) {
       weft__loop_call_done(c->loop, c);
+      if (!c->loop->room_ref) { /* until the room signal: see host.h */
+        c->loop->room_ref = 1;
+        if (c->loop->inflight++ == 0) uv_ref((uv_handle_t *)&c->loop->async);
+      }
+    }
     return r;
   }
 }
@@ -188,6 +193,12 @@ void weft__loop_call_done(weft_loop_t *loop, weft_call_t *c) {
   if (--loop->inflight == 0) uv_unref((uv_handle_t *)&loop->async);
 }
 
+void weft__loop_room_done(weft_loop_t *loop) {
+  if (!loop->room_ref) return;
+  loop->room_ref = 0;
+  if (--loop->inflight == 0) uv_unref((uv_handle_t *)&loop->async);
+}
+
 /* One wake-up delivers every completion that arrived since the last. */
 void weft__loop_drain(weft_loop_t *loop) {
   weft_call_t *c, *next;
@@ -203,6 +214,7 @@ void weft__loop_drain(weft_loop_t *loop) {
     weft_call_unref(c);
   }
   if (atomic_exchange(&loop->space_signal, 0)) {
+    weft__loop_room_done(loop); /* every waiter wakes and tries again */
     weft_future_fulfill(&loop->space);
     weft_future_init(&loop->space); /* every waiter was woken and unlinked */
   }

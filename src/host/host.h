@@ -23,6 +23,9 @@
  * - space is settled when a pool that refused a submission has room again;
  *   tasks waiting to submit await it. pool_next links the loop into the
  *   pool's list of loops waiting for room (guarded by that pool's mu).
+ *   While tasks wait for room, room_ref holds one count of inflight, so
+ *   the loop stays alive even when none of its own calls is in the pool
+ *   (the pool may be full of another loop's jobs).
  * - A borrowed loop (owns_uv == 0) is run by the host; prepare and idle
  *   then run the scheduler from inside the host's uv_run. */
 struct weft_loop_s {
@@ -42,6 +45,7 @@ struct weft_loop_s {
   weft_future_t space;
   weft_loop_t *pool_next;
   int space_waiting;     /* guarded by the pool's mu */
+  int room_ref;          /* loop thread only */
   weft_pool_t *wait_pool; /* the pool it may be waiting on (loop thread) */
 };
 
@@ -104,6 +108,8 @@ void weft__call_release(weft_call_t *call);
 void weft__loop_drain(weft_loop_t *loop);
 void weft__loop_call_started(weft_loop_t *loop, weft_call_t *call);
 void weft__loop_call_done(weft_loop_t *loop, weft_call_t *call);
+/* Drops the room_ref count, if held (loop thread). */
+void weft__loop_room_done(weft_loop_t *loop);
 
 /* Pool internals. submit: 0 or WEFT_EFULL (then loop is registered to be
  * told when there is room). remove: 1 if the call was still queued. */

@@ -32,6 +32,17 @@ static void on_timer(uv_timer_t *h) {
   (void)h; /* waking up is all: the scheduler fires its own timers */
 }
 
+/* The wake-up of weft_loop_run's wait. libuv before 1.45 runs due timers
+ * before it polls in UV_RUN_ONCE: a deadline that passed meanwhile (the
+ * clock moved on since the timer was started) fires first and leaves the
+ * poll blocking with no deadline, until some unrelated event. Stopping
+ * the loop makes that poll return at once (later libuvs poll first, and
+ * the stop only ends that uv_run). Not for a borrowed loop's prepare
+ * timer: that would stop the host's uv_run. */
+static void on_wait_timer(uv_timer_t *h) {
+  uv_stop(h->loop);
+}
+
 static void on_idle(uv_idle_t *h) {
   (void)h; /* its being active keeps the poll from blocking */
 }
@@ -123,6 +134,7 @@ static void cancel_calls(weft_loop_t *loop) {
   loop->closing = 1;
   while (loop->calls) weft__call_cancel(loop->calls);
   if (loop->wait_pool) weft__pool_forget_loop(loop->wait_pool, loop);
+  weft__loop_room_done(loop); /* no room signal will come now */
   while (loop->inflight > 0) {
     uv_run(loop->uv, UV_RUN_ONCE);
     weft__loop_drain(loop);
@@ -177,7 +189,8 @@ static int wait_step(weft_loop_t *loop) {
   if (weft_sched_next_due(&loop->sched, &due) == 0) {
     weft_loop_update_time(loop);
     now = weft_sched_now(&loop->sched);
-    uv_timer_start(&loop->timer, on_timer, due > now ? due - now : 0, 0);
+    uv_timer_start(&loop->timer, on_wait_timer, due > now ? due - now : 0,
+                   0);
     uv_run(loop->uv, UV_RUN_ONCE);
     uv_timer_stop(&loop->timer);
     return 1;
@@ -212,8 +225,12 @@ int weft_loop_backend_fd(weft_loop_t *loop) {
 
 int weft_loop_timeout(weft_loop_t *loop) {
   uint64_t due, now;
-  int t = uv_backend_timeout(loop->uv);
+  int t;
   if (weft_sched_has_ready(&loop->sched)) return 0;
+  /* uv_backend_timeout is 0 when libuv has no active, referenced handle
+   * (say, a task only sleeps): that means nothing of libuv's bounds the
+   * wait, not that work is ready. */
+  t = uv_loop_alive(loop->uv) ? uv_backend_timeout(loop->uv) : -1;
   if (weft_sched_next_due(&loop->sched, &due) == 0) {
     weft_loop_update_time(loop);
     now = weft_sched_now(&loop->sched);

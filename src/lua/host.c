@@ -228,6 +228,11 @@ void lw_host_stats(lua_State *L, State *S) {
   setint(L, "pool_cancelled", ps.cancelled);
   setint(L, "pool_rejected_full", ps.rejected_full);
   setint(L, "pool_wait_us", started ? wait / started / 1000 : 0);
+  lua_createtable(L, 0, WEFT_NPRIO); /* the mean queue wait per priority */
+  for (i = 0; i < WEFT_NPRIO; i++)
+    setint(L, lw_prio_names[i],
+           ps.started[i] ? ps.wait_ns[i] / ps.started[i] / 1000 : 0);
+  lua_setfield(L, -2, "pool_wait_us_by_priority");
 }
 
 /* ------------------------------------------------ non-blocking evaluation */

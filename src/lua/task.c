@@ -400,12 +400,23 @@ static int l_sleep(lua_State *L) {
   return lua_yieldk(L, 0, 0, lw_wake_k);
 }
 
+/* A yielding task waits in the ready queue, not parked, so a cancel that
+ * arrives meanwhile does not change its wake-up status: test the flag,
+ * so that the yield itself raises, as any other wait would. */
+static int yield_k(lua_State *L, int st, lua_KContext ctx) {
+  Task *t = upstate(L)->current;
+  (void)st;
+  (void)ctx;
+  if (t->t.flags & WEFT_TASK_CANCEL) lw_raise_cancel(L, t);
+  return 0;
+}
+
 /* weft.yield() */
 static int l_yield(lua_State *L) {
   State *S = upstate(L);
   Task *t = lw_need_task(L, S, "weft.yield");
   weft_task_yield(&t->t);
-  return lua_yieldk(L, 0, 0, lw_wake_k);
+  return lua_yieldk(L, 0, 0, yield_k);
 }
 
 static int wait_for_k(lua_State *L, int st, lua_KContext ctx) {

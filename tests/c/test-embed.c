@@ -1,0 +1,430 @@
+/*
+ * test-embed.c - the embedding API (weft_lua.h) and the host loop with a
+ * real libuv loop: weft_lua_run results and errors, unhandled failure
+ * reports, deadlocks, and C poll tasks on weft_loop_run.
+ * SPDX-License-Identifier: MIT
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <lauxlib.h>
+#include <lualib.h>
+
+#include "util.h"
+#include "weft_lua.h"
+
+/* ------------------------------------------------------------ helpers */
+
+/* About reports: what the report function received. */
+typedef struct reports {
+  unsigned long n;
+  char last[1024];
+} reports;
+
+static void on_report(void *ud, const char *text) {
+  reports *r = ud;
+  r->n++;
+  snprintf(r->last, sizeof r->last, "%s", text);
+}
+
+static lua_State *open_state(test_alloc *a) {
+  lua_State *L;
+  test_alloc_init(a);
+  L = lua_newstate(test_alloc_fn, a);
+  assert_non_null(L);
+  luaL_openlibs(L);
+  luaL_requiref(L, "weft", luaopen_weft, 1);
+  lua_pop(L, 1);
+  return L;
+}
+
+static void load(lua_State *L, const char *code) {
+  if (luaL_loadstring(L, code) != LUA_OK)
+    fail_msg("load: %s", lua_tostring(L, -1));
+}
+
+static size_t live_tasks(lua_State *L) {
+  weft_stats_t st;
+  weft_sched_stats(weft_loop_sched(weft_lua_loop(L)), &st);
+  return st.live;
+}
+
+/* The end of every Lua test: no task live, and closing the state gives
+ * back every byte. */
+static void close_state(lua_State *L, test_alloc *a) {
+  assert_int_equal(live_tasks(L), 0);
+  lua_close(L);
+  test_alloc_expect_empty(a);
+}
+
+static void expect_contains(const char *s, const char *part) {
+  assert_non_null(s);
+  if (strstr(s, part) == NULL) fail_msg("\"%s\" lacks \"%s\"", s, part);
+}
+
+/* ---------------------------------------------------------- weft_lua_run */
+
+static void lua_run_pushes_the_results_of_a_sleeping_function(
+    void **state) {
+  test_alloc a;
+  lua_State *L = open_state(&a);
+  (void)state;
+  lua_pushliteral(L, "below"); /* the stack under the call stays */
+  load(L, "local x, y = ...\n"
+          "weft.sleep(2)\n"
+          "local t = weft.spawn(function() weft.sleep(1) return x * y end)\n"
+          "return x + y, 'done', nil, t:await()\n");
+  lua_pushinteger(L, 3);
+  lua_pushinteger(L, 4);
+  assert_int_equal(weft_lua_run(L, 2, 0), LUA_OK);
+  assert_int_equal(lua_gettop(L), 5);
+  assert_string_equal(lua_tostring(L, 1), "below");
+  assert_int_equal(lua_tointeger(L, 2), 7);
+  assert_string_equal(lua_tostring(L, 3), "done");
+  assert_true(lua_isnil(L, 4));
+  assert_int_equal(lua_tointeger(L, 5), 12);
+  lua_settop(L, 0);
+  close_state(L, &a);
+}
+
+static void lua_run_error_table_comes_back_with_its_identity(void **state) {
+  test_alloc a;
+  lua_State *L = open_state(&a);
+  (void)state;
+  lua_newtable(L); /* index 1: the error value */
+  load(L, "local e = ...\n"
+          "weft.sleep(1)\n"
+          "error(e)\n");
+  lua_pushvalue(L, 1);
+  assert_int_equal(weft_lua_run(L, 1, 0), LUA_ERRRUN);
+  assert_int_equal(lua_gettop(L), 2);
+  assert_true(lua_rawequal(L, 1, 2));
+  lua_settop(L, 0);
+  close_state(L, &a);
+}
+
+static void lua_run_with_traceback_gives_a_string_with_the_trace(
+    void **state) {
+  test_alloc a;
+  lua_State *L = open_state(&a);
+  (void)state;
+  load(L, "local function inner() weft.sleep(1) error('boom here') end\n"
+          "inner()\n");
+  assert_int_equal(weft_lua_run(L, 0, 1), LUA_ERRRUN);
+  assert_int_equal(lua_type(L, -1), LUA_TSTRING);
+  expect_contains(lua_tostring(L, -1), "boom here");
+  expect_contains(lua_tostring(L, -1), "stack traceback");
+  expect_contains(lua_tostring(L, -1), "inner");
+  lua_settop(L, 0);
+  close_state(L, &a);
+}
+
+static void lua_run_twice_on_the_same_state_works(void **state) {
+  test_alloc a;
+  lua_State *L = open_state(&a);
+  (void)state;
+  load(L, "weft.sleep(1) shared = 41 return 'first'");
+  assert_int_equal(weft_lua_run(L, 0, 1), LUA_OK);
+  assert_string_equal(lua_tostring(L, -1), "first");
+  lua_settop(L, 0);
+  load(L, "weft.sleep(1) return shared + 1");
+  assert_int_equal(weft_lua_run(L, 0, 1), LUA_OK);
+  assert_int_equal(lua_tointeger(L, -1), 42);
+  lua_settop(L, 0);
+  /* A failure in between leaves the state usable. */
+  load(L, "error('second fails')");
+  assert_int_equal(weft_lua_run(L, 0, 0), LUA_ERRRUN);
+  lua_settop(L, 0);
+  load(L, "return weft.stats().live");
+  assert_int_equal(weft_lua_run(L, 0, 0), LUA_OK);
+  assert_int_equal(lua_tointeger(L, -1), 1); /* the main task itself */
+  lua_settop(L, 0);
+  close_state(L, &a);
+}
+
+static void weft_run_inside_a_task_raises_a_clear_error(void **state) {
+  test_alloc a;
+  lua_State *L = open_state(&a);
+  (void)state;
+  load(L, "local ok, err = pcall(weft.run, function() end)\n"
+          "return ok, err\n");
+  assert_int_equal(weft_lua_run(L, 0, 0), LUA_OK);
+  assert_false(lua_toboolean(L, -2));
+  expect_contains(lua_tostring(L, -1), "weft.run");
+  expect_contains(lua_tostring(L, -1), "inside a task");
+  lua_settop(L, 0);
+  close_state(L, &a);
+}
+
+/* A C function a task calls: weft_lua_run from inside a task. */
+static int nested_run(lua_State *L) {
+  int st;
+  load(L, "return 1");
+  st = weft_lua_run(L, 0, 0);
+  lua_pushinteger(L, st);
+  lua_insert(L, -2);
+  return 2;
+}
+
+static void weft_lua_run_inside_a_task_returns_an_error(void **state) {
+  test_alloc a;
+  lua_State *L = open_state(&a);
+  (void)state;
+  lua_register(L, "nested_run", nested_run);
+  load(L, "return nested_run()");
+  assert_int_equal(weft_lua_run(L, 0, 0), LUA_OK);
+  assert_int_equal(lua_tointeger(L, -2), LUA_ERRRUN);
+  expect_contains(lua_tostring(L, -1), "inside a task");
+  lua_settop(L, 0);
+  close_state(L, &a);
+}
+
+static void deadlocked_main_task_gives_a_deadlock_error(void **state) {
+  test_alloc a;
+  lua_State *L = open_state(&a);
+  (void)state;
+  load(L, "local f = weft.future()\n"
+          "weft.spawn(function() weft.await(weft.future()) end)\n"
+          "weft.await(f)\n"
+          "return 'unreachable'\n");
+  assert_int_equal(weft_lua_run(L, 0, 1), LUA_ERRRUN);
+  expect_contains(lua_tostring(L, -1), "deadlock");
+  assert_int_equal(live_tasks(L), 0);
+  lua_settop(L, 0);
+  /* The state stays usable after a deadlock. */
+  load(L, "return 'after'");
+  assert_int_equal(weft_lua_run(L, 0, 1), LUA_OK);
+  assert_string_equal(lua_tostring(L, -1), "after");
+  lua_settop(L, 0);
+  close_state(L, &a);
+}
+
+/* ------------------------------------------------------------ reports */
+
+static void unawaited_failed_task_is_reported_exactly_once(void **state) {
+  test_alloc a;
+  lua_State *L = open_state(&a);
+  reports r;
+  (void)state;
+  memset(&r, 0, sizeof r);
+  weft_lua_set_report(L, on_report, &r);
+  assert_int_equal(weft_lua_unhandled(L), 0);
+  load(L, "weft.spawn({name = 'lost'}, function()\n"
+          "  weft.sleep(1) error('nobody awaits me')\n"
+          "end)\n"
+          "return 'main ok'\n");
+  assert_int_equal(weft_lua_run(L, 0, 1), LUA_OK);
+  assert_string_equal(lua_tostring(L, -1), "main ok");
+  lua_settop(L, 0);
+  assert_int_equal(r.n, 1);
+  assert_int_equal(weft_lua_unhandled(L), 1);
+  expect_contains(r.last, "nobody awaits me");
+  expect_contains(r.last, "lost");
+  /* Neither a collection nor a later run reports it again. */
+  lua_gc(L, LUA_GCCOLLECT);
+  load(L, "return true");
+  assert_int_equal(weft_lua_run(L, 0, 1), LUA_OK);
+  lua_settop(L, 0);
+  lua_gc(L, LUA_GCCOLLECT);
+  assert_int_equal(r.n, 1);
+  assert_int_equal(weft_lua_unhandled(L), 1);
+  close_state(L, &a);
+  assert_int_equal(r.n, 1); /* nor does closing the state */
+}
+
+static void awaited_failed_task_is_not_reported(void **state) {
+  test_alloc a;
+  lua_State *L = open_state(&a);
+  reports r;
+  (void)state;
+  memset(&r, 0, sizeof r);
+  weft_lua_set_report(L, on_report, &r);
+  load(L, "local t = weft.spawn(function() weft.sleep(1) error('seen') end)\n"
+          "local ok, err = pcall(weft.await, t)\n"
+          "return ok, err\n");
+  assert_int_equal(weft_lua_run(L, 0, 1), LUA_OK);
+  assert_false(lua_toboolean(L, -2));
+  expect_contains(lua_tostring(L, -1), "seen");
+  lua_settop(L, 0);
+  lua_gc(L, LUA_GCCOLLECT);
+  assert_int_equal(r.n, 0);
+  assert_int_equal(weft_lua_unhandled(L), 0);
+  close_state(L, &a);
+  assert_int_equal(r.n, 0);
+}
+
+static void failed_main_task_is_not_reported_as_unhandled(void **state) {
+  test_alloc a;
+  lua_State *L = open_state(&a);
+  reports r;
+  (void)state;
+  memset(&r, 0, sizeof r);
+  weft_lua_set_report(L, on_report, &r);
+  load(L, "error('main fails')");
+  assert_int_equal(weft_lua_run(L, 0, 1), LUA_ERRRUN);
+  lua_settop(L, 0);
+  assert_int_equal(r.n, 0); /* the caller got it: it is handled */
+  close_state(L, &a);
+}
+
+/* ------------------------------------------------- the loop with C tasks */
+
+/* About ctask: a C task on a real loop. It sleeps ms (if nonzero) or
+ * awaits fut, then logs its name. */
+typedef struct ctask {
+  weft_task_t t;
+  long name;
+  test_log *log;
+  uint64_t ms;
+  weft_future_t *fut;
+  weft_loop_t *loop;
+  int runs, status, waiting;
+  int reentry_run, reentry_free;
+} ctask;
+
+static int ctask_fn(weft_task_t *t, int status) {
+  ctask *c = (ctask *)t;
+  c->runs++;
+  if (c->loop) { /* misuse from inside the running loop */
+    c->reentry_run = weft_loop_run(c->loop);
+    c->reentry_free = weft_loop_free(c->loop);
+  }
+  if (!c->waiting) {
+    int r = c->fut ? weft_task_await(t, c->fut, WEFT_FOREVER)
+                   : weft_task_sleep(t, c->ms);
+    assert_int_equal(r, WEFT_PENDING);
+    c->waiting = 1;
+    return r;
+  }
+  c->status = status;
+  if (c->log) test_log_add(c->log, c->name);
+  return WEFT_READY;
+}
+
+static void ctask_start(weft_loop_t *loop, ctask *c) {
+  c->t.data = c;
+  assert_int_equal(weft_task_start(weft_loop_sched(loop), &c->t, ctask_fn,
+                                   WEFT_PRIO_NORMAL, NULL), 0);
+}
+
+static void loop_runs_c_tasks_on_real_timers_until_all_end(void **state) {
+  test_alloc a;
+  weft_loop_t *loop;
+  ctask c[4];
+  test_log log;
+  weft_stats_t st;
+  int i;
+  (void)state;
+  test_alloc_init(&a);
+  test_log_init(&log);
+  assert_int_equal(weft_loop_new(&loop, test_alloc_fn, &a), 0);
+  memset(c, 0, sizeof c);
+  for (i = 0; i < 4; i++) {
+    c[i].name = i + 1;
+    c[i].log = &log;
+  }
+  c[0].ms = 20;
+  c[1].ms = 5;
+  c[2].ms = 12;
+  c[3].ms = 0;
+  for (i = 0; i < 4; i++) ctask_start(loop, &c[i]);
+  assert_int_equal(weft_loop_run(loop), 0);
+  /* Deadlines differ, so the order is fixed whatever the real delays. */
+  TEST_LOG_EXPECT(&log, 4, 2, 3, 1);
+  for (i = 0; i < 4; i++) {
+    assert_int_equal(c[i].status, 0);
+    assert_int_equal(c[i].runs, 2);
+    assert_int_equal(c[i].t.done.state, WEFT_FUTURE_FULFILLED);
+  }
+  weft_sched_stats(weft_loop_sched(loop), &st);
+  assert_int_equal(st.live, 0);
+  assert_int_equal(st.timers, 0);
+  assert_int_equal(st.finished, 4);
+  assert_non_null(weft_loop_uv(loop));
+  assert_int_equal(weft_loop_free(loop), 0);
+  test_alloc_expect_empty(&a);
+}
+
+static void loop_run_returns_the_number_of_stuck_tasks(void **state) {
+  test_alloc a;
+  weft_loop_t *loop;
+  weft_future_t never;
+  ctask c[3];
+  int i;
+  (void)state;
+  test_alloc_init(&a);
+  assert_int_equal(weft_loop_new(&loop, test_alloc_fn, &a), 0);
+  weft_future_init(&never);
+  memset(c, 0, sizeof c);
+  c[0].fut = &never;
+  c[1].fut = &never;
+  c[2].ms = 1;
+  for (i = 0; i < 3; i++) ctask_start(loop, &c[i]);
+  assert_int_equal(weft_loop_run(loop), 2);
+  assert_int_equal(c[2].runs, 2);
+  assert_int_equal(weft_future_fulfill(&never), 0);
+  assert_int_equal(weft_loop_run(loop), 0);
+  for (i = 0; i < 3; i++) assert_int_equal(c[i].t.done.state,
+                                           WEFT_FUTURE_FULFILLED);
+  assert_int_equal(weft_loop_free(loop), 0);
+  test_alloc_expect_empty(&a);
+}
+
+static void loop_refuses_reentry_and_free_while_running(void **state) {
+  test_alloc a;
+  weft_loop_t *loop;
+  ctask c;
+  (void)state;
+  test_alloc_init(&a);
+  assert_int_equal(weft_loop_new(&loop, test_alloc_fn, &a), 0);
+  memset(&c, 0, sizeof c);
+  c.loop = loop;
+  c.ms = 1;
+  ctask_start(loop, &c);
+  assert_int_equal(weft_loop_run(loop), 0);
+  assert_int_equal(c.runs, 2);
+  assert_int_equal(c.reentry_run, WEFT_ESTATE);
+  assert_int_equal(c.reentry_free, WEFT_ESTATE);
+  assert_int_equal(weft_loop_free(loop), 0);
+  test_alloc_expect_empty(&a);
+}
+
+static void loop_new_without_allocator_uses_the_c_library(void **state) {
+  weft_loop_t *loop = NULL;
+  ctask c;
+  (void)state;
+  assert_int_equal(weft_loop_new(NULL, NULL, NULL), WEFT_EINVAL);
+  assert_int_equal(weft_loop_new(&loop, NULL, NULL), 0);
+  assert_non_null(loop);
+  memset(&c, 0, sizeof c);
+  c.ms = 1;
+  ctask_start(loop, &c);
+  assert_int_equal(weft_loop_run(loop), 0);
+  assert_int_equal(c.t.done.state, WEFT_FUTURE_FULFILLED);
+  assert_int_equal(weft_loop_free(loop), 0);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(lua_run_pushes_the_results_of_a_sleeping_function),
+      cmocka_unit_test(lua_run_error_table_comes_back_with_its_identity),
+      cmocka_unit_test(lua_run_with_traceback_gives_a_string_with_the_trace),
+      cmocka_unit_test(lua_run_twice_on_the_same_state_works),
+      cmocka_unit_test(weft_run_inside_a_task_raises_a_clear_error),
+      cmocka_unit_test(weft_lua_run_inside_a_task_returns_an_error),
+      cmocka_unit_test(deadlocked_main_task_gives_a_deadlock_error),
+      cmocka_unit_test(unawaited_failed_task_is_reported_exactly_once),
+      cmocka_unit_test(awaited_failed_task_is_not_reported),
+      cmocka_unit_test(failed_main_task_is_not_reported_as_unhandled),
+      cmocka_unit_test(loop_runs_c_tasks_on_real_timers_until_all_end),
+      cmocka_unit_test(loop_run_returns_the_number_of_stuck_tasks),
+      cmocka_unit_test(loop_refuses_reentry_and_free_while_running),
+      cmocka_unit_test(loop_new_without_allocator_uses_the_c_library),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,187 @@
+-- cli_spec.lua - the weft command ($WEFT_BIN): scripts and their
+-- arguments, -e, --version, --help, bad options, failures and exit
+-- status, unhandled task errors.
+local H = require "helper"
+local cli = H.cli
+
+describe("weft CLI", function()
+  it("runs a script and passes its arguments as ... and arg", function()
+    local out, err, code = cli({ "one", "two words", "" }, [[
+      print(select("#", ...), ...)
+      print(#arg, arg[1], arg[2], arg[3])
+      print(arg[-1] ~= nil) -- the interpreter, as lua sets it
+    ]])
+    assert.equal("", err)
+    assert.equal(0, code)
+    assert.equal("3\tone\ttwo words\t\n"
+      .. "3\tone\ttwo words\t\n"
+      .. "true\n", out)
+  end)
+
+  it("sets arg[0] to the script path", function()
+    local out, _, code, file = cli({}, [[print(arg[0])]])
+    assert.equal(0, code)
+    assert.equal(file .. "\n", out)
+  end)
+
+  it("runs the main chunk as a task: top-level waits work", function()
+    local out, err, code = cli({}, [[
+      local t0 = weft.now()
+      weft.sleep(5)
+      local t = weft.spawn(function() weft.sleep(1) return "child" end)
+      print(t:await(), weft.now() >= t0 + 5)
+      print(weft.current():name())
+    ]])
+    assert.equal("", err)
+    assert.equal(0, code)
+    assert.equal("child\ttrue\nmain\n", out)
+  end)
+
+  it("waits for every task before exiting", function()
+    local out, _, code = cli({}, [[
+      weft.spawn(function() weft.sleep(5) print("late task") end)
+      print("main ends")
+    ]])
+    assert.equal(0, code)
+    assert.equal("main ends\nlate task\n", out)
+  end)
+
+  it("makes weft a global, the table require returns", function()
+    local out, _, code = cli({}, [[
+      print(type(weft), require("weft") == weft, package.loaded.weft == weft)
+    ]])
+    assert.equal(0, code)
+    assert.equal("table\ttrue\ttrue\n", out)
+  end)
+
+  it("runs -e code, several times in order", function()
+    local out, err, code = cli({ "-e", "weft.sleep(1) print('a')",
+      "-e", "print('b', type(weft.spawn))" })
+    assert.equal("", err)
+    assert.equal(0, code)
+    assert.equal("a\nb\tfunction\n", out)
+  end)
+
+  it("runs -e code before a script", function()
+    local out, err, code = cli({}, [[print(X + 1)]], { "-e", "X = 41" })
+    assert.equal("", err)
+    assert.equal(0, code)
+    assert.equal("42\n", out)
+  end)
+
+  it("prints the version with --version and -v", function()
+    for _, opt in ipairs({ "--version", "-v" }) do
+      local out, err, code = cli({ opt })
+      assert.equal(0, code)
+      assert.equal("", err)
+      assert.matches("^weft %d+%.%d+%.%d+.*Lua 5%.4", out)
+    end
+  end)
+
+  it("prints usage with --help and -h", function()
+    for _, opt in ipairs({ "--help", "-h" }) do
+      local out, err, code = cli({ opt })
+      assert.equal(0, code)
+      assert.equal("", err)
+      assert.matches("^usage: weft", out)
+      assert.matches("%-e code", out)
+    end
+  end)
+
+  it("rejects an unknown option with exit status 2", function()
+    local out, err, code = cli({ "--frobnicate" })
+    assert.equal(2, code)
+    assert.equal("", out)
+    assert.matches("unknown option '%-%-frobnicate'", err)
+    assert.matches("usage: weft", err)
+  end)
+
+  it("exits 2 with usage and no arguments, or -e without code", function()
+    local _, err, code = cli({})
+    assert.equal(2, code)
+    assert.matches("usage: weft", err)
+    _, err, code = cli({ "-e" })
+    assert.equal(2, code)
+    assert.matches("%-e needs an argument", err)
+  end)
+
+  it("prints a failing script's error with a traceback, exits 1",
+    function()
+      local out, err, code = cli({}, [[
+        print("before")
+        local function deep() error("script failed") end
+        deep()
+      ]])
+      assert.equal(1, code)
+      assert.equal("before\n", out)
+      assert.matches("^weft: [^\n]*:2: script failed\n", err)
+      assert.matches("stack traceback:", err)
+      assert.matches("in %a* ?[%a ]*'?deep'?", err)
+    end)
+
+  it("reports a non-string error value", function()
+    local _, err, code = cli({}, [[error(setmetatable({}, {
+      __tostring = function() return "custom error" end }))]])
+    assert.equal(1, code)
+    assert.matches("custom error", err)
+  end)
+
+  it("fails on a syntax error or a missing script, exit 1", function()
+    local _, err, code = cli({}, "this is not lua")
+    assert.equal(1, code)
+    assert.matches("syntax error", err)
+    _, err, code = cli({ os.tmpname() .. ".does-not-exist" })
+    assert.equal(1, code)
+    assert.matches("cannot open", err)
+    _, err, code = cli({ "-e", "error('in -e', 0)" })
+    assert.equal(1, code)
+    assert.matches("in %-e", err)
+  end)
+
+  it("reports a task failure nobody awaited and exits 1", function()
+    local out, err, code = cli({}, [[
+      weft.spawn({ name = "bg" }, function()
+        weft.sleep(1)
+        local function inner() error("background boom") end
+        inner()
+      end)
+      print("main done")
+    ]])
+    assert.equal(1, code)
+    assert.equal("main done\n", out)
+    assert.matches("weft: unhandled error in task #%d+ 'bg': "
+      .. "[^\n]*:3: background boom\nstack traceback:", err)
+    assert.matches("inner", err)
+  end)
+
+  it("reports each unawaited failure once", function()
+    local _, err, code = cli({}, [[
+      for i = 1, 3 do weft.spawn(function() error("e" .. i, 0) end) end
+    ]])
+    assert.equal(1, code)
+    local n = 0
+    for _ in err:gmatch("unhandled error in task") do n = n + 1 end
+    assert.equal(3, n)
+    for i = 1, 3 do assert.matches(": e" .. i .. "\n", err) end
+  end)
+
+  it("does not report an awaited failure: exit 0", function()
+    local out, err, code = cli({}, [[
+      local t = weft.spawn(function() error("handled") end)
+      local ok, e = pcall(t.await, t)
+      print(ok, (e:gsub("^.*: ", "")))
+      local c = weft.spawn(function() weft.sleep(1e6) end)
+      weft.yield()
+      c:cancel()
+    ]])
+    assert.equal("", err)
+    assert.equal(0, code)
+    assert.equal("false\thandled\n", out)
+  end)
+
+  it("fails on a deadlocked main task", function()
+    local _, err, code = cli({}, [[weft.channel():recv()]])
+    assert.equal(1, code)
+    assert.matches("deadlock", err)
+  end)
+end)

@@ -1,0 +1,161 @@
+-- helper.lua - shared helpers of the weft Lua specs: run a test body as
+-- a weft main task and fail the test on tasks left running, timers left
+-- armed and task failures nobody awaited.
+-- SPDX-License-Identifier: MIT
+local weft = require "weft"
+
+local H = { weft = weft }
+local pack, unpack = table.pack, table.unpack
+
+-- The live tasks other than the running one, as "#id 'name' (status)".
+local function others()
+  local me, out = weft.current(), {}
+  for _, t in ipairs(weft.tasks()) do
+    if t.task ~= me then
+      out[#out + 1] = ("#%d%s (%s)"):format(t.id,
+        t.name and (" '" .. t.name .. "'") or "", t.status)
+    end
+  end
+  return out
+end
+
+-- Inside the main task, once the body has returned: lets tasks that are
+-- only unwinding (cancelled, or made ready) finish. sleep(0) rather than
+-- yield so that tasks of every priority get to run. Gives up after a
+-- bounded number of rounds, so a task that never ends is reported rather
+-- than waited for.
+local function settle()
+  for _ = 1, 50 do
+    if #others() == 0 then return {} end
+    weft.sleep(0)
+  end
+  local left = others()
+  -- Cancel the leftovers so that weft.run can return, then fail.
+  for _, t in ipairs(weft.tasks()) do
+    if t.task ~= weft.current() then t.task:cancel("left running") end
+  end
+  return left
+end
+
+-- Asserts that the loop is idle: no live task, no armed timer, nothing
+-- queued. Call it outside weft.run.
+function H.check_clean(what)
+  local s = weft.stats()
+  what = what and (what .. ": ") or ""
+  assert(s.live == 0, what .. s.live .. " task(s) still live after weft.run")
+  assert(s.timers == 0, what .. s.timers .. " timer(s) still armed")
+  assert(s.ready == 0, what .. s.ready .. " task(s) still queued")
+  assert(#weft.tasks() == 0, what .. "weft.tasks() is not empty")
+end
+
+-- Runs fn(...) as the main task of weft.run and returns its values (or
+-- raises its error, the same value). Fails if a task other than the main
+-- one is still running when fn returns (after letting cancelled tasks
+-- unwind), if a task failed without anybody observing it, or if anything
+-- is live or armed once weft.run has returned.
+function H.run(fn, ...)
+  local before = weft.stats()
+  H.check_clean("before the test")
+  local left
+  local r = pack(pcall(weft.run, function(...)
+    local v = pack(pcall(fn, ...))
+    left = settle()
+    if not v[1] then error(v[2], 0) end
+    return unpack(v, 2, v.n)
+  end, ...))
+  local after = weft.stats()
+  -- A failed body is the news; leftovers are likely its consequence.
+  if not r[1] then error(r[2], 0) end
+  H.check_clean()
+  if left and #left > 0 then
+    error("tasks left running when the test body returned: "
+      .. table.concat(left, ", "), 2)
+  end
+  assert(after.unhandled == before.unhandled,
+    (after.unhandled - before.unhandled)
+    .. " task failure(s) nobody awaited (see stderr)")
+  return unpack(r, 2, r.n)
+end
+
+-- it("...", H.async(function() ... end)): the body runs under H.run.
+function H.async(fn)
+  return function() return H.run(fn) end
+end
+
+-- Calls f(...) expecting it to raise; returns the error value.
+function H.raises(f, ...)
+  local r = pack(pcall(f, ...))
+  assert(not r[1], "expected an error, got success")
+  return r[2]
+end
+
+-- Asserts that f(...) raises an error whose text contains plain text s.
+function H.raises_match(s, f, ...)
+  local e = H.raises(f, ...)
+  local msg = tostring(e)
+  assert(msg:find(s, 1, true),
+    ("expected an error containing %q, got %q"):format(s, msg))
+  return e
+end
+
+-- Asserts that f(...) raises a weft cancellation error; returns it.
+function H.raises_cancel(f, ...)
+  local e = H.raises(f, ...)
+  assert(weft.is_cancelled(e), "expected a cancellation, got: "
+    .. tostring(e))
+  return e
+end
+
+-- An event log: log(x) or log.add(x) appends, log.items is the list.
+function H.log()
+  local items = {}
+  local function add(v) items[#items + 1] = v end
+  return setmetatable({ items = items, add = add }, {
+    __call = function(_, v) add(v) end,
+  })
+end
+
+-- Lets every task that is ready now, and those they make ready, run.
+-- sleep(0) serves all priorities (weft.yield would starve lower ones).
+function H.settle(rounds)
+  for _ = 1, rounds or 3 do weft.sleep(0) end
+end
+
+-- Runs the weft CLI ($WEFT_BIN): weft [before...] [script-file] [args...]
+-- with stdin from /dev/null. script, if given, is Lua source written to
+-- a temporary file. Returns stdout, stderr, the exit status and the
+-- script's file name (removed by then).
+local function q(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+H.shell_quote = q
+
+function H.cli(args, script, before)
+  local bin = assert(os.getenv("WEFT_BIN"), "WEFT_BIN is not set")
+  local parts = { q(bin) }
+  for _, a in ipairs(before or {}) do parts[#parts + 1] = q(a) end
+  local file
+  if script then
+    file = os.tmpname()
+    local f = assert(io.open(file, "w"))
+    f:write(script)
+    f:close()
+    parts[#parts + 1] = q(file)
+  end
+  for _, a in ipairs(args or {}) do parts[#parts + 1] = q(a) end
+  local errfile = os.tmpname()
+  local p = assert(io.popen(table.concat(parts, " ") .. " 2>" .. q(errfile)
+    .. " </dev/null", "r"))
+  local out = p:read("a")
+  local ok, how, code = p:close()
+  local ef = assert(io.open(errfile, "r"))
+  local err = ef:read("a")
+  ef:close()
+  os.remove(errfile)
+  if file then os.remove(file) end
+  if how == "signal" then code = 128 + code end
+  if ok then code = 0 end
+  return out, err, code, file
+end
+
+return H
