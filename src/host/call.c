@@ -30,6 +30,7 @@ weft_call_t *weft__call_new(weft_loop_t *loop, const char *name,
   c->ud = opts->ud;
   c->kind = opts->kind;
   c->prio = opts->priority;
+  c->timeout_ms = opts->timeout_ms;
   memcpy((char *)(c + 1), name, nlen + 1);
   c->name = (const char *)(c + 1);
   c->args = *args;
@@ -48,6 +49,7 @@ void weft_call_ref(weft_call_t *c) {
 void weft_call_unref(weft_call_t *c) {
   if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
     return;
+  if (c->fini) c->fini(c->ud);
   weft_value_free(&c->args);
   weft_value_free(&c->result);
   if (c->error) weft__valloc(c->error, strlen(c->error) + 1, 0);

@@ -55,8 +55,11 @@ struct weft_loop_s {
  *   exactly-once guarantee. The completer writes result/error/status after
  *   winning and before pushing the call into the inbox, whose mutex
  *   publishes them to the loop thread.
- * - immutable after start: loop, pool, fn, ud, on_cancel, kind, prio,
- *   name, args.
+ * - immutable after start: loop, pool, fn, ud, on_cancel, fini, kind,
+ *   prio, timeout_ms, name, args.
+ * - fini (internal calls, such as weft.fs's) releases ud when the last
+ *   reference goes, on whichever thread drops it; err is the libuv code an
+ *   internal job sets beside its rejection (written before completing).
  * - loop thread only: fut (settled when delivered), loop_next/prev,
  *   delivered.
  * - guarded by pool->mu: job_next, queued, enq_ns. */
@@ -69,8 +72,10 @@ struct weft_call_s {
   weft_pool_t *pool;
   weft_host_fn fn;
   weft_cancel_cb on_cancel;
+  void (*fini)(void *ud);
   void *ud;
-  int kind, prio;
+  int kind, prio, err;
+  uint64_t timeout_ms;
   const char *name; /* stored after the struct */
   weft_value_t args;
   weft_value_t result;

@@ -160,7 +160,12 @@ int weft_loop_free(weft_loop_t *loop) {
    * the handles live in *loop: run the uv loop (ours or the host's) until
    * all four callbacks ran. */
   while (closed < 4) uv_run(loop->uv, UV_RUN_NOWAIT);
-  if (loop->owns_uv) uv_loop_close(loop->uv);
+  if (loop->owns_uv) {
+    /* Requests still in libuv's hands (a lookup, a closing socket of an
+     * I/O module) end before their memory and the loop go. */
+    uv_run(loop->uv, UV_RUN_DEFAULT);
+    uv_loop_close(loop->uv);
+  }
   uv_mutex_destroy(&loop->inbox_mu);
   weft_sched_close(&loop->sched);
   alloc = loop->sched.alloc;

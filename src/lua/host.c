@@ -45,8 +45,9 @@ static weft_pool_t *get_pool(lua_State *L, State *S, const char *fname) {
   return S->pool;
 }
 
-/* Pushes the outcome of a settled call and releases it; raises its error
- * (a weft error of kind "host" whose message names the function). */
+/* Pushes the outcome of a settled call and releases it; raises its error:
+ * a weft error of kind "host" whose message names the function, or of
+ * kind "io" with the libuv code name in err.code for internal jobs. */
 static int finish(lua_State *L, int cidx) {
   CallUd *cu = lua_touserdata(L, cidx);
   weft_call_t *c = cu->c;
@@ -59,9 +60,13 @@ static int finish(lua_State *L, int cidx) {
   case WEFT_FUTURE_REJECTED:
     lua_pushfstring(L, "%s: %s", c->name,
                     c->error ? c->error : "failed (message lost: no memory)");
-    lw_new_error(L, "host", lua_tostring(L, -1));
+    lw_new_error(L, c->err ? "io" : "host", lua_tostring(L, -1));
     lua_pushstring(L, c->name);
     lua_setfield(L, -2, "name");
+    if (c->err) {
+      lua_pushstring(L, uv_err_name(c->err));
+      lua_setfield(L, -2, "code");
+    }
     weft__call_release(c);
     cu->c = NULL;
     return lua_error(L);
@@ -79,15 +84,14 @@ static int call_k(lua_State *L, int st, lua_KContext cidx) {
   Task *t = upstate(L)->current;
   CallUd *cu = lua_touserdata(L, (int)cidx);
   weft_call_t *c = cu->c;
-  HostFn *h = lua_touserdata(L, lua_upvalueindex(2));
   (void)st;
   if (t->status == WEFT_ETIMEDOUT || t->status == WEFT_ECANCELED) {
     if (weft__call_cancel(c) || c->fut.state == WEFT_FUTURE_CANCELLED) {
+      lua_pushfstring(L, "%s: timed out after %I ms", c->name,
+                      (lua_Integer)c->timeout_ms);
       weft__call_release(c);
       cu->c = NULL;
       if (t->status == WEFT_ECANCELED) lw_raise_cancel(L, t);
-      lua_pushfstring(L, "%s: timed out after %I ms", h->name,
-                      (lua_Integer)h->opts.timeout_ms);
       lw_new_error(L, "timeout", lua_tostring(L, -1));
       return lua_error(L);
     }
@@ -129,37 +133,50 @@ static int start_call(lua_State *L, Task *t, int cidx) {
 
 static int wait_call(lua_State *L, Task *t, int cidx) {
   CallUd *cu = lua_touserdata(L, cidx);
-  HostFn *h = lua_touserdata(L, lua_upvalueindex(2));
-  uint64_t tmo = h->opts.timeout_ms ? h->opts.timeout_ms : WEFT_FOREVER;
-  int r = weft_task_await(&t->t, &cu->c->fut, tmo);
+  weft_call_t *c = cu->c;
+  uint64_t tmo = c->timeout_ms ? c->timeout_ms : WEFT_FOREVER;
+  int r = weft_task_await(&t->t, &c->fut, tmo);
   if (r == 0) return finish(L, cidx);
   if (r == WEFT_ENOMEM) {
-    weft__call_release(cu->c);
+    lua_pushfstring(L, "%s: not enough memory", c->name);
+    weft__call_release(c);
     cu->c = NULL;
-    return luaL_error(L, "%s: not enough memory", h->name);
+    return lua_error(L);
   }
   return lua_yieldk(L, 0, cidx, call_k);
+}
+
+int lw_call(lua_State *L, Task *t, const char *name, weft_host_fn fn,
+            const weft_fn_opts *opts, weft_value_t *args,
+            void (*fini)(void *)) {
+  State *S = upstate(L);
+  weft_pool_t *pool = NULL;
+  CallUd *cu;
+  int cidx;
+  if (opts->kind == WEFT_FN_POOL) pool = get_pool(L, S, name);
+  cu = lua_newuserdatauv(L, sizeof *cu, 0);
+  cu->c = NULL;
+  luaL_setmetatable(L, CALL_MT);
+  cidx = lua_gettop(L);
+  cu->c = weft__call_new(S->loop, name, fn, opts, pool, args);
+  if (cu->c == NULL) {
+    if (fini) fini(opts->ud);
+    return luaL_error(L, "%s: not enough memory", name);
+  }
+  cu->c->fini = fini;
+  return start_call(L, t, cidx);
 }
 
 /* The Lua function of a registered host function: f(...) -> result */
 static int host_call(lua_State *L) {
   State *S = upstate(L);
   HostFn *h = lua_touserdata(L, lua_upvalueindex(2));
-  int nargs = lua_gettop(L), cidx;
   Task *t = NULL;
   weft_value_t *args;
-  weft_pool_t *pool = NULL;
-  CallUd *cu;
   if (h->opts.kind != WEFT_FN_SYNC) t = lw_need_task(L, S, h->name);
-  if (h->opts.kind == WEFT_FN_POOL) pool = get_pool(L, S, h->name);
-  args = lw_args_to_value(L, 1, nargs, h->name);
-  cu = lua_newuserdatauv(L, sizeof *cu, 0);
-  cu->c = NULL;
-  luaL_setmetatable(L, CALL_MT);
-  cidx = lua_gettop(L);
-  cu->c = weft__call_new(S->loop, h->name, h->fn, &h->opts, pool, args);
-  if (cu->c == NULL) return luaL_error(L, "%s: not enough memory", h->name);
-  return start_call(L, t, cidx);
+  if (h->opts.kind == WEFT_FN_POOL) get_pool(L, S, h->name);
+  args = lw_args_to_value(L, 1, lua_gettop(L), h->name);
+  return lw_call(L, t, h->name, h->fn, &h->opts, args, NULL);
 }
 
 int weft_lua_push_fn(lua_State *L, const char *name, weft_host_fn fn,
@@ -194,9 +211,29 @@ int weft_lua_set_pool(lua_State *L, weft_pool_t *pool) {
   return 0;
 }
 
-/* Frees what the state owns on the host side: the loop first (it cancels
- * calls still queued in the pool), then its own pool. */
+void lw_closer_add(State *S, Closer *c) {
+  c->next = S->closers.next;
+  c->prev = &S->closers;
+  c->next->prev = c;
+  S->closers.next = c;
+}
+
+void lw_closer_remove(Closer *c) {
+  if (c->next == NULL) return;
+  c->prev->next = c->next;
+  c->next->prev = c->prev;
+  c->next = c->prev = NULL;
+}
+
+/* Frees what the state owns on the host side: the I/O handles still open
+ * first, then the loop (it cancels calls still queued in the pool and runs
+ * until the handles' close callbacks ran), then its own pool. */
 void lw_state_close(State *S) {
+  while (S->closers.next && S->closers.next != &S->closers) {
+    Closer *c = S->closers.next;
+    lw_closer_remove(c);
+    c->close(c);
+  }
   if (S->loop) weft_loop_free(S->loop);
   S->loop = NULL;
   if (S->pool && S->owns_pool) weft_pool_free(S->pool);

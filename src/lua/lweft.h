@@ -22,7 +22,8 @@ enum {
   UV_NAME,       /* task: its name (string) or nil */
   UV_CANCEL,     /* the cancellation error given to cancel(), or nil */
   UV_TRACE,      /* task: traceback string of its failure */
-  UV_COUNT = UV_TRACE
+  UV_OWNED,      /* task: weak-keyed set of resources closed at its end */
+  UV_COUNT = UV_OWNED
 };
 
 enum { KIND_PROMISE = 1, KIND_TASK = 2 };
@@ -34,6 +35,17 @@ enum { RES_NONE, RES_ONE, RES_TABLE, RES_THREAD };
  * that called it), NULL otherwise. current is the task whose coroutine is
  * being resumed. failed_ref is a weak-keyed table of tasks that failed and
  * have not yet been reported or observed. */
+/* About Closer: an I/O module's handle or request that must end before
+ * the loop is freed. Each registers while open; closing the state calls
+ * close on every one still listed, which must unlink it (lw_closer_remove)
+ * and start closing the libuv handle; the loop then runs until the close
+ * callbacks have freed their memory. */
+typedef struct Closer Closer;
+struct Closer {
+  Closer *next, *prev;
+  void (*close)(Closer *c);
+};
+
 typedef struct State {
   weft_loop_t *loop;
   weft_sched_t *sched;
@@ -47,6 +59,7 @@ typedef struct State {
   lua_State *home;    /* the main thread: S->L while nothing drives */
   weft_pool_t *pool;  /* for pool functions; created on first use */
   int owns_pool;
+  Closer closers;     /* list head */
 } State;
 
 #define STATE_KEY "weft.state"
@@ -116,8 +129,30 @@ weft_value_t *lw_args_to_value(lua_State *L, int first, int nargs,
                                const char *fname);
 void lw_push_value(lua_State *L, const weft_value_t *v);
 
+/* Makes the object at idx a resource of task t: when t ends, its
+ * __close metamethod runs (unless it was collected first). [-0, +0, m] */
+void lw_task_own(lua_State *L, Task *t, int idx);
+
 /* host.c */
 void lw_open_host(lua_State *L, State *S);
+/* Starts a call of fn (weft_call_t semantics, with args moved in) from
+ * task t (NULL only for WEFT_FN_SYNC), waits for it and returns its result
+ * as a host function would; use as `return lw_call(...)`. fini, if given,
+ * releases opts->ud once the call is gone (also on failure to start).
+ * A rejection with call->err set raises an error of kind "io" whose code
+ * field is libuv's name for it ("ENOENT"). */
+int lw_call(lua_State *L, Task *t, const char *name, weft_host_fn fn,
+            const weft_fn_opts *opts, weft_value_t *args,
+            void (*fini)(void *));
+void lw_closer_add(State *S, Closer *c);
+void lw_closer_remove(Closer *c);
+
+/* The I/O modules. Each adds its primitives to the internal table on top
+ * (the module's Lua part builds the weft.<name> table from them). */
+void lw_open_fs(lua_State *L, State *S);   /* fs.c */
+void lw_open_proc(lua_State *L, State *S); /* proc.c: process, dns */
+void lw_open_tcp(lua_State *L, State *S);  /* tcp.c */
+void lw_open_http(lua_State *L, State *S); /* http.c */
 void lw_host_stats(lua_State *L, State *S);
 void lw_state_close(State *S);
 

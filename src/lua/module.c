@@ -6,7 +6,11 @@
 #include <string.h>
 
 #include "lweft.h"
-#include "prelude.h" /* prelude_lua[]: generated from prelude.lua */
+/* Generated from the .lua files of the same names: */
+#include "http.h"    /* http_lua[] */
+#include "io.h"      /* io_lua[] */
+#include "prelude.h" /* prelude_lua[] */
+#include "tcp.h"     /* tcp_lua[] */
 
 #define UVLOOP_KEY "weft.uvloop"
 
@@ -31,6 +35,7 @@ static State *get_state(lua_State *L) {
   S = lua_newuserdatauv(L, sizeof *S, 0);
   memset(S, 0, sizeof *S);
   S->failed_ref = LUA_NOREF;
+  S->closers.next = S->closers.prev = &S->closers;
   lua_createtable(L, 0, 1);
   lua_pushcfunction(L, state_gc);
   lua_setfield(L, -2, "__gc");
@@ -231,24 +236,42 @@ static const luaL_Reg module_funcs[] = {
     {"tasks", l_tasks}, {"is_cancelled", l_is_cancelled},
     {"is_timeout", l_is_timeout}, {NULL, NULL}};
 
+/* The Lua parts of the module, run in this order with (weft, internal). */
+static const struct {
+  const char *name, *code;
+  size_t size;
+} parts[] = {
+    {"=weft", prelude_lua, sizeof prelude_lua},
+    {"=weft.io", io_lua, sizeof io_lua},
+    {"=weft.tcp", tcp_lua, sizeof tcp_lua},
+    {"=weft.http", http_lua, sizeof http_lua},
+};
+
 int luaopen_weft(lua_State *L) {
   State *S = get_state(L);
+  size_t i;
   lua_newtable(L); /* weft */
   lua_newtable(L); /* internal: what the prelude needs, not exported */
   lw_open_futures(L, S);
   lw_open_sync(L, S);
   lw_open_host(L, S);
+  lw_open_fs(L, S);
+  lw_open_proc(L, S);
+  lw_open_tcp(L, S);
+  lw_open_http(L, S);
   lua_pushvalue(L, -2);
   lua_pushlightuserdata(L, S);
   luaL_setfuncs(L, module_funcs, 1);
   lua_pushliteral(L, WEFT_VERSION_STRING);
   lua_setfield(L, -2, "_VERSION");
   lua_pop(L, 1); /* [weft, internal] */
-  if (luaL_loadbuffer(L, prelude_lua, sizeof prelude_lua - 1, "=weft") != 0)
-    return lua_error(L);
-  lua_pushvalue(L, -3);
-  lua_pushvalue(L, -3);
-  lua_call(L, 2, 0);
+  for (i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+    if (luaL_loadbuffer(L, parts[i].code, parts[i].size - 1, parts[i].name))
+      return lua_error(L);
+    lua_pushvalue(L, -3);
+    lua_pushvalue(L, -3);
+    lua_call(L, 2, 0);
+  }
   lua_pop(L, 1);
   return 1;
 }

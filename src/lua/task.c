@@ -169,8 +169,49 @@ static int note_failed(lua_State *L) {
 
 /* The end of a task: frees its coroutine and anchor, settles it. The
  * userdata is on top of S->L; popped. */
+/* [owned] -> closes each resource still there; errors are dropped. */
+static int close_owned(lua_State *L) {
+  lua_pushnil(L);
+  while (lua_next(L, 1)) {
+    lua_pop(L, 1);
+    if (luaL_getmetafield(L, -1, "__close") != LUA_TNIL) {
+      lua_pushvalue(L, -2);
+      lua_pushnil(L);
+      if (lua_pcall(L, 2, 0, 0) != LUA_OK) lua_pop(L, 1);
+    }
+  }
+  return 0;
+}
+
+void lw_task_own(lua_State *L, Task *t, int idx) {
+  idx = lua_absindex(L, idx);
+  lw_push_task(L, t);
+  if (lua_getiuservalue(L, -1, UV_OWNED) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_createtable(L, 0, 1);
+    lua_pushliteral(L, "k");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+    lua_pushvalue(L, -1);
+    lua_setiuservalue(L, -3, UV_OWNED);
+  }
+  lua_pushvalue(L, idx);
+  lua_pushboolean(L, 1);
+  lua_rawset(L, -3);
+  lua_pop(L, 2);
+}
+
+/* The task is on top of S->L; its future is settled as state. */
 static void end_task(State *S, Task *t, int state) {
   lua_State *L = S->L;
+  if (lua_getiuservalue(L, -1, UV_OWNED) == LUA_TTABLE) {
+    lua_pushcfunction(L, close_owned);
+    lua_insert(L, -2);
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK) lua_pop(L, 1);
+  } else {
+    lua_pop(L, 1);
+  }
   if (t->h.res != RES_THREAD) {
     lua_pushnil(L);
     lua_setiuservalue(L, -2, UV_CO);

@@ -1,0 +1,10 @@
+/*
+ * tcp.c - weft.tcp (Lua binding). Not built yet.
+ * SPDX-License-Identifier: MIT
+ */
+#include "lweft.h"
+
+void lw_open_tcp(lua_State *L, State *S) {
+  (void)L;
+  (void)S;
+}

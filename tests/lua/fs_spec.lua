@@ -1,0 +1,344 @@
+-- fs_spec.lua - weft.fs: every function, its errors and bad arguments,
+-- files and lines, concurrency, and cancellation of jobs queued and
+-- running (FIFOs with no writer stand in for a slow disk).
+local H = require "helper"
+local weft = H.weft
+local async = H.async
+local fs = weft.fs
+
+local function tmpdir()
+  local d = os.tmpname()
+  os.remove(d)
+  assert(os.execute("mkdir " .. H.shell_quote(d)))
+  return d
+end
+
+local function rm(d) os.execute("rm -rf " .. H.shell_quote(d)) end
+
+local pid = assert(io.open("/proc/self/stat")):read("n")
+
+local function open_fds()
+  local p = io.popen("ls /proc/" .. pid .. "/fd | wc -l")
+  local n = tonumber(p:read("a"))
+  p:close()
+  return n
+end
+
+-- A FIFO: opening it for reading blocks its pool job until a writer
+-- comes; unblock() is that writer (it writes s and closes).
+local function fifo(dir, name)
+  local path = dir .. "/" .. name
+  assert(os.execute("mkfifo " .. H.shell_quote(path)))
+  return path, function(s)
+    local f = assert(io.open(path, "w"))
+    f:write(s or "")
+    f:close()
+  end
+end
+
+local function wait_busy(n)
+  while (weft.stats().pool_busy or 0) < n do weft.sleep(1) end
+end
+
+describe("weft.fs", function()
+  local dir
+  before_each(function() dir = tmpdir() end)
+  after_each(function() rm(dir) end)
+
+  it("writes, appends and reads back bytes, zeros included", async(function()
+    local p = dir .. "/a.bin"
+    local data = "a\0b\255\n" .. string.rep("x", 100000)
+    assert.is_nil(fs.write(p, data))
+    assert.equal(data, fs.read(p))
+    fs.append(p, "tail")
+    assert.equal(data .. "tail", fs.read(p))
+    fs.write(p, "")
+    assert.equal("", fs.read(p))
+  end))
+
+  it("reads files whose size is not known in advance", async(function()
+    local s = fs.read("/proc/self/status")
+    assert.truthy(s:find("VmHWM", 1, true))
+  end))
+
+  it("stats files and directories", async(function()
+    fs.write(dir .. "/f", "12345")
+    local st = fs.stat(dir .. "/f")
+    assert.equal("file", st.type)
+    assert.equal(5, st.size)
+    assert.equal("integer", math.type(st.mode))
+    assert.is_true(st.mtime > 0)
+    assert.equal("directory", fs.stat(dir).type)
+  end))
+
+  it("lists a directory sorted, without . and ..", async(function()
+    for _, n in ipairs { "c", "a", "b" } do fs.write(dir .. "/" .. n, n) end
+    fs.mkdir(dir .. "/d")
+    assert.same({ "a", "b", "c", "d" }, fs.list(dir))
+    fs.mkdir(dir .. "/empty")
+    assert.same({}, fs.list(dir .. "/empty"))
+  end))
+
+  it("tells whether a path exists", async(function()
+    fs.write(dir .. "/f", "")
+    assert.is_true(fs.exists(dir .. "/f"))
+    assert.is_true(fs.exists(dir))
+    assert.is_false(fs.exists(dir .. "/nope"))
+    assert.is_false(fs.exists(dir .. "/f/under-a-file"))
+  end))
+
+  it("makes directories, recursively on request", async(function()
+    H.raises_match("No such file or directory", fs.mkdir, dir .. "/x/y")
+    fs.mkdir(dir .. "/x/y/z", { recursive = true })
+    assert.equal("directory", fs.stat(dir .. "/x/y/z").type)
+    fs.mkdir(dir .. "/x/y/z", { recursive = true }) -- exists: fine
+    H.raises_match("File already exists", fs.mkdir, dir .. "/x")
+    fs.write(dir .. "/file", "")
+    H.raises_match("Not a directory", fs.mkdir, dir .. "/file/sub",
+      { recursive = true })
+  end))
+
+  it("removes files, empty directories, and trees on request",
+    async(function()
+      fs.mkdir(dir .. "/t/u", { recursive = true })
+      fs.write(dir .. "/t/u/f", "x")
+      fs.write(dir .. "/t/g", "y")
+      H.raises_match("Directory not empty", fs.remove, dir .. "/t")
+      fs.remove(dir .. "/t/g")
+      assert.is_false(fs.exists(dir .. "/t/g"))
+      fs.remove(dir .. "/t", { recursive = true })
+      assert.is_false(fs.exists(dir .. "/t"))
+      fs.mkdir(dir .. "/e")
+      fs.remove(dir .. "/e")
+      assert.is_false(fs.exists(dir .. "/e"))
+      H.raises_match("No such file", fs.remove, dir .. "/e")
+    end))
+
+  it("renames", async(function()
+    fs.write(dir .. "/a", "A")
+    fs.rename(dir .. "/a", dir .. "/b")
+    assert.is_false(fs.exists(dir .. "/a"))
+    assert.equal("A", fs.read(dir .. "/b"))
+    H.raises_match(dir .. "/a: No such file", fs.rename, dir .. "/a",
+      dir .. "/c")
+  end))
+
+  it("names the function, the path and the system's message",
+    async(function()
+      local e = H.raises(fs.read, dir .. "/missing")
+      assert.equal("fs.read: " .. dir .. "/missing: No such file or directory",
+        tostring(e))
+      assert.equal("ENOENT", e.code)
+      assert.equal("io", e.kind)
+      assert.is_false(weft.is_cancelled(e))
+      e = H.raises(fs.read, dir)
+      assert.equal("EISDIR", e.code)
+      e = H.raises(fs.list, dir .. "/missing")
+      assert.equal("fs.list: " .. dir .. "/missing: No such file or directory",
+        tostring(e))
+      e = H.raises(fs.write, dir .. "/no/such/dir", "x")
+      assert.equal("ENOENT", e.code)
+      e = H.raises(fs.stat, dir .. "/missing")
+      assert.truthy(tostring(e):find("^fs%.stat: "))
+    end))
+
+  it("rejects bad arguments, naming the function", async(function()
+    local cases = {
+      { "fs.read: path must be a string, got nil", fs.read },
+      { "fs.read: path must be a string, got number", fs.read, 1 },
+      { "fs.write: data must be a string, got nil", fs.write, "p" },
+      { "fs.write: path must be a string, got table", fs.write, {}, "" },
+      { "fs.append: data must be a string, got boolean", fs.append, "p",
+        true },
+      { "fs.stat: path must be a string, got nil", fs.stat },
+      { "fs.exists: path must be a string, got nil", fs.exists },
+      { "fs.list: path must be a string, got nil", fs.list },
+      { "fs.mkdir: path must be a string, got nil", fs.mkdir },
+      { "fs.mkdir: opts must be a table or nil, got string", fs.mkdir, "p",
+        "r" },
+      { "fs.remove: path must be a string, got nil", fs.remove },
+      { "fs.remove: opts must be a table or nil, got number", fs.remove,
+        "p", 1 },
+      { "fs.rename: from must be a string, got nil", fs.rename },
+      { "fs.rename: to must be a string, got nil", fs.rename, "a" },
+      { "fs.open: path must be a string, got nil", fs.open },
+      { "fs.open: mode must be a string, got number", fs.open, "p", 1 },
+      { 'fs.open: bad mode "rw" (use r, w, a, r+, w+ or a+)', fs.open, "p",
+        "rw" },
+      { "fs.lines: path must be a string, got nil", fs.lines },
+    }
+    for _, c in ipairs(cases) do
+      H.raises_match(c[1], c[2], table.unpack(c, 3))
+    end
+  end))
+
+  it("reads many files concurrently", async(function()
+    local n = 200
+    for i = 1, n do fs.write(dir .. "/f" .. i, ("%d\n"):format(i):rep(i)) end
+    local fns = {}
+    for i = 1, n do
+      fns[i] = function() return #fs.read(dir .. "/f" .. i) end
+    end
+    local r = weft.all(fns)
+    for i = 1, n do assert.equal(#("%d\n"):format(i) * i, r[i]) end
+  end))
+
+  it("streams a large file through lines", async(function()
+    local p = dir .. "/big"
+    local f = assert(io.open(p, "w"))
+    local want, bytes = 200000, 0
+    for i = 1, want do
+      local line = ("line %d %s"):format(i, ("y"):rep(i % 97))
+      f:write(line, "\n")
+      bytes = bytes + #line
+    end
+    f:write("no newline at the end")
+    f:close()
+    local n, got, last = 0, 0, nil
+    for line in fs.lines(p) do
+      n = n + 1
+      got = got + #line
+      last = line
+    end
+    assert.equal(want + 1, n)
+    assert.equal(bytes + #"no newline at the end", got)
+    assert.equal("no newline at the end", last)
+  end))
+
+  it("closes the lines file when the loop is left early", async(function()
+    fs.write(dir .. "/l", "a\nb\nc\n")
+    local before = open_fds()
+    for line in fs.lines(dir .. "/l") do
+      if line == "b" then break end
+    end
+    assert.equal(before, open_fds())
+  end))
+
+  it("opens files with read formats, write and seek", async(function()
+    local p = dir .. "/f"
+    fs.write(p, "one\ntwo\nthree")
+    local f = fs.open(p)
+    assert.equal("one", f:read())
+    assert.equal("two\n", f:read("L"))
+    assert.equal("th", f:read(2))
+    assert.equal("ree", f:read("a"))
+    assert.is_nil(f:read("l"))
+    assert.is_nil(f:read(1))
+    assert.equal("", f:read("a"))
+    assert.equal(13, f:seek("end"))
+    assert.equal(4, f:seek("set", 4))
+    assert.equal("two", f:read("l"))
+    assert.equal(8, f:seek()) -- the buffer read ahead is not counted
+    local a, b = f:read("l", "l")
+    assert.equal("three", a)
+    assert.is_nil(b)
+    assert.is_true(f:close())
+    assert.is_true(f:closed())
+
+    local w = fs.open(p, "w+")
+    w:write("x", 1, "y\n", "z")
+    w:seek("set", 0)
+    assert.equal("x1y", w:read())
+    w:write("!") -- writes at the script's position, after "x1y\n"
+    w:seek("set", 0)
+    assert.equal("x1y\n!", w:read("a"))
+    w:close()
+    local ap = fs.open(p, "a")
+    ap:write("+")
+    ap:close()
+    assert.equal("x1y\n!+", fs.read(p))
+    local n = 0
+    local lf = fs.open(p)
+    for _ in lf:lines() do n = n + 1 end
+    lf:close()
+    assert.equal(2, n)
+  end))
+
+  it("refuses operations on a closed or busy file", async(function()
+    local p, unblock = fifo(dir, "q")
+    local f = fs.open(dir .. "/f", "w")
+    f:close()
+    H.raises_match("file:read: the file is closed", f.read, f)
+    H.raises_match("file:write: the file is closed", f.write, f, "x")
+    f:close() -- twice is harmless
+    -- A file belongs to the task that opened it: open it here.
+    local writer = weft.spawn(function() wait_busy(1) unblock("data\n") end)
+    local q = fs.open(p)
+    writer:await()
+    local reader = weft.spawn(function() return q:read("a") end)
+    weft.sleep(0)
+    H.raises_match("file:read: the file is in use by another task",
+      q.read, q)
+    assert.equal("data\n", reader:await())
+    q:close()
+    H.raises_match("file:write: argument 1 must be a string or number",
+      fs.open(dir .. "/g", "w").write, fs.open(dir .. "/h", "w"), {})
+    H.raises_match('file:read: bad format "x"', fs.open(dir .. "/g").read,
+      fs.open(dir .. "/g"), "x")
+    H.raises_match('file:seek: whence must be', fs.open(dir .. "/g").seek,
+      fs.open(dir .. "/g"), "middle")
+  end))
+
+  it("closes the files of a task when it ends", async(function()
+    fs.write(dir .. "/f", "x")
+    local before = open_fds()
+    local kept
+    weft.spawn(function()
+      kept = fs.open(dir .. "/f")
+      local _ = fs.open(dir .. "/f") -- dropped, never closed by the script
+    end):await()
+    assert.is_true(kept:closed())
+    assert.equal(before, open_fds())
+    local f <close> = fs.open(dir .. "/f")
+    assert.equal("x", f:read("a"))
+  end))
+
+  it("raises outside a task", function()
+    H.raises_match("fs.read: not inside a weft task", fs.read, "/x")
+    H.raises_match("fs.open: not inside a weft task", fs.open, "/x")
+  end)
+
+  it("cancels a running read: the task is released at once, the late "
+    .. "result dropped", async(function()
+      local p, unblock = fifo(dir, "slow")
+      local before = open_fds()
+      local t = weft.spawn(function() return fs.read(p) end)
+      wait_busy(1)
+      t:cancel()
+      H.raises_cancel(t.await, t)
+      unblock("late")   -- the worker's open returns, its result is dropped
+      while weft.stats().pool_busy > 0 do weft.sleep(1) end
+      assert.equal(before, open_fds())
+      assert.equal("cancelled", t:state())
+    end))
+
+  it("times out a read with weft.timeout", async(function()
+    local p, unblock = fifo(dir, "never")
+    local e = H.raises(weft.timeout, 20, function() return fs.read(p) end)
+    assert.is_true(weft.is_timeout(e))
+    unblock()
+    while weft.stats().pool_busy > 0 do weft.sleep(1) end
+  end))
+
+  it("cancels a job still queued: it never runs", async(function()
+    fs.exists("/") -- the pool starts on first use
+    local threads = weft.stats().pool_threads
+    local blockers, unblocks = {}, {}
+    for i = 1, threads do
+      local p, unblock = fifo(dir, "b" .. i)
+      unblocks[i] = unblock
+      blockers[i] = weft.spawn(function() return fs.read(p) end)
+    end
+    wait_busy(threads)
+    local cancelled = weft.stats().pool_cancelled
+    local q = weft.spawn(function() fs.write(dir .. "/never", "x") end)
+    weft.sleep(0)
+    assert.equal(1, weft.stats().pool_queued)
+    q:cancel()
+    H.raises_cancel(q.await, q)
+    assert.equal(cancelled + 1, weft.stats().pool_cancelled)
+    for i = 1, threads do unblocks[i]("b" .. i) end
+    for i = 1, threads do assert.equal("b" .. i, blockers[i]:await()) end
+    assert.is_false(fs.exists(dir .. "/never"))
+  end))
+end)
