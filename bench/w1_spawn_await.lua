@@ -12,8 +12,8 @@ local function rss_kb()
 end
 
 local function body(i) return i end
-local t0, c0 = weft.now(), os.clock()
 local tasks = {}
+local t0, c0 = weft.now(), os.clock()
 for i = 1, N do tasks[i] = weft.spawn(body, i) end
 local sum = 0
 for i = 1, N do sum = sum + tasks[i]:await() end

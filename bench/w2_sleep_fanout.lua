@@ -13,9 +13,9 @@ end
 
 collectgarbage("collect")
 local base = rss_kb("VmRSS")
-local t0, c0 = weft.now(), os.clock()
 local tasks = {}
 local function body(i) weft.sleep(100) return i end
+local t0, c0 = weft.now(), os.clock()
 for i = 1, N do tasks[i] = weft.spawn(body, i) end
 weft.yield() -- let every task start and park
 local sleeping = rss_kb("VmRSS")

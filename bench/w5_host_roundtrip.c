@@ -3,7 +3,7 @@
  * function x -> x + 1 run on a worker thread, N times in sequence (W5),
  * then N times with 64 in flight (W5c). Prints one JSON line per run with
  * round trips per second and the median and p99 latency in microseconds.
- * usage: w5_host_roundtrip [N] [script]
+ * usage: w5_host_roundtrip [N] [script] [seq|c|both]
  * SPDX-License-Identifier: MIT
  */
 #include <stdio.h>
@@ -44,6 +44,7 @@ static void reg(lua_State *L, const char *name, weft_host_fn fn, int kind) {
 int main(int argc, char **argv) {
   const char *n = argc > 1 ? argv[1] : "100000";
   const char *script = argc > 2 ? argv[2] : "bench/w5_host_roundtrip.lua";
+  const char *mode = argc > 3 ? argv[3] : "both";
   lua_State *L = luaL_newstate();
   int status;
   luaL_openlibs(L);
@@ -56,7 +57,8 @@ int main(int argc, char **argv) {
     return 1;
   }
   lua_pushstring(L, n);
-  status = weft_lua_run(L, 1, 1);
+  lua_pushstring(L, mode);
+  status = weft_lua_run(L, 2, 1);
   if (status != LUA_OK) fprintf(stderr, "w5: %s\n", lua_tostring(L, -1));
   lua_close(L);
   return status != LUA_OK;

@@ -1,6 +1,8 @@
 -- W5 / W5c, run by bench/w5_host_roundtrip.c, which registers inc (a pool
 -- function x -> x + 1) and clock_us (a sync function: monotonic us).
-local N = tonumber(...) or 100000
+-- Arguments: N, then the mode: "seq" (W5), "c" (W5c) or "both".
+local N, mode = ...
+N, mode = tonumber(N) or 100000, mode or "both"
 
 local function rss_kb()
   local f = io.open("/proc/self/status")
@@ -22,32 +24,40 @@ end
 for _ = 1, 1000 do inc(1) end -- warm-up: start the workers
 
 -- W5: in sequence.
-local lat, x = {}, 0
-local c0, t0 = os.clock(), clock_us()
-for i = 1, N do
-  local s = clock_us()
-  x = inc(x)
-  lat[i] = clock_us() - s
+local function sequential()
+  local lat, x = {}, 0
+  local c0, t0 = os.clock(), clock_us()
+  for i = 1, N do
+    local s = clock_us()
+    x = inc(x)
+    lat[i] = clock_us() - s
+  end
+  report("W5", N, clock_us() - t0, lat, x == N, (os.clock() - c0) * 1000)
+  return x == N
 end
-report("W5", N, clock_us() - t0, lat, x == N, (os.clock() - c0) * 1000)
 
 -- W5c: 64 in flight, each task doing its share in sequence.
-local K = 64
-lat = {}
-local sum = 0
-c0, t0 = os.clock(), clock_us()
-local tasks = {}
-for k = 1, K do
-  tasks[k] = weft.spawn(function()
-    local acc = 0
-    for _ = k, N, K do
-      local s = clock_us()
-      acc = acc + inc(0)
-      lat[#lat + 1] = clock_us() - s
-    end
-    return acc
-  end)
+local function concurrent()
+  local K, lat, sum = 64, {}, 0
+  local c0, t0 = os.clock(), clock_us()
+  local tasks = {}
+  for k = 1, K do
+    tasks[k] = weft.spawn(function()
+      local acc = 0
+      for _ = k, N, K do
+        local s = clock_us()
+        acc = acc + inc(0)
+        lat[#lat + 1] = clock_us() - s
+      end
+      return acc
+    end)
+  end
+  for k = 1, K do sum = sum + tasks[k]:await() end
+  report("W5c", N, clock_us() - t0, lat, sum == N, (os.clock() - c0) * 1000)
+  return sum == N
 end
-for k = 1, K do sum = sum + tasks[k]:await() end
-report("W5c", N, clock_us() - t0, lat, sum == N, (os.clock() - c0) * 1000)
-if x ~= N or sum ~= N then os.exit(1) end
+
+local ok = true
+if mode ~= "c" then ok = sequential() and ok end
+if mode ~= "seq" then ok = concurrent() and ok end
+if not ok then os.exit(1) end
