@@ -4,6 +4,7 @@
  * SPDX-License-Identifier: MIT
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <lauxlib.h>
@@ -19,6 +20,7 @@ static const char usage[] =
     "\n"
     "options:\n"
     "  -e code        run code as a main task (may be repeated)\n"
+    "  --threads N    worker threads of the pool (default: the CPUs)\n"
     "  -v, --version  print the version and exit\n"
     "  -h, --help     print this help and exit\n"
     "  --             stop handling options\n";
@@ -60,8 +62,33 @@ static int run_script(lua_State *L, char **argv, int argc, int script) {
   return run_chunk(L, argc - script - 1);
 }
 
+static weft_pool_t *pool; /* from --threads; outlives the state */
+
+/* --threads N: the pool the state's pool functions and weft.fs use. */
+static int set_threads(lua_State *L, const char *n) {
+  weft_pool_opts o = {0, 0};
+  char *end;
+  long v = strtol(n, &end, 10);
+  int r;
+  if (*n == '\0' || *end != '\0' || v < 1 || v > 1024) {
+    fprintf(stderr, "weft: --threads needs a number from 1 to 1024, got "
+                    "'%s'\n", n);
+    return 2;
+  }
+  if (pool) return fail("--threads given twice");
+  o.threads = (unsigned)v;
+  if ((r = weft_pool_new(&pool, &o)) != 0 ||
+      (r = weft_lua_set_pool(L, pool)) != 0) {
+    fprintf(stderr, "weft: --threads: %s\n",
+            r == WEFT_ESTATE ? "must come before any -e that uses the pool"
+                             : weft_strerror(r));
+    return 2;
+  }
+  return 0;
+}
+
 static int run(lua_State *L, int argc, char **argv) {
-  int i, ran = 0;
+  int i, ran = 0, r;
   luaL_openlibs(L);
   luaL_requiref(L, "weft", luaopen_weft, 1);
   lua_pop(L, 1);
@@ -72,6 +99,9 @@ static int run(lua_State *L, int argc, char **argv) {
         return fail(lua_tostring(L, -1));
       if (run_chunk(L, 0)) return 1;
       ran = 1;
+    } else if (!strcmp(argv[i], "--threads")) {
+      if (++i == argc) { fail("--threads needs an argument"); return 2; }
+      if ((r = set_threads(L, argv[i])) != 0) return r;
     } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
       fputs(usage, stdout);
       return 0;
@@ -103,5 +133,6 @@ int main(int argc, char **argv) {
   if (L == NULL) return fail("cannot create the Lua state: not enough memory");
   status = run(L, argc, argv);
   lua_close(L);
+  if (pool) weft_pool_free(pool);
   return status;
 }

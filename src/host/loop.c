@@ -131,8 +131,12 @@ static void on_closed(uv_handle_t *h) {
  * thread are waited for (their completion is on its way to the inbox),
  * so no thread touches the loop once it is freed. */
 static void cancel_calls(weft_loop_t *loop) {
+  weft_call_t *c, *next;
   loop->closing = 1;
-  while (loop->calls) weft__call_cancel(loop->calls);
+  for (c = loop->calls; c; c = next) { /* a completed one stays listed */
+    next = c->loop_next;
+    weft__call_cancel(c);
+  }
   if (loop->wait_pool) weft__pool_forget_loop(loop->wait_pool, loop);
   weft__loop_room_done(loop); /* no room signal will come now */
   while (loop->inflight > 0) {

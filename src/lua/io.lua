@@ -282,3 +282,8 @@ function fs.lines(path)
     return line
   end, nil, nil, f
 end
+
+------------------------------------------------- weft.process, weft.dns
+
+weft.process = {exec = I.process_exec}
+weft.dns = {resolve = I.dns_resolve}

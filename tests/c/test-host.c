@@ -517,6 +517,33 @@ static void late_completion_after_the_state_closed_returns_estate(
   end(f);
 }
 
+/* Closing a state while one call is completed but not yet delivered (its
+ * completion sits in the inbox) and another is pending: the completed one
+ * is delivered, the other cancelled, and the close returns. */
+static void close_with_a_completed_undelivered_call_returns(void **state) {
+  fixture *f = begin(1);
+  weft_value_t v;
+  int live = 1;
+  (void)state;
+  assert_int_equal(luaL_loadstring(f->L, "hold(1)"), LUA_OK);
+  assert_int_equal(weft_lua_spawn(f->L, 0, NULL, NULL), LUA_OK);
+  assert_int_equal(luaL_loadstring(f->L, "hold(2)"), LUA_OK);
+  assert_int_equal(weft_lua_spawn(f->L, 0, NULL, NULL), LUA_OK);
+  lua_pop(f->L, 2);
+  while (f->c.nheld < 2 && live > 0) live = weft_lua_poll(f->L);
+  assert_int_equal(f->c.nheld, 2);
+  /* The later call heads the loop's list: complete it, deliver nothing. */
+  weft_value_int(&v, 2);
+  assert_int_equal(weft_call_resolve(f->c.held[1], &v), 0);
+  lua_close(f->L);
+  f->L = NULL;
+  test_alloc_expect_empty(&f->h.a);
+  assert_int_equal(atomic_load(&f->c.cancels), 1);
+  assert_true(weft_call_cancelled(f->c.held[0]));
+  assert_false(weft_call_cancelled(f->c.held[1]));
+  end(f);
+}
+
 /* ---------------------------------------------------- cancellation */
 
 /* A pool job in progress: cancelling its caller sets weft_call_cancelled,
@@ -869,6 +896,7 @@ int main(void) {
       cmocka_unit_test(late_completion_after_cancel_returns_estate),
       cmocka_unit_test(late_completion_after_timeout_returns_estate),
       cmocka_unit_test(late_completion_after_the_state_closed_returns_estate),
+      cmocka_unit_test(close_with_a_completed_undelivered_call_returns),
       cmocka_unit_test(cancel_while_running_tells_the_job_and_frees_the_task),
       cmocka_unit_test(cancel_of_a_waiting_loop_call_tells_the_host_once),
       cmocka_unit_test(cancel_after_completion_leaves_the_result),

@@ -5,6 +5,28 @@ local H = require "helper"
 local cli = H.cli
 
 describe("weft CLI", function()
+  it("sizes the worker pool with --threads", function()
+    local out, err, code = cli({}, nil, { "--threads", "3", "-e",
+      "weft.fs.exists('/') print(weft.stats().pool_threads)" })
+    assert.equal("", err)
+    assert.equal(0, code)
+    assert.equal("3\n", out)
+    for _, bad in ipairs { "0", "x", "1025", "" } do
+      _, err, code = cli({}, nil, { "--threads", bad, "-e", "print(1)" })
+      assert.equal(2, code)
+      assert.truthy(err:find("--threads needs a number from 1 to 1024", 1,
+        true), err)
+    end
+    _, err, code = cli({}, nil, { "--threads" })
+    assert.equal(2, code)
+    assert.truthy(err:find("--threads needs an argument", 1, true), err)
+    _, err, code = cli({}, nil, { "-e", "weft.fs.exists('/')", "--threads",
+      "2" })
+    assert.equal(2, code)
+    assert.truthy(err:find("must come before any -e that uses the pool", 1,
+      true), err)
+  end)
+
   it("runs a script and passes its arguments as ... and arg", function()
     local out, err, code = cli({ "one", "two words", "" }, [[
       print(select("#", ...), ...)
