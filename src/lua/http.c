@@ -1,10 +1,834 @@
 /*
- * http.c - weft.http (Lua binding). Not built yet.
+ * http.c - weft.http (Lua binding): an HTTP(S) client on libcurl's multi
+ * interface, driven by the weft loop through libuv poll and timer handles.
+ * The script-facing wrappers (argument checks, get/post) are in http.lua.
  * SPDX-License-Identifier: MIT
  */
+#include <curl/curl.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
 #include "lweft.h"
+/* host.h for the loop's uv_loop_t: curl's sockets and timer are libuv
+ * handles on the loop that runs the tasks. */
+#include "host.h"
+
+#define GUARD_MT "weft.HttpRequest"
+/* A streamed body stops being read from the socket (the transfer is
+ * paused) once this much waits for the script: the backpressure bound. */
+#define HIGH_WATER (64 * 1024)
+#define MAX_REDIRECTS 10
+
+typedef struct Http Http;
+typedef struct Req Req;
+
+/* About Sock: the poll handle of one socket curl asked to watch, from
+ * its CURL_POLL_IN/OUT/INOUT until its CURL_POLL_REMOVE (or the state
+ * closes). It is freed in its close callback; next/prev list it in its
+ * Http while it is open. */
+typedef struct Sock {
+  uv_poll_t poll;
+  curl_socket_t fd;
+  Http *h;
+  struct Sock *next, *prev;
+} Sock;
+
+/* About Http: the one curl multi handle of a State, created by the first
+ * request. Its uv handles (timer, keep and each Sock) are unreferenced
+ * except keep, which is referenced while transfers run (active > 0): idle
+ * keep-alive connections never hold the loop open, a transfer in flight
+ * always does. reqs lists the requests in the multi. It lives until the
+ * state closes (close_http); the memory goes once every uv handle's close
+ * callback ran (handles counts those not yet closed). */
+struct Http {
+  Closer closer;
+  State *S;
+  CURLM *multi;
+  uv_timer_t timer;
+  uv_async_t keep;
+  Sock socks; /* list head */
+  Req *reqs;
+  size_t active;
+  int handles, closing;
+};
+
+typedef struct Buf {
+  char *p;
+  size_t len, cap;
+} Buf;
+
+/* About Req: one request. It is in h->reqs (and the multi) from start to
+ * completion; then easy is cleaned up and the result stays here until the
+ * script takes it. The script side is a Guard userdata: when the guard
+ * lets go first (cancelled, timed out, closed, collected) the request is
+ * abandoned (taken out of the multi) and freed; if the state closes first,
+ * close_http takes every request out of the multi and clears h, and the
+ * guard frees the rest. fut is what the waiting task awaits: completion,
+ * or for a stream the end of the headers and then each next chunk (it is
+ * re-armed per wait). head holds the header lines of the latest response
+ * (a redirect's are dropped); body the bytes not yet given to the script. */
+struct Req {
+  Req *next, *prev;
+  Http *h;
+  CURL *easy;
+  struct curl_slist *hdrs;
+  weft_future_t fut;
+  Buf head, body;
+  char *final_url; /* after redirects, once the headers are in */
+  curl_off_t max_body, received;
+  uint64_t deadline; /* scheduler ms; 0: none */
+  lua_Integer timeout_ms;
+  long status;
+  CURLcode result;
+  unsigned char stream, follow, location, headers_done, done, paused;
+  unsigned char too_big, nomem;
+  char err[CURL_ERROR_SIZE];
+  char fname[24];
+  char url[1]; /* allocated to fit */
+};
+
+/* The script's handle on a request (the stack of the waiting call, or a
+ * streamed response's _h). busy: a task waits in response:read. */
+enum { G_OPEN, G_ENDED, G_CLOSED };
+typedef struct Guard {
+  Req *req;
+  int state, busy;
+} Guard;
+
+/* The upvalue of the primitives: the State's Http, once created. */
+typedef struct Ctx {
+  Http *h;
+} Ctx;
+
+static void *xalloc(size_t n) {
+  void *p = weft__valloc(NULL, 0, n);
+  if (p) memset(p, 0, n);
+  return p;
+}
+
+static void xfree(void *p, size_t n) {
+  if (p) weft__valloc(p, n, 0);
+}
+
+static int buf_add(Buf *b, const char *p, size_t n) {
+  if (b->cap - b->len < n) {
+    size_t cap = b->cap ? b->cap : 1024;
+    char *np;
+    while (cap - b->len < n) cap *= 2;
+    if ((np = weft__valloc(b->p, b->cap, cap)) == NULL) return -1;
+    b->p = np;
+    b->cap = cap;
+  }
+  memcpy(b->p + b->len, p, n);
+  b->len += n;
+  return 0;
+}
+
+/* ------------------------------------------------------- curl's errors */
+
+/* The name of a curl error code without its CURLE_ prefix, the value of
+ * err.code: the codes an HTTP transfer can end with. */
+static const char *code_name(CURLcode c) {
+#define N(x) \
+  case CURLE_##x: return #x
+  switch (c) {
+    N(UNSUPPORTED_PROTOCOL); N(FAILED_INIT); N(URL_MALFORMAT);
+    N(NOT_BUILT_IN); N(COULDNT_RESOLVE_PROXY); N(COULDNT_RESOLVE_HOST);
+    N(COULDNT_CONNECT); N(WEIRD_SERVER_REPLY); N(REMOTE_ACCESS_DENIED);
+    N(HTTP2); N(PARTIAL_FILE); N(HTTP_RETURNED_ERROR); N(WRITE_ERROR);
+    N(UPLOAD_FAILED); N(READ_ERROR); N(OUT_OF_MEMORY);
+    N(OPERATION_TIMEDOUT); N(RANGE_ERROR); N(HTTP_POST_ERROR);
+    N(SSL_CONNECT_ERROR); N(ABORTED_BY_CALLBACK); N(BAD_FUNCTION_ARGUMENT);
+    N(INTERFACE_FAILED); N(TOO_MANY_REDIRECTS); N(GOT_NOTHING);
+    N(SEND_ERROR); N(RECV_ERROR); N(SSL_CERTPROBLEM); N(SSL_CIPHER);
+    N(PEER_FAILED_VERIFICATION); N(BAD_CONTENT_ENCODING);
+    N(FILESIZE_EXCEEDED); N(SEND_FAIL_REWIND); N(SSL_CACERT_BADFILE);
+    N(SSL_SHUTDOWN_FAILED); N(SSL_CRL_BADFILE); N(SSL_ISSUER_ERROR);
+    N(NO_CONNECTION_AVAILABLE); N(SSL_PINNEDPUBKEYNOTMATCH);
+    N(SSL_INVALIDCERTSTATUS); N(HTTP2_STREAM); N(AUTH_ERROR); N(PROXY);
+    N(SSL_CLIENTCERT);
+  default: return "UNKNOWN";
+  }
+#undef N
+}
+
+/* Pushes the error of the failed request r, of kind "io":
+ * "<fname>: <url>: <curl's message>", with err.code. */
+static void push_failure(lua_State *L, Req *r) {
+  const char *code = code_name(r->result);
+  if (r->too_big || r->result == CURLE_FILESIZE_EXCEEDED) {
+    lua_pushfstring(L, "%s: %s: the body exceeds max_body (%I bytes)",
+                    r->fname, r->url, (lua_Integer)r->max_body);
+    code = "FILESIZE_EXCEEDED";
+  } else if (r->nomem) {
+    lua_pushfstring(L, "%s: %s: not enough memory", r->fname, r->url);
+    code = "OUT_OF_MEMORY";
+  } else {
+    lua_pushfstring(L, "%s: %s: %s", r->fname, r->url,
+                    r->err[0] ? r->err : curl_easy_strerror(r->result));
+  }
+  lw_new_error(L, "io", lua_tostring(L, -1));
+  lua_pushstring(L, code);
+  lua_setfield(L, -2, "code");
+  lua_pushstring(L, r->fname);
+  lua_setfield(L, -2, "name");
+}
+
+/* ------------------------------------------------- the multi on libuv */
+
+static void check_done(Http *h);
+static void maybe_free_http(Http *h);
+
+static void on_handle_closed(uv_handle_t *hd) {
+  Http *h = hd->data;
+  h->handles--;
+  maybe_free_http(h);
+}
+
+static void on_sock_closed(uv_handle_t *hd) {
+  Sock *s = hd->data;
+  Http *h = s->h;
+  xfree(s, sizeof *s);
+  h->handles--;
+  maybe_free_http(h);
+}
+
+static void sock_close(Sock *s) {
+  s->prev->next = s->next;
+  s->next->prev = s->prev;
+  uv_close((uv_handle_t *)&s->poll, on_sock_closed);
+}
+
+static void on_poll(uv_poll_t *p, int status, int events) {
+  Sock *s = p->data;
+  Http *h = s->h;
+  int flags = 0, running;
+  if (status < 0) flags = CURL_CSELECT_ERR;
+  if (events & UV_READABLE) flags |= CURL_CSELECT_IN;
+  if (events & UV_WRITABLE) flags |= CURL_CSELECT_OUT;
+  curl_multi_socket_action(h->multi, s->fd, flags, &running);
+  check_done(h);
+}
+
+/* CURLMOPT_SOCKETFUNCTION: watch fd for what curl wants, or stop. */
+static int on_socket(CURL *e, curl_socket_t fd, int what, void *ud,
+                     void *sockp) {
+  Http *h = ud;
+  Sock *s = sockp;
+  int events = 0;
+  (void)e;
+  if (what == CURL_POLL_REMOVE) {
+    if (s) {
+      curl_multi_assign(h->multi, fd, NULL);
+      sock_close(s);
+    }
+    return 0;
+  }
+  if (s == NULL) {
+    if ((s = xalloc(sizeof *s)) == NULL) return -1;
+    if (uv_poll_init_socket(h->S->loop->uv, &s->poll, fd) != 0) {
+      xfree(s, sizeof *s);
+      return -1;
+    }
+    s->fd = fd;
+    s->h = h;
+    s->poll.data = s;
+    uv_unref((uv_handle_t *)&s->poll);
+    s->next = h->socks.next;
+    s->prev = &h->socks;
+    s->next->prev = s;
+    h->socks.next = s;
+    h->handles++;
+    curl_multi_assign(h->multi, fd, s);
+  }
+  if (what & CURL_POLL_IN) events |= UV_READABLE;
+  if (what & CURL_POLL_OUT) events |= UV_WRITABLE;
+  uv_poll_start(&s->poll, events, on_poll);
+  return 0;
+}
+
+static void on_timeout(uv_timer_t *t) {
+  Http *h = t->data;
+  int running;
+  curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+  check_done(h);
+}
+
+/* CURLMOPT_TIMERFUNCTION: curl's one timeout; -1 stops it. */
+static int on_timer(CURLM *m, long ms, void *ud) {
+  Http *h = ud;
+  (void)m;
+  if (ms < 0)
+    uv_timer_stop(&h->timer);
+  else
+    uv_timer_start(&h->timer, on_timeout, (uint64_t)ms, 0);
+  return 0;
+}
+
+static void keep_ref(Http *h) {
+  if (h->active)
+    uv_ref((uv_handle_t *)&h->keep);
+  else
+    uv_unref((uv_handle_t *)&h->keep);
+}
+
+/* Wakes the task waiting on r, if one is. This may run in curl's timer
+ * callback, and libuv before 1.45 runs timers before it polls: the poll
+ * of that same uv_run would then block, not knowing that a task is ready.
+ * An owned loop's uv_run is stopped (weft_loop_run then runs the task),
+ * a borrowed one's poll is kept from blocking (weft_loop_wake). */
+static void wake(Req *r) {
+  weft_loop_t *loop = r->h->S->loop;
+  if (r->fut.state != WEFT_FUTURE_PENDING) return;
+  weft_future_fulfill(&r->fut);
+  if (loop->owns_uv)
+    uv_stop(loop->uv);
+  else
+    weft_loop_wake(loop);
+}
+
+/* Takes r out of the multi and ends its transfer. The connection goes
+ * back to the multi's cache if it can be reused. */
+static void detach(Req *r) {
+  Http *h = r->h;
+  if (r->easy == NULL) return;
+  curl_multi_remove_handle(h->multi, r->easy);
+  curl_easy_cleanup(r->easy);
+  r->easy = NULL;
+  if (r->next) r->next->prev = r->prev;
+  if (r->prev)
+    r->prev->next = r->next;
+  else
+    h->reqs = r->next;
+  r->next = r->prev = NULL;
+  h->active--;
+  keep_ref(h);
+}
+
+/* The headers of the final response are in: keeps its status and URL. */
+static void headers_done(Req *r) {
+  const char *u = NULL;
+  curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);
+  curl_easy_getinfo(r->easy, CURLINFO_EFFECTIVE_URL, &u);
+  if (u && (r->final_url = xalloc(strlen(u) + 1)) != NULL)
+    memcpy(r->final_url, u, strlen(u) + 1);
+  r->headers_done = 1;
+}
+
+static void finish(Req *r, CURLcode code) {
+  r->result = code;
+  if (!r->headers_done) headers_done(r);
+  r->done = 1;
+  detach(r);
+  wake(r);
+}
+
+/* Settles the requests curl has finished. Called after each
+ * curl_multi_socket_action, never from inside a curl callback, so
+ * removing handles is allowed. */
+static void check_done(Http *h) {
+  CURLMsg *m;
+  int left;
+  while ((m = curl_multi_info_read(h->multi, &left)) != NULL) {
+    Req *r = NULL;
+    CURLcode code = m->data.result;
+    if (m->msg != CURLMSG_DONE) continue;
+    curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+    finish(r, code); /* m is invalid from here on */
+  }
+}
+
+static void req_free(Req *r) {
+  /* A task still parked on fut (a reader, when another task closes the
+   * response) must not keep a link into freed memory: it is woken; or,
+   * once the state has closed (h is gone, and so are the scheduler's
+   * queues), only unlinked. */
+  if (r->h && r->fut.state == WEFT_FUTURE_PENDING)
+    weft_future_settle_cancelled(&r->fut);
+  while (r->fut.waiters.next && r->fut.waiters.next != &r->fut.waiters)
+    weft_waiter_remove(r->fut.waiters.next);
+  if (r->h) detach(r);
+  if (r->easy) curl_easy_cleanup(r->easy); /* never added */
+  curl_slist_free_all(r->hdrs);
+  xfree(r->head.p, r->head.cap);
+  xfree(r->body.p, r->body.cap);
+  if (r->final_url) xfree(r->final_url, strlen(r->final_url) + 1);
+  xfree(r, sizeof *r + strlen(r->url));
+}
+
+static void maybe_free_http(Http *h) {
+  if (h->closing && h->handles == 0) xfree(h, sizeof *h);
+}
+
+/* The Closer: the state closes. Every request leaves the multi (the
+ * guards free what is left), the multi closes its cached connections,
+ * then the uv handles close; the memory goes in the last callback. */
+static void close_http(Closer *c) {
+  Http *h = lw_container(c, Http, closer);
+  h->closing = 1;
+  while (h->reqs) {
+    Req *r = h->reqs;
+    detach(r);
+    r->h = NULL;
+  }
+  curl_multi_cleanup(h->multi); /* may still report sockets to remove */
+  h->multi = NULL;
+  while (h->socks.next != &h->socks) sock_close(h->socks.next);
+  uv_close((uv_handle_t *)&h->timer, on_handle_closed);
+  uv_close((uv_handle_t *)&h->keep, on_handle_closed);
+}
+
+static void global_init(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
+
+/* The State's Http, created on first use. NULL on failure. */
+static Http *get_http(lua_State *L, State *S) {
+  static uv_once_t once = UV_ONCE_INIT;
+  Ctx *ctx = lua_touserdata(L, lua_upvalueindex(2));
+  Http *h = ctx->h;
+  if (h) return h;
+  uv_once(&once, global_init);
+  if ((h = xalloc(sizeof *h)) == NULL) return NULL;
+  if ((h->multi = curl_multi_init()) == NULL) {
+    xfree(h, sizeof *h);
+    return NULL;
+  }
+  h->S = S;
+  h->socks.next = h->socks.prev = &h->socks;
+  curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+  curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
+  curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+  curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
+  uv_timer_init(S->loop->uv, &h->timer);
+  uv_async_init(S->loop->uv, &h->keep, NULL);
+  h->timer.data = h->keep.data = h;
+  uv_unref((uv_handle_t *)&h->timer);
+  uv_unref((uv_handle_t *)&h->keep);
+  h->handles = 2;
+  h->closer.close = close_http;
+  lw_closer_add(S, &h->closer);
+  ctx->h = h;
+  return h;
+}
+
+/* ----------------------------------------------------- curl callbacks */
+
+/* CURLOPT_HEADERFUNCTION: one header line. A status line starts a new
+ * response (after a 1xx or a redirect); the blank line ends a block, and
+ * the block of the final response ends the headers. */
+static size_t on_header(char *p, size_t size, size_t n, void *ud) {
+  Req *r = ud;
+  size_t len = size * n;
+  long code = 0;
+  if (r->headers_done) return len; /* trailers */
+  if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {
+    r->head.len = 0;
+    r->location = 0;
+  } else if (len <= 2 && (p[0] == '\r' || p[0] == '\n')) {
+    curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
+    if (code < 200) return len; /* 1xx: the real response follows */
+    if (r->follow && r->location && code / 100 == 3 && code != 304)
+      return len; /* curl follows it */
+    headers_done(r);
+    if (r->stream) wake(r);
+    return len;
+  } else if (len > 9 && strncasecmp(p, "location:", 9) == 0) {
+    r->location = 1;
+  }
+  if (buf_add(&r->head, p, len) != 0) {
+    r->nomem = 1;
+    return 0;
+  }
+  return len;
+}
+
+/* CURLOPT_WRITEFUNCTION: body bytes. A stream whose script lags behind
+ * pauses the transfer (curl delivers these bytes again on resume). */
+static size_t on_body(char *p, size_t size, size_t n, void *ud) {
+  Req *r = ud;
+  size_t len = size * n;
+  if (r->max_body >= 0 && r->received + (curl_off_t)len > r->max_body) {
+    r->too_big = 1;
+    return 0; /* curl ends the transfer with CURLE_WRITE_ERROR */
+  }
+  if (r->stream && r->body.len >= HIGH_WATER) {
+    r->paused = 1;
+    return CURL_WRITEFUNC_PAUSE;
+  }
+  if (buf_add(&r->body, p, len) != 0) {
+    r->nomem = 1;
+    return 0;
+  }
+  r->received += (curl_off_t)len;
+  if (r->stream && r->headers_done) wake(r);
+  return len;
+}
+
+/* ------------------------------------------------------- the requests */
+
+static int opt_bool(lua_State *L, int idx, const char *k) {
+  int b;
+  lua_getfield(L, idx, k);
+  b = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  return b;
+}
+
+/* The string field k of the table at idx, or NULL; the table keeps it. */
+static const char *opt_str(lua_State *L, int idx, const char *k, size_t *len) {
+  const char *s;
+  lua_getfield(L, idx, k);
+  s = lua_tolstring(L, -1, len);
+  lua_pop(L, 1);
+  return s;
+}
+
+static lua_Integer opt_int(lua_State *L, int idx, const char *k,
+                           lua_Integer dflt) {
+  lua_Integer v;
+  lua_getfield(L, idx, k);
+  v = lua_isinteger(L, -1) ? lua_tointeger(L, -1) : dflt;
+  lua_pop(L, 1);
+  return v;
+}
+
+/* Sets the options of r's easy handle from the checked table at idx.
+ * 0, or -1 out of memory. */
+static int setup(lua_State *L, Req *r, int idx) {
+  CURL *e = r->easy;
+  const char *method = opt_str(L, idx, "method", NULL), *s;
+  size_t blen, i, n;
+  curl_easy_setopt(e, CURLOPT_URL, r->url);
+  curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)r);
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->err);
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, (long)r->follow);
+  curl_easy_setopt(e, CURLOPT_MAXREDIRS, (long)MAX_REDIRECTS);
+  if (r->max_body >= 0)
+    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, r->max_body);
+  if ((s = opt_str(L, idx, "ca_file", NULL)) != NULL)
+    curl_easy_setopt(e, CURLOPT_CAINFO, s);
+  if (opt_bool(L, idx, "insecure")) {
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+  }
+  if ((s = opt_str(L, idx, "body", &blen)) != NULL) {
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)blen);
+    if (curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, s) != CURLE_OK)
+      return -1;
+  }
+  if (strcmp(method, "HEAD") == 0)
+    curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+  else if (strcmp(method, "GET") != 0 || s != NULL)
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+  /* The header lines, "Name: value", built by http.lua. */
+  lua_getfield(L, idx, "headers");
+  n = (size_t)lua_rawlen(L, -1);
+  for (i = 1; i <= n; i++) {
+    struct curl_slist *l;
+    lua_rawgeti(L, -1, (lua_Integer)i);
+    l = curl_slist_append(r->hdrs, lua_tostring(L, -1));
+    lua_pop(L, 1);
+    if (l == NULL) {
+      lua_pop(L, 1);
+      return -1;
+    }
+    r->hdrs = l;
+  }
+  lua_pop(L, 1);
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->hdrs);
+  return 0;
+}
+
+static int guard_close(lua_State *L) {
+  Guard *g = lua_touserdata(L, 1);
+  Req *r = g->req;
+  g->req = NULL;
+  if (g->state == G_OPEN) g->state = G_CLOSED;
+  if (r) req_free(r);
+  return 0;
+}
+
+/* Trims spaces and tabs around s[0..n). */
+static const char *trim(const char *s, size_t *n) {
+  while (*n && (s[0] == ' ' || s[0] == '\t')) s++, (*n)--;
+  while (*n && (s[*n - 1] == ' ' || s[*n - 1] == '\t' || s[*n - 1] == '\r' ||
+                s[*n - 1] == '\n'))
+    (*n)--;
+  return s;
+}
+
+/* Adds "name: value" to the headers table on top: names lower-cased,
+ * repeats joined with ", " ("\n" for set-cookie, whose values hold
+ * commas). */
+static void add_header(lua_State *L, const char *p, size_t n) {
+  const char *colon = memchr(p, ':', n), *v;
+  size_t nl, vl, i;
+  luaL_Buffer b;
+  if (colon == NULL || colon == p) return;
+  nl = (size_t)(colon - p);
+  v = colon + 1;
+  vl = n - nl - 1;
+  v = trim(v, &vl);
+  luaL_buffinit(L, &b);
+  for (i = 0; i < nl; i++)
+    luaL_addchar(&b, (char)(p[i] >= 'A' && p[i] <= 'Z' ? p[i] + 32 : p[i]));
+  luaL_pushresult(&b); /* name */
+  lua_pushvalue(L, -1);
+  if (lua_rawget(L, -3) == LUA_TSTRING) {
+    const char *sep = strcmp(lua_tostring(L, -2), "set-cookie") ? ", " : "\n";
+    lua_pushstring(L, sep);
+    lua_pushlstring(L, v, vl);
+    lua_concat(L, 3);
+  } else {
+    lua_pop(L, 1);
+    lua_pushlstring(L, v, vl);
+  }
+  lua_rawset(L, -3);
+}
+
+/* Pushes the header lines of r as a table. A line starting with a space
+ * continues the previous one (obsolete folding). */
+static void push_headers(lua_State *L, Req *r) {
+  const char *p = r->head.p, *end = p + r->head.len, *line = NULL;
+  size_t len = 0;
+  lua_newtable(L);
+  while (p < end) {
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    const char *next = nl ? nl + 1 : end;
+    if ((p[0] == ' ' || p[0] == '\t') && line) {
+      len = (size_t)(next - line); /* folded: extends the line */
+    } else {
+      if (line && strncmp(line, "HTTP/", 5) != 0) add_header(L, line, len);
+      line = p;
+      len = (size_t)(next - p);
+    }
+    p = next;
+  }
+  if (line && strncmp(line, "HTTP/", 5) != 0) add_header(L, line, len);
+}
+
+/* Pushes {status, headers, url[, body]} of r. */
+static void push_response(lua_State *L, Req *r, int body) {
+  lua_createtable(L, 0, 4);
+  lua_pushinteger(L, r->status);
+  lua_setfield(L, -2, "status");
+  push_headers(L, r);
+  lua_setfield(L, -2, "headers");
+  lua_pushstring(L, r->final_url ? r->final_url : r->url);
+  lua_setfield(L, -2, "url");
+  if (body) {
+    lua_pushlstring(L, r->body.p ? r->body.p : "", r->body.len);
+    lua_setfield(L, -2, "body");
+  }
+}
+
+static int failed(Req *r) {
+  return r->done && (r->result != CURLE_OK || r->too_big || r->nomem);
+}
+
+/* Raises the failure of r, whose guard g lets go of it. */
+static int raise_failed(lua_State *L, Guard *g) {
+  Req *r = g->req;
+  push_failure(L, r);
+  g->req = NULL;
+  g->state = G_CLOSED;
+  req_free(r);
+  return lua_error(L);
+}
+
+/* The wait ended by a cancellation or a deadline: the request goes (its
+ * guard at gidx lets go) and the error is raised. */
+static int give_up(lua_State *L, Task *t, int gidx) {
+  Guard *g = lua_touserdata(L, gidx);
+  Req *r = g->req;
+  lua_pushfstring(L, "%s: %s: timed out after %I ms", r->fname, r->url,
+                  r->timeout_ms);
+  g->req = NULL;
+  g->state = G_CLOSED;
+  req_free(r);
+  if (t->status == WEFT_ECANCELED) lw_raise_cancel(L, t);
+  lw_new_error(L, "timeout", lua_tostring(L, -1));
+  return lua_error(L);
+}
+
+/* Parks t on r's future until r's deadline, if it has one. */
+static int park(lua_State *L, State *S, Task *t, Req *r, lua_KFunction k) {
+  uint64_t tmo = WEFT_FOREVER, now = weft_sched_now(S->sched);
+  if (r->timeout_ms > 0) tmo = r->deadline > now ? r->deadline - now : 0;
+  if (weft_task_await(&t->t, &r->fut, tmo) == WEFT_ENOMEM)
+    return luaL_error(L, "%s: not enough memory", r->fname);
+  return lua_yieldk(L, 0, 0, k);
+}
+
+/* Stack of a request while it waits: 1 fname, 2 checked opts, 3 guard. */
+static int request_k(lua_State *L, int st, lua_KContext ctx) {
+  State *S = upstate(L);
+  Task *t = S->current;
+  Guard *g = lua_touserdata(L, 3);
+  Req *r = g->req;
+  (void)st;
+  (void)ctx;
+  if (t->status == WEFT_ECANCELED || t->status == WEFT_ETIMEDOUT)
+    return give_up(L, t, 3);
+  if (failed(r)) return raise_failed(L, g);
+  if (!r->done && !(r->stream && r->headers_done)) {
+    weft_future_init(&r->fut); /* not there yet: wait on */
+    return park(L, S, t, r, request_k);
+  }
+  if (!r->stream) {
+    push_response(L, r, 1);
+    g->req = NULL;
+    g->state = G_ENDED;
+    req_free(r);
+  } else {
+    push_response(L, r, 0);
+    lua_pushvalue(L, 3);
+    lua_setfield(L, -2, "_h");
+    lw_task_own(L, t, 3); /* the transfer ends with its task at the latest */
+  }
+  return 1;
+}
+
+/* I.http_request(fname, opts) -> {status, headers, url[, body | _h]};
+ * opts was checked and normalized by http.lua. */
+static int l_request(lua_State *L) {
+  State *S = upstate(L);
+  const char *fname = luaL_checkstring(L, 1), *url;
+  size_t ulen = 0;
+  CURLMcode mc;
+  Task *t;
+  Guard *g;
+  Http *h;
+  Req *r;
+  luaL_checktype(L, 2, LUA_TTABLE);
+  lua_settop(L, 2);
+  t = lw_need_task(L, S, fname);
+  g = lua_newuserdatauv(L, sizeof *g, 0); /* at 3, where request_k looks */
+  g->req = NULL;
+  g->state = G_OPEN;
+  g->busy = 0;
+  luaL_setmetatable(L, GUARD_MT);
+  if ((url = opt_str(L, 2, "url", &ulen)) == NULL)
+    return luaL_error(L, "%s: no url", fname);
+  if ((h = get_http(L, S)) == NULL || (r = xalloc(sizeof *r + ulen)) == NULL)
+    return luaL_error(L, "%s: not enough memory", fname);
+  g->req = r; /* from here on the guard frees r, whatever happens */
+  memcpy(r->url, url, ulen + 1);
+  snprintf(r->fname, sizeof r->fname, "%s", fname);
+  weft_future_init(&r->fut);
+  r->stream = (unsigned char)opt_bool(L, 2, "stream");
+  r->follow = (unsigned char)opt_bool(L, 2, "follow_redirects");
+  r->max_body = (curl_off_t)opt_int(L, 2, "max_body", -1);
+  r->timeout_ms = opt_int(L, 2, "timeout_ms", 0);
+  r->deadline = weft_sched_now(S->sched) + (uint64_t)r->timeout_ms;
+  if ((r->easy = curl_easy_init()) == NULL || setup(L, r, 2) != 0)
+    return luaL_error(L, "%s: not enough memory", fname);
+  if ((mc = curl_multi_add_handle(h->multi, r->easy)) != CURLM_OK)
+    return luaL_error(L, "%s: %s", fname, curl_multi_strerror(mc));
+  r->h = h;
+  r->next = h->reqs;
+  if (r->next) r->next->prev = r;
+  h->reqs = r;
+  h->active++;
+  keep_ref(h);
+  return park(L, S, t, r, request_k);
+}
+
+/* ------------------------------------------------- streamed responses */
+
+static Guard *check_guard(lua_State *L, const char *fname) {
+  Guard *g = luaL_testudata(L, 1, GUARD_MT);
+  if (g == NULL) luaL_error(L, "%s: not a streamed response", fname);
+  return g;
+}
+
+/* The next chunk of r for the reader at 1 (guard g): what is buffered,
+ * nil at the end, the failure, or a wait for more. */
+static int read_k(lua_State *L, int st, lua_KContext ctx);
+
+static int read_step(lua_State *L, State *S, Task *t, Guard *g) {
+  Req *r = g->req;
+  if (r->body.len > 0) {
+    lua_pushlstring(L, r->body.p, r->body.len);
+    r->body.len = 0;
+    if (r->paused && r->easy) { /* room again: resume the transfer */
+      r->paused = 0;
+      curl_easy_pause(r->easy, CURLPAUSE_CONT);
+    }
+    return 1;
+  }
+  if (failed(r)) return raise_failed(L, g);
+  if (r->done) {
+    g->req = NULL;
+    g->state = G_ENDED;
+    req_free(r);
+    lua_pushnil(L);
+    return 1;
+  }
+  weft_future_init(&r->fut);
+  g->busy = 1;
+  return park(L, S, t, r, read_k);
+}
+
+static int read_k(lua_State *L, int st, lua_KContext ctx) {
+  State *S = upstate(L);
+  Task *t = S->current;
+  Guard *g = lua_touserdata(L, 1);
+  (void)st;
+  (void)ctx;
+  g->busy = 0;
+  if (g->req == NULL) { /* another task closed it meanwhile */
+    if (t->status == WEFT_ECANCELED) lw_raise_cancel(L, t);
+    return luaL_error(L, "response:read: the response was closed");
+  }
+  if (t->status == WEFT_ECANCELED || t->status == WEFT_ETIMEDOUT)
+    return give_up(L, t, 1);
+  return read_step(L, S, t, g);
+}
+
+/* I.http_read(h) -> the next chunk of the body, or nil at its end. */
+static int l_read(lua_State *L) {
+  State *S = upstate(L);
+  Guard *g = check_guard(L, "response:read");
+  Task *t;
+  lua_settop(L, 1);
+  if (g->state == G_ENDED) return 0;
+  if (g->state == G_CLOSED)
+    return luaL_error(L, "response:read: the response is closed");
+  if (g->busy)
+    return luaL_error(L, "response:read: another task is reading the "
+                         "response");
+  t = lw_need_task(L, S, "response:read");
+  return read_step(L, S, t, g);
+}
+
+/* I.http_close(h): ends the transfer; the rest of the body is dropped. */
+static int l_close(lua_State *L) {
+  check_guard(L, "response:close");
+  return guard_close(L);
+}
 
 void lw_open_http(lua_State *L, State *S) {
-  (void)L;
-  (void)S;
+  static const luaL_Reg fns[] = {{"http_request", l_request},
+                                 {"http_read", l_read},
+                                 {"http_close", l_close},
+                                 {NULL, NULL}};
+  Ctx *ctx;
+  luaL_newmetatable(L, GUARD_MT);
+  lua_pushcfunction(L, guard_close);
+  lua_setfield(L, -2, "__gc");
+  lua_pushcfunction(L, guard_close);
+  lua_setfield(L, -2, "__close");
+  lua_pop(L, 1);
+  lua_pushlightuserdata(L, S);
+  ctx = lua_newuserdatauv(L, sizeof *ctx, 0);
+  ctx->h = NULL;
+  luaL_setfuncs(L, fns, 2);
 }

@@ -1,0 +1,272 @@
+#!/usr/bin/env python3
+# http_server.py - the HTTP(S) server of the weft.http tests and the crawler
+# example: python3's standard library only, on 127.0.0.1, ephemeral ports.
+# SPDX-License-Identifier: MIT
+"""Usage:
+  http_server.py [--tls]
+      Serves until killed (or until its parent process goes away) and
+      prints one line: HTTP_URL HTTPS_URL CA_FILE CLOSED_PORT PID
+      (HTTPS_URL and CA_FILE are "-" without --tls). With --tls a test CA
+      and a certificate for 127.0.0.1 are made with the openssl CLI in a
+      temporary directory, removed on exit.
+  http_server.py --exec CMD [ARGS...]
+      Serves while CMD runs, with every "{url}" in its arguments replaced by
+      the HTTP URL; exits with CMD's status.
+
+Routes (GET unless noted):
+  /hello                 "hello"
+  /echo (any method)     the request body; X-Method: the method;
+                         X-Echo-<name>: each request header
+  /status/N              status N, body "status N"
+  /redirect/N            302 to /redirect/N-1, /redirect/0 is /hello
+  /chunked               "alpha", "beta", "gamma" as three chunks
+  /multi                 repeated headers (X-Multi, Set-Cookie)
+  /bytes/N               N bytes: "0123456789" repeated
+  /page/I                "page I\\n" with a link list to /page/(I+1..I+2)
+  /hang                  never answers (until the client goes away)
+  /close-mid             announces 1000 bytes, sends 10, closes
+  /gate                  sends "first" as a chunk, then waits for /release
+                         and sends "second"
+  /release               releases the waiting /gate responses
+  /connections           the number of connections accepted so far
+"""
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+LIFETIME = 900  # seconds: a server nobody stops still ends
+PARENT = os.getppid()
+
+stop = threading.Event()
+gate = threading.Condition()
+gate_open = [0]  # generation counter of /release
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+    connections = 0
+    lock = threading.Lock()
+
+    def process_request(self, request, client_address):
+        with Server.lock:
+            Server.connections += 1
+        super().process_request(request, client_address)
+
+    def handle_error(self, request, client_address):
+        pass  # clients that go away mid-response are part of the tests
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive
+
+    def log_message(self, *args):
+        pass
+
+    def reply(self, status, body, headers=()):
+        if isinstance(body, str):
+            body = body.encode()
+        self.send_response(status)
+        for k, v in headers:
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def chunk(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
+
+    def start_chunked(self, headers=()):
+        self.send_response(200)
+        for k, v in headers:
+            self.send_header(k, v)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.wfile.flush()
+
+    def body(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n else b""
+
+    def route(self):
+        path = self.path.split("?")[0]
+        parts = path.strip("/").split("/")
+        name, arg = parts[0], (parts[1] if len(parts) > 1 else "")
+        if name == "hello":
+            return self.reply(200, "hello", [("Content-Type", "text/plain")])
+        if name == "echo":
+            data = self.body()
+            hdrs = [("X-Method", self.command)]
+            hdrs += [("X-Echo-" + k, v) for k, v in self.headers.items()]
+            return self.reply(200, data, hdrs)
+        if name == "status":
+            return self.reply(int(arg), "status " + arg)
+        if name == "redirect":
+            n = int(arg)
+            to = "/hello" if n <= 0 else "/redirect/%d" % (n - 1)
+            return self.reply(302, "moved", [("Location", to)])
+        if name == "chunked":
+            self.start_chunked()
+            for part in ("alpha", "beta", "gamma"):
+                self.chunk(part)
+            return self.chunk(b"")
+        if name == "multi":
+            return self.reply(200, "multi", [
+                ("X-Multi", "one"), ("X-Multi", "two"),
+                ("Set-Cookie", "a=1; Expires=Wed, 21 Oct 2037 07:28:00 GMT"),
+                ("Set-Cookie", "b=2")])
+        if name == "bytes":
+            n = int(arg)
+            unit = b"0123456789" * 6554  # 65540 bytes
+            self.send_response(200)
+            self.send_header("Content-Length", str(n))
+            self.end_headers()
+            sent = 0
+            while sent < n:
+                piece = unit[:min(len(unit), n - sent)]
+                self.wfile.write(piece)
+                sent += len(piece)
+            return
+        if name == "page":
+            i = int(arg)
+            return self.reply(200, "page %d\n/page/%d\n/page/%d\n"
+                              % (i, i + 1, i + 2))
+        if name == "hang":
+            stop.wait(60)
+            self.close_connection = True
+            return
+        if name == "close-mid":
+            self.send_response(200)
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            self.wfile.write(b"0123456789")
+            self.wfile.flush()
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if name == "gate":
+            with gate:
+                seen = gate_open[0]
+            self.start_chunked()
+            self.chunk("first")
+            with gate:
+                gate.wait_for(lambda: gate_open[0] != seen or stop.is_set(),
+                              60)
+            self.chunk("second")
+            return self.chunk(b"")
+        if name == "release":
+            with gate:
+                gate_open[0] += 1
+                gate.notify_all()
+            return self.reply(200, "released")
+        if name == "connections":
+            with Server.lock:
+                n = Server.connections
+            return self.reply(200, str(n))
+        return self.reply(404, "not found: " + path)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = route
+
+
+def make_certs(d):
+    """A test CA and a certificate for 127.0.0.1 it signed; the CA file."""
+    def run(*args):
+        subprocess.run(["openssl"] + list(args), cwd=d, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with open(os.path.join(d, "ca.cnf"), "w") as f:
+        f.write("[req]\ndistinguished_name=dn\n[dn]\n[ext]\n"
+                "basicConstraints=critical,CA:TRUE\n"
+                "keyUsage=critical,keyCertSign,cRLSign\n"
+                "subjectKeyIdentifier=hash\n")
+    with open(os.path.join(d, "srv.ext"), "w") as f:
+        f.write("basicConstraints=CA:FALSE\n"
+                "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+                "extendedKeyUsage=serverAuth\n"
+                "authorityKeyIdentifier=keyid\n")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+          "-nodes"]
+    run("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem",
+        "-days", "2", "-subj", "/CN=weft test CA", "-config", "ca.cnf",
+        "-extensions", "ext")
+    run("req", "-new", *ec, "-keyout", "srv.key", "-out", "srv.csr",
+        "-subj", "/CN=127.0.0.1", "-config", "ca.cnf")
+    run("x509", "-req", "-in", "srv.csr", "-CA", "ca.pem", "-CAkey",
+        "ca.key", "-CAcreateserial", "-out", "srv.pem", "-days", "2",
+        "-extfile", "srv.ext")
+    return os.path.join(d, "ca.pem")
+
+
+def serve(httpd):
+    t = threading.Thread(target=httpd.serve_forever, daemon=True)
+    t.start()
+    return t
+
+
+def closed_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def watch_parent():
+    """Ends the server when the process that started it is gone."""
+    start = time.monotonic()
+    while os.getppid() == PARENT and time.monotonic() - start < LIFETIME:
+        time.sleep(0.5)
+    os._exit(0)
+
+
+def main(argv):
+    plain = Server(("127.0.0.1", 0), Handler)
+    http_url = "http://127.0.0.1:%d" % plain.server_address[1]
+    tmp = None
+    https_url = ca = "-"
+    if "--tls" in argv and "--exec" not in argv:
+        tmp = tempfile.mkdtemp(prefix="weft-http-")
+        ca = make_certs(tmp)
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(os.path.join(tmp, "srv.pem"),
+                            os.path.join(tmp, "srv.key"))
+        secure = Server(("127.0.0.1", 0), Handler)
+        secure.socket = ctx.wrap_socket(secure.socket, server_side=True,
+                                        do_handshake_on_connect=False)
+        https_url = "https://127.0.0.1:%d" % secure.server_address[1]
+        serve(secure)
+    serve(plain)
+    try:
+        if "--exec" in argv:
+            cmd = argv[argv.index("--exec") + 1:]
+            cmd = [a.replace("{url}", http_url) for a in cmd]
+            return subprocess.call(cmd)
+        threading.Thread(target=watch_parent, daemon=True).start()
+        print(http_url, https_url, ca, closed_port(), os.getpid(), flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            return 0
+    finally:
+        stop.set()
+        with gate:
+            gate.notify_all()
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    import signal
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
+    sys.exit(main(sys.argv[1:]))

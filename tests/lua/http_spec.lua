@@ -1,0 +1,421 @@
+-- http_spec.lua - weft.http against tests/http_server.py (started here on
+-- 127.0.0.1 with ephemeral ports, with a test CA made at start-up): verbs,
+-- headers, redirects, chunked and streamed bodies, limits, failures,
+-- timeouts, cancellation, TLS, many requests in flight, keep-alive and
+-- bad arguments.
+local H = require "helper"
+local weft = H.weft
+local async = H.async
+local http = weft.http
+
+local srv = {}
+
+-- Starts the server; its first line says where it listens. exec: no shell
+-- in between, so the server's parent is this process (it ends with it).
+-- LD_PRELOAD (the sanitizer runtimes of an ASan build) is not for python.
+local function start_server()
+  local dir = os.getenv("WEFT_SOURCE_DIR") or "."
+  local p = assert(io.popen("exec env -u LD_PRELOAD python3 "
+    .. H.shell_quote(dir .. "/tests/http_server.py") .. " --tls", "r"))
+  local line = assert(p:read("l"), "the test server did not start")
+  local u, s, ca, closed, pid =
+    line:match("^(%S+) (%S+) (%S+) (%d+) (%d+)$")
+  assert(u, "unexpected first line from the server: " .. line)
+  srv = { url = u, tls = s, ca = ca, closed = tonumber(closed), pid = pid,
+    pipe = p }
+end
+
+local function stop_server()
+  if srv.pid then os.execute("kill " .. srv.pid) end
+  if srv.pipe then srv.pipe:close() end
+end
+
+local function connections()
+  return tonumber(http.get(srv.url .. "/connections").body)
+end
+
+describe("weft.http", function()
+  lazy_setup(start_server)
+  lazy_teardown(stop_server)
+
+  describe("requests", function()
+    it("gets a body, status, headers and the final URL", async(function()
+      local r = http.get(srv.url .. "/hello")
+      assert.equal(200, r.status)
+      assert.equal("hello", r.body)
+      assert.equal("text/plain", r.headers["content-type"])
+      assert.equal("5", r.headers["content-length"])
+      assert.equal(srv.url .. "/hello", r.url)
+    end))
+
+    it("posts a body, zero bytes included", async(function()
+      local body = "a\0b\255" .. string.rep("x", 200000)
+      local r = http.post(srv.url .. "/echo", body)
+      assert.equal(200, r.status)
+      assert.equal("POST", r.headers["x-method"])
+      assert.equal(body, r.body)
+      r = http.post(srv.url .. "/echo", "")
+      assert.equal("POST", r.headers["x-method"])
+      assert.equal("", r.body)
+    end))
+
+    it("sends any method, with or without a body", async(function()
+      local r = http.request { method = "PUT", url = srv.url .. "/echo",
+        body = "put body" }
+      assert.equal("PUT", r.headers["x-method"])
+      assert.equal("put body", r.body)
+      r = http.request { method = "DELETE", url = srv.url .. "/echo" }
+      assert.equal("DELETE", r.headers["x-method"])
+      r = http.request { url = srv.url .. "/echo", body = "x" }
+      assert.equal("POST", r.headers["x-method"]) -- a body defaults to POST
+      r = http.request { method = "HEAD", url = srv.url .. "/hello" }
+      assert.equal(200, r.status)
+      assert.equal("", r.body)
+      assert.equal("5", r.headers["content-length"])
+    end))
+
+    it("sends request headers; removes and empties curl's", async(function()
+      local r = http.get(srv.url .. "/echo", { headers = {
+        ["X-Test"] = "one two", ["X-Num"] = 42, ["X-List"] = { "a", "b" },
+        ["User-Agent"] = false, Accept = "text/x-weft" } })
+      local h = r.headers
+      assert.equal("one two", h["x-echo-x-test"])
+      assert.equal("42", h["x-echo-x-num"])
+      assert.equal("a, b", h["x-echo-x-list"])
+      assert.equal("text/x-weft", h["x-echo-accept"])
+      assert.is_nil(h["x-echo-user-agent"])
+      assert.is_nil(h["x-echo-expect"])
+    end))
+
+    it("joins repeated response headers", async(function()
+      local h = http.get(srv.url .. "/multi").headers
+      assert.equal("one, two", h["x-multi"])
+      assert.equal("a=1; Expires=Wed, 21 Oct 2037 07:28:00 GMT\nb=2",
+        h["set-cookie"])
+    end))
+
+    it("returns HTTP error statuses as responses", async(function()
+      local r = http.get(srv.url .. "/status/404")
+      assert.equal(404, r.status)
+      assert.equal("status 404", r.body)
+      assert.equal(500, http.get(srv.url .. "/status/500").status)
+      assert.equal(404, http.get(srv.url .. "/nowhere").status)
+    end))
+
+    it("follows redirects, or not", async(function()
+      local r = http.get(srv.url .. "/redirect/3")
+      assert.equal(200, r.status)
+      assert.equal("hello", r.body)
+      assert.equal(srv.url .. "/hello", r.url)
+      r = http.get(srv.url .. "/redirect/3", { follow_redirects = false })
+      assert.equal(302, r.status)
+      assert.equal("/redirect/2", r.headers.location)
+      assert.equal("moved", r.body)
+      local e = H.raises(http.get, srv.url .. "/redirect/30")
+      assert.equal("io", e.kind)
+      assert.equal("TOO_MANY_REDIRECTS", e.code)
+    end))
+
+    it("reads chunked bodies", async(function()
+      assert.equal("alphabetagamma", http.get(srv.url .. "/chunked").body)
+    end))
+
+    it("runs requests concurrently", async(function()
+      local list = {}
+      for i = 1, 20 do
+        list[i] = function() return http.get(srv.url .. "/page/" .. i).body end
+      end
+      local bodies = weft.all(list)
+      for i = 1, 20 do
+        assert.equal(("page %d\n"):format(i), bodies[i]:match("^[^\n]*\n"))
+      end
+    end))
+  end)
+
+  describe("failures", function()
+    it("raises io errors naming the function and URL", async(function()
+      local url = ("http://127.0.0.1:%d/"):format(srv.closed)
+      local e = H.raises(http.get, url)
+      assert.equal("io", e.kind)
+      assert.equal("COULDNT_CONNECT", e.code)
+      assert.equal("http.get", e.name)
+      assert.truthy(tostring(e):find("http.get: " .. url .. ": ", 1, true))
+      assert.is_false(weft.is_timeout(e))
+      e = H.raises(http.post, url, "x")
+      assert.truthy(tostring(e):find("http.post: " .. url, 1, true))
+    end))
+
+    it("fails on a body cut short by the server", async(function()
+      local url = srv.url .. "/close-mid"
+      local e = H.raises(http.get, url)
+      assert.equal("io", e.kind)
+      assert.equal("PARTIAL_FILE", e.code)
+      assert.truthy(tostring(e):find("http.get: " .. url .. ": ", 1, true))
+      assert.equal("hello", http.get(srv.url .. "/hello").body)
+    end))
+
+    it("times out on a server that never answers", async(function()
+      local url = srv.url .. "/hang"
+      local e = H.raises(http.get, url, { timeout_ms = 50 })
+      assert.is_true(weft.is_timeout(e))
+      assert.equal("http.get: " .. url .. ": timed out after 50 ms",
+        e.message)
+      assert.equal("hello", http.get(srv.url .. "/hello").body)
+    end))
+
+    it("gives way to weft.timeout, and the next request works",
+      async(function()
+        local e = H.raises(weft.timeout, 50, function()
+          return http.get(srv.url .. "/hang")
+        end)
+        assert.is_true(weft.is_timeout(e))
+        assert.equal("hello", http.get(srv.url .. "/hello").body)
+      end))
+
+    it("cancels a request in flight", async(function()
+      local started = false
+      local t = weft.spawn(function()
+        started = true
+        return http.get(srv.url .. "/hang")
+      end)
+      while not started do weft.sleep(1) end
+      weft.sleep(20) -- lets it connect; any point of the request will do
+      t:cancel()
+      H.raises_cancel(t.await, t)
+      assert.equal("cancelled", t:state())
+      assert.equal("hello", http.get(srv.url .. "/hello").body)
+    end))
+
+    it("limits the body with max_body", async(function()
+      local url = srv.url .. "/bytes/100000"
+      local e = H.raises(http.get, url, { max_body = 1000 })
+      assert.equal("io", e.kind)
+      assert.equal("FILESIZE_EXCEEDED", e.code)
+      assert.equal("http.get: " .. url
+        .. ": the body exceeds max_body (1000 bytes)", e.message)
+      assert.equal(100000, #http.get(url, { max_body = 100000 }).body)
+      -- Without a Content-Length the limit applies as the bytes come.
+      e = H.raises(http.get, srv.url .. "/chunked", { max_body = 6 })
+      assert.equal("FILESIZE_EXCEEDED", e.code)
+      e = H.raises(http.get, url, { max_body = 1000, stream = true })
+      assert.equal("FILESIZE_EXCEEDED", e.code)
+    end))
+  end)
+
+  describe("many requests", function()
+    it("makes 1,000 requests with at most 50 in flight", async(function()
+      local n, next_i, in_flight, peak, done = 1000, 0, 0, 0, 0
+      local seen = {}
+      local workers = {}
+      for w = 1, 50 do
+        workers[w] = function()
+          while next_i < n do
+            next_i = next_i + 1
+            local i = next_i
+            in_flight = in_flight + 1
+            if in_flight > peak then peak = in_flight end
+            local r = http.get(srv.url .. "/page/" .. i)
+            in_flight = in_flight - 1
+            assert.equal(200, r.status)
+            assert.equal(("page %d\n/page/%d\n/page/%d\n"):format(i, i + 1,
+              i + 2), r.body)
+            seen[i] = true
+            done = done + 1
+          end
+        end
+      end
+      weft.all(workers)
+      assert.equal(n, done)
+      for i = 1, n do assert.is_true(seen[i]) end
+      assert.is_true(peak <= 50)
+    end))
+
+    it("reuses connections (keep-alive)", async(function()
+      local before = connections()
+      for _ = 1, 20 do
+        assert.equal("hello", http.get(srv.url .. "/hello").body)
+      end
+      local opened = connections() - before
+      assert.is_true(opened < 20, opened .. " connections for 20 requests")
+    end))
+  end)
+
+  describe("streaming", function()
+    it("returns status and headers before the body is complete",
+      async(function()
+        local r = http.request { url = srv.url .. "/gate", stream = true }
+        -- The server holds "second" until /release: the headers and the
+        -- first chunk are here while the body is not complete.
+        assert.equal(200, r.status)
+        assert.equal("chunked", r.headers["transfer-encoding"])
+        assert.is_nil(r.body)
+        assert.equal("first", r:read())
+        http.get(srv.url .. "/release")
+        local rest = {}
+        for chunk in r.read, r do rest[#rest + 1] = chunk end
+        assert.equal("second", table.concat(rest))
+        assert.is_nil(r:read()) -- and it stays at the end
+      end))
+
+    it("applies backpressure: a lagging reader gets bounded chunks",
+      async(function()
+        local n = 4000000
+        local r = http.get(srv.url .. "/bytes/" .. n, { stream = true })
+        local parts, total, biggest, reads = {}, 0, 0, 0
+        while true do
+          if reads < 5 then weft.sleep(20) end -- the reader lags behind
+          local chunk = r:read()
+          if chunk == nil then break end
+          reads = reads + 1
+          total = total + #chunk
+          if #chunk > biggest then biggest = #chunk end
+          parts[#parts + 1] = chunk
+        end
+        assert.equal(n, total)
+        assert.is_true(biggest <= 256 * 1024, "a chunk of " .. biggest)
+        local body = table.concat(parts)
+        assert.equal("0123456789", body:sub(1, 10))
+        assert.equal(("0123456789"):rep(6554):sub(1, n % 65540),
+          body:sub(n - n % 65540 + 1))
+      end))
+
+    it("closes a stream early; the next request works", async(function()
+      local r = http.get(srv.url .. "/bytes/4000000", { stream = true })
+      assert.is_string(r:read())
+      r:close()
+      r:close() -- closing twice is harmless
+      H.raises_match("response:read: the response is closed", r.read, r)
+      assert.equal("hello", http.get(srv.url .. "/hello").body)
+    end))
+
+    it("closes the stream when its task ends", async(function()
+      local r = weft.spawn(function()
+        return http.get(srv.url .. "/gate", { stream = true })
+      end):await()
+      assert.equal(200, r.status)
+      H.raises_match("the response is closed", r.read, r)
+      http.get(srv.url .. "/release")
+    end))
+
+    it("lets one task at a time read a stream", async(function()
+      local r = http.get(srv.url .. "/gate", { stream = true })
+      assert.equal("first", r:read())
+      local reader = weft.spawn(function() return r:read() end)
+      weft.sleep(0)
+      H.raises_match("another task is reading", r.read, r)
+      http.get(srv.url .. "/release")
+      assert.equal("second", reader:await())
+      assert.is_nil(r:read())
+    end))
+
+    it("wakes a reader when another task closes the stream",
+      async(function()
+        local r = http.get(srv.url .. "/gate", { stream = true })
+        assert.equal("first", r:read())
+        local reader = weft.spawn(function() return r:read() end)
+        weft.sleep(0)
+        r:close()
+        H.raises_match("the response was closed", reader.await, reader)
+        http.get(srv.url .. "/release")
+      end))
+
+    it("times out a stream read past timeout_ms", async(function()
+      local r = http.get(srv.url .. "/gate", { stream = true,
+        timeout_ms = 100 })
+      assert.equal("first", r:read())
+      local e = H.raises(r.read, r)
+      assert.is_true(weft.is_timeout(e))
+      H.raises_match("the response is closed", r.read, r)
+      http.get(srv.url .. "/release")
+    end))
+
+    it("cancels a stream read", async(function()
+      local r = http.get(srv.url .. "/gate", { stream = true })
+      assert.equal("first", r:read())
+      local t = weft.spawn(function() return r:read() end)
+      weft.sleep(0)
+      t:cancel()
+      H.raises_cancel(t.await, t)
+      http.get(srv.url .. "/release")
+      r:close()
+    end))
+  end)
+
+  describe("TLS", function()
+    it("verifies the server against ca_file", async(function()
+      local r = http.get(srv.tls .. "/hello", { ca_file = srv.ca })
+      assert.equal(200, r.status)
+      assert.equal("hello", r.body)
+      r = http.post(srv.tls .. "/echo", "over tls", { ca_file = srv.ca })
+      assert.equal("over tls", r.body)
+    end))
+
+    it("fails clearly when the certificate cannot be verified",
+      async(function()
+        local url = srv.tls .. "/hello"
+        local e = H.raises(http.get, url)
+        assert.equal("io", e.kind)
+        assert.equal("PEER_FAILED_VERIFICATION", e.code)
+        assert.truthy(e.message:find("http.get: " .. url
+          .. ": SSL certificate problem: ", 1, true), e.message)
+        assert.equal("hello", http.get(url, { insecure = true }).body)
+      end))
+  end)
+
+  describe("arguments", function()
+    it("rejects bad arguments, naming the function", async(function()
+      local u = srv.url .. "/hello"
+      local cases = {
+        { "http.get: url must be a string, got nil", http.get },
+        { "http.get: url must be an http:// or https:// URL, got \"ftp://x\"",
+          http.get, "ftp://x" },
+        { "http.get: opts must be a table or nil, got number", http.get, u, 5 },
+        { "http.get: unknown option timeout", http.get, u, { timeout = 1 } },
+        { "http.get: opts.timeout_ms must be an integer >= 1, got -1",
+          http.get, u, { timeout_ms = -1 } },
+        { "http.get: opts.timeout_ms must be an integer >= 1, got 1.5",
+          http.get, u, { timeout_ms = 1.5 } },
+        { "http.get: opts.max_body must be an integer >= 0, got string",
+          http.get, u, { max_body = "1" } },
+        { "http.get: opts.ca_file must be a string or nil, got number",
+          http.get, u, { ca_file = 5 } },
+        { "http.get: opts.stream must be a boolean or nil, got string",
+          http.get, u, { stream = "yes" } },
+        { "http.get: opts.follow_redirects must be a boolean or nil",
+          http.get, u, { follow_redirects = 1 } },
+        { "http.get: opts.method is not taken here (use http.request)",
+          http.get, u, { method = "POST" } },
+        { "http.get: opts.headers must be a table or nil, got string",
+          http.get, u, { headers = "X: y" } },
+        { "http.get: bad header name \"Bad Name\"", http.get, u,
+          { headers = { ["Bad Name"] = "x" } } },
+        { "http.get: headers[\"X\"] must not contain a line break", http.get,
+          u, { headers = { X = "a\r\nInjected: 1" } } },
+        { "http.get: headers[\"X\"] must be a string, a number", http.get, u,
+          { headers = { X = true } } },
+        { "http.post: body must be a string, got nil", http.post, u },
+        { "http.post: opts.body is not taken here", http.post, u, "x",
+          { body = "y" } },
+        { "http.request: its argument must be a table, got string",
+          http.request, u },
+        { "http.request: url must be a string, got nil", http.request, {} },
+        { "http.request: method must be an HTTP method name, got \"GE T\"",
+          http.request, { url = u, method = "GE T" } },
+        { "http.request: body must be a string or nil, got number",
+          http.request, { url = u, body = 1 } },
+      }
+      for _, c in ipairs(cases) do
+        H.raises_match(c[1], c[2], table.unpack(c, 3))
+      end
+      local r = http.get(u, { stream = true })
+      H.raises_match("response:read: not a streamed response", r.read, {})
+      H.raises_match("response:close: not a streamed response", r.close, 1)
+      assert.equal("hello", r:read())
+    end))
+
+    it("needs a task", function()
+      H.raises_match("http.get", http.get, srv.url .. "/hello")
+      H.raises_match("weft.run", http.get, srv.url .. "/hello")
+    end)
+  end)
+end)
