@@ -26,7 +26,7 @@
 
 /* Rejects call with "<path>: <Message>" and libuv's code for errno e. */
 static void fail(weft_call_t *c, const char *path, int e) {
-  char msg[512];
+  char msg[4096 + 256];
   const char *text;
   int code = uv_translate_sys_error(e);
   text = uv_strerror(code);

@@ -53,6 +53,8 @@ typedef struct State {
   struct Task *current;
   int running;
   int failed_ref;
+  int co_pool_ref;    /* coroutines of tasks that returned, for reuse */
+  int co_pool_n;
   unsigned long unhandled;
   weft_lua_report_fn report;
   void *report_ud;
@@ -87,9 +89,12 @@ typedef struct Promise {
 } Promise;
 
 /* About Task: a Lua task. It is anchored in the registry (ref) from spawn
- * until it ends, so a running task is never collected; co is its coroutine
- * (also in UV_CO) until it ends. status is the wake-up status the
- * continuation of the pending await reads. nargs >= 0 until the first run. */
+ * until it ends, so a running task is never collected. Until its first run
+ * (nargs >= 0) it has no coroutine: UV_CO holds its function, or a table
+ * {fn, args...} when it has arguments. From then on co is its coroutine
+ * (also in UV_CO) until it ends; one that returned goes back to the
+ * state's pool for a later task. status is the wake-up status the
+ * continuation of the pending await reads. */
 typedef struct Task {
   Fut h;
   weft_task_t t;
@@ -101,6 +106,9 @@ typedef struct Task {
 } Task;
 
 #define upstate(L) ((State *)lua_touserdata(L, lua_upvalueindex(1)))
+
+/* How many idle coroutines a state keeps for reuse. */
+#define CO_POOL_MAX 256
 
 /* task.c */
 Fut *lw_checkfut(lua_State *L, int idx, const char *fname);

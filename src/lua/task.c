@@ -167,8 +167,6 @@ static int note_failed(lua_State *L) {
   return 0;
 }
 
-/* The end of a task: frees its coroutine and anchor, settles it. The
- * userdata is on top of S->L; popped. */
 /* [owned] -> closes each resource still there; errors are dropped. */
 static int close_owned(lua_State *L) {
   lua_pushnil(L);
@@ -202,7 +200,8 @@ void lw_task_own(lua_State *L, Task *t, int idx) {
   lua_pop(L, 2);
 }
 
-/* The task is on top of S->L; its future is settled as state. */
+/* The end of a task: closes what it owned, frees its coroutine and
+ * anchor, settles it as state. The userdata is on top of S->L; popped. */
 static void end_task(State *S, Task *t, int state) {
   lua_State *L = S->L;
   if (lua_getiuservalue(L, -1, UV_OWNED) == LUA_TTABLE) {
@@ -223,15 +222,34 @@ static void end_task(State *S, Task *t, int state) {
   t->ref = LUA_NOREF;
 }
 
+/* Keeps the coroutine of a task that returned for a later task: its stack
+ * is empty and its status LUA_OK, as a new one's. The pool table was sized
+ * for CO_POOL_MAX, so this never allocates. The coroutine is on top of L;
+ * popped. */
+static void pool_co(State *S, lua_State *L, lua_State *co) {
+  if (S->co_pool_n < CO_POOL_MAX && lua_status(co) == LUA_OK &&
+      lua_gettop(co) == 0) {
+    lua_sethook(co, NULL, 0, 0); /* a hook the task set must not stay */
+    lua_rawgeti(L, LUA_REGISTRYINDEX, S->co_pool_ref);
+    lua_insert(L, -2);
+    lua_rawseti(L, -2, ++S->co_pool_n);
+  }
+  lua_pop(L, 1);
+}
+
 static void done_ok(State *S, Task *t, int nres) {
   lua_State *L = S->L;
   lw_push_task(L, t);
   t->h.nres = nres;
-  if (nres == 1) {
-    lua_xmove(t->co, L, 1);
-    lua_setiuservalue(L, -2, UV_RESULT);
-    t->h.res = RES_ONE;
-  } else if (nres > 1) {
+  if (nres <= 1) {
+    if (nres == 1) {
+      lua_xmove(t->co, L, 1);
+      lua_setiuservalue(L, -2, UV_RESULT);
+      t->h.res = RES_ONE;
+    }
+    lua_getiuservalue(L, -1, UV_CO);
+    pool_co(S, L, t->co);
+  } else {
     lua_getiuservalue(L, -1, UV_CO); /* keep the dead thread as holder */
     lua_setiuservalue(L, -2, UV_RESULT);
     t->h.res = RES_THREAD;
@@ -282,6 +300,35 @@ static void done_err(State *S, Task *t) {
   end_task(S, t, cancelled ? WEFT_FUTURE_CANCELLED : WEFT_FUTURE_REJECTED);
 }
 
+/* [task] -> gives the task its coroutine (a pooled one, or a new one)
+ * with its function and arguments on it. Run protected: it may allocate. */
+static int start_co(lua_State *L) {
+  Task *t = lua_touserdata(L, 1);
+  State *S = t->h.S;
+  lua_State *co;
+  int i;
+  lw_push_task(L, t);
+  if (S->co_pool_n > 0) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, S->co_pool_ref);
+    lua_rawgeti(L, -1, S->co_pool_n);
+    lua_pushnil(L);
+    lua_rawseti(L, -3, S->co_pool_n--);
+    lua_remove(L, -2);
+    co = lua_tothread(L, -1);
+  } else {
+    co = lua_newthread(L);
+  }
+  luaL_checkstack(co, t->nargs + 1 + LUA_MINSTACK, "weft.spawn");
+  if (lua_getiuservalue(L, 2, UV_CO) == LUA_TTABLE) {
+    for (i = 1; i <= t->nargs + 1; i++) lua_rawgeti(L, -i, i);
+    lua_remove(L, -(t->nargs + 2));
+  }
+  lua_xmove(L, co, t->nargs + 1);
+  lua_setiuservalue(L, 2, UV_CO);
+  t->co = co;
+  return 0;
+}
+
 /* The resume function of every Lua task. It never raises: lua_resume
  * catches the task's errors, and what it does itself after the resume
  * either cannot fail or runs protected. */
@@ -295,10 +342,23 @@ static int task_fn(weft_task_t *ct, int status) {
   (void)lua_checkstack(S->L, 8);
   if (t->nargs >= 0) { /* first run */
     nargs = t->nargs;
-    t->nargs = -1;
     if (status == WEFT_ECANCELED) { /* cancelled before it ever ran */
+      t->nargs = -1;
       lw_push_task(S->L, t);
       end_task(S, t, WEFT_FUTURE_CANCELLED);
+      return WEFT_PENDING;
+    }
+    lua_pushcfunction(S->L, start_co);
+    lua_pushlightuserdata(S->L, t);
+    r = lua_pcall(S->L, 1, 0, 0);
+    t->nargs = -1;
+    if (r != LUA_OK) { /* out of memory */
+      lw_push_task(S->L, t);
+      lua_insert(S->L, -2);
+      lua_setiuservalue(S->L, -2, UV_RESULT);
+      t->h.res = RES_ONE;
+      t->h.nres = 1;
+      end_task(S, t, WEFT_FUTURE_REJECTED);
       return WEFT_PENDING;
     }
   }
@@ -340,9 +400,16 @@ int lw_spawn_at(lua_State *L, State *S, int fi, int prio, int name_idx) {
     lua_pushvalue(L, name_idx);
     lua_setiuservalue(L, -2, UV_NAME);
   }
-  t->co = lua_newthread(L);
-  for (i = fi; i <= top; i++) lua_pushvalue(L, i);
-  lua_xmove(L, t->co, nargs + 1);
+  t->co = NULL; /* made at the first run: see start_co */
+  if (nargs == 0) {
+    lua_pushvalue(L, fi);
+  } else {
+    lua_createtable(L, nargs + 1, 0);
+    for (i = fi; i <= top; i++) {
+      lua_pushvalue(L, i);
+      lua_rawseti(L, -2, i - fi + 1);
+    }
+  }
   lua_setiuservalue(L, -2, UV_CO);
   lua_pushvalue(L, -1);
   t->ref = luaL_ref(L, LUA_REGISTRYINDEX);

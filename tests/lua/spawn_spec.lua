@@ -94,6 +94,39 @@ describe("weft.spawn", function()
     assert.equal(42, t:await())
   end))
 
+  it("keeps nil arguments and their count", async(function()
+    local t = weft.spawn(function(...) return select("#", ...), ... end,
+      nil, 2, nil)
+    assert.same({ 3, nil, 2, nil, n = 4 }, table.pack(t:await()))
+  end))
+
+  it("reuses the coroutines of ended tasks without carrying anything over",
+    async(function()
+      -- Tasks that return hand their coroutine on: run many in sequence,
+      -- one leaving a hook and a local behind, and check each starts clean.
+      local hooked = weft.spawn(function()
+        debug.sethook(function() end, "c")
+        return coroutine.running()
+      end):await()
+      for i = 1, 300 do
+        local t = weft.spawn(function(a, b)
+          assert(debug.gethook() == nil, "a hook was left behind")
+          assert(select("#", a, b) == 2)
+          if i % 2 == 0 then weft.yield() end
+          return a + b, coroutine.running()
+        end, i, 1)
+        local sum, co = t:await()
+        assert.equal(i + 1, sum)
+        assert.equal("thread", type(co))
+      end
+      assert.equal("thread", type(hooked))
+      assert.equal(300, #weft.all((function()
+        local fns = {}
+        for i = 1, 300 do fns[i] = function() return i end end
+        return fns
+      end)()))
+    end))
+
   it("starts the task later, not during spawn", async(function()
     local log = H.log()
     local t = weft.spawn(function() log("child") end)
