@@ -11,6 +11,12 @@
  * (weft_timer_t t; weft_timer_init(s, &t);) so the embedded tier needs no
  * heap. What the core does allocate (the timer heap, channel buffers) goes
  * through the scheduler's allocator, which has lua_Alloc's contract.
+ *
+ * About the embedded tier (WEFT_EMBEDDED=1, see weft_conf.h): the same
+ * core with no allocator at all. The timer heap is a fixed array, channel
+ * buffers come from the application (weft_chan_init_buf), a capacity
+ * spent is WEFT_EFULL, and it adds ISR-safe signals and a run loop over a
+ * port (src/core/port.h). docs/embedded.md has the details.
  */
 #ifndef WEFT_H
 #define WEFT_H
@@ -156,8 +162,9 @@ struct weft_timer_s {
 
 void weft_timer_init(weft_sched_t *s, weft_timer_t *t);
 /* Arms t to fire once, delay_ms after the scheduler's current time.
- * Restarting an armed timer moves it. Returns 0 or WEFT_ENOMEM (the timer
- * stays stopped). */
+ * Restarting an armed timer moves it. Returns 0 or WEFT_ENOMEM (embedded
+ * tier: WEFT_EFULL when WEFT_CONF_TIMERS are armed); the timer then stays
+ * stopped. */
 int weft_timer_start(weft_timer_t *t, weft_timer_cb cb, uint64_t delay_ms);
 /* Disarms t; harmless when it is not armed. */
 void weft_timer_stop(weft_timer_t *t);
@@ -210,7 +217,9 @@ struct weft_task_s {
 
 /* Initializes and schedules t with resume function fn at priority prio
  * (WEFT_PRIO_*) as a child of parent (NULL for a root task). If parent is
- * being cancelled the new task starts cancelled. Returns 0 or WEFT_EINVAL. */
+ * being cancelled the new task starts cancelled. Returns 0 or WEFT_EINVAL
+ * (embedded tier: or WEFT_EFULL when WEFT_CONF_TASKS are live; t is then
+ * untouched). */
 int weft_task_start(weft_sched_t *s, weft_task_t *t, weft_task_fn fn,
                     int prio, weft_task_t *parent);
 /* Requests cancellation of t and its live descendants. A parked task is
@@ -227,7 +236,9 @@ int weft_task_finish(weft_task_t *t, int state, int code);
  * WEFT_PENDING; t's fn runs again with the wake-up status. A timeout of
  * WEFT_FOREVER means none; when it passes first the status is
  * WEFT_ETIMEDOUT. If the wait is satisfied at once they return 0 and do not
- * park. None of them checks WEFT_TASK_CANCEL: that policy is the caller's. */
+ * park. None of them checks WEFT_TASK_CANCEL: that policy is the caller's.
+ * A wait with a deadline (a sleep included) needs a timer slot: if none
+ * can be had it returns weft_timer_start's error and does not park. */
 #define WEFT_FOREVER UINT64_MAX
 /* Waits until f settles (status 0). Returns 0 at once if it has. */
 int weft_task_await(weft_task_t *t, weft_future_t *f, uint64_t timeout_ms);
@@ -251,24 +262,36 @@ typedef struct weft_stats_s {
 } weft_stats_t;
 
 struct weft_sched_s {
+#if !WEFT_EMBEDDED
   weft_alloc_fn alloc;
   void *alloc_ud;
+#endif
   uint64_t now;
   weft_task_t *ready_head[WEFT_NPRIO], *ready_tail[WEFT_NPRIO];
   unsigned ready_mask;
   unsigned fair_count, fair_cursor;
+#if WEFT_EMBEDDED
+  weft_timer_t *heap[WEFT_CONF_TIMERS];
+#else
   weft_timer_t **heap;
+#endif
   size_t heap_len, heap_cap;
   uint64_t timer_seq;
   weft_task_t live; /* list head of live tasks (only the links are used) */
   uint64_t next_id;
   weft_task_t *current;
   weft_stats_t stats;
+#if WEFT_EMBEDDED
+  uint32_t sig_pending; /* atomic: bit i set when sigs[i] was raised */
+  struct weft_signal_s *sigs[WEFT_CONF_SIGNALS];
+#endif
 };
 
-/* Initializes s with an allocator (lua_Alloc contract). Allocates nothing. */
+/* Initializes s with an allocator (lua_Alloc contract). Allocates nothing.
+ * The embedded tier has no allocator and ignores alloc and ud (pass NULL),
+ * so the same call builds for both tiers. */
 void weft_sched_init(weft_sched_t *s, weft_alloc_fn alloc, void *ud);
-/* Frees the timer heap. Live tasks must have finished or been abandoned by
+/* Frees the timer heap (embedded tier: empties it). Live tasks must have finished or been abandoned by
  * their owner; returns WEFT_ESTATE (and frees anyway) if some are live. */
 int weft_sched_close(weft_sched_t *s);
 /* Sets the clock (ms, monotonic; never moves backwards). */
@@ -288,8 +311,10 @@ weft_task_t *weft_sched_current(const weft_sched_t *s);
 /* Iterates live tasks: pass NULL for the first; returns NULL at the end. */
 weft_task_t *weft_sched_next_live(const weft_sched_t *s, weft_task_t *t);
 void weft_sched_stats(const weft_sched_t *s, weft_stats_t *out);
-/* The allocator, for code that shares it. */
+#if !WEFT_EMBEDDED
+/* The allocator, for code that shares it. Host tier only. */
 void *weft__sched_alloc(weft_sched_t *s, void *p, size_t osize, size_t nsize);
+#endif
 
 /* -------------------------------------------------------------- channels */
 
@@ -303,14 +328,22 @@ typedef struct weft_chan_s {
   unsigned char *buf;
   size_t cap, item_size, head, count;
   weft_waiter_t senders, receivers;
-  int closed;
+  uint8_t closed;
+  uint8_t owned; /* buf came from the allocator */
 } weft_chan_t;
 
+#if !WEFT_EMBEDDED
 /* Allocates room for cap items of item_size bytes. WEFT_ENOMEM, or
- * WEFT_EINVAL when item_size is 0. */
+ * WEFT_EINVAL when item_size is 0. Host tier only. */
 int weft_chan_init(weft_sched_t *s, weft_chan_t *ch, size_t cap,
                    size_t item_size);
-/* Frees the buffer. Tasks still waiting are dropped from its lists without
+#endif
+/* As weft_chan_init, but the cap * item_size bytes at buf are the buffer:
+ * borrowed until weft_chan_free. Allocates nothing; both tiers. WEFT_EINVAL
+ * when item_size is 0, or buf is NULL and cap is not. */
+int weft_chan_init_buf(weft_sched_t *s, weft_chan_t *ch, void *buf,
+                       size_t cap, size_t item_size);
+/* Frees the buffer if weft_chan_init allocated it. Tasks still waiting are dropped from its lists without
  * a wake-up (for teardown, when their owner is going away too). */
 void weft_chan_free(weft_chan_t *ch);
 /* Closes ch: later sends fail with WEFT_ECLOSED; waiting senders wake with
@@ -377,6 +410,56 @@ void weft_group_cancel(weft_group_t *g);
 void weft_group_clear(weft_group_t *g);
 size_t weft_group_size(const weft_group_t *g);
 weft_task_t *weft_group_failed(const weft_group_t *g);
+
+/* ------------------------------------------ signals, port (embedded tier) */
+
+#if WEFT_EMBEDDED
+/* About weft_signal_t: how an interrupt handler wakes a task. The handler
+ * raises bits; that only ORs them into the signal and the signal's bit
+ * into the scheduler's pending word, each with one atomic operation (or
+ * inside the port's critical section, see WEFT_CONF_ATOMIC), never
+ * touching a list. Before each dispatch the scheduler takes the pending
+ * word and hands each raised signal's bits, all at once, to the first task
+ * waiting on it; bits raised while no task waits stay until the next wait
+ * takes them. Bits raised twice before they are taken merge: a signal
+ * counts kinds of events, not occurrences. Each signal holds one of the
+ * scheduler's WEFT_CONF_SIGNALS slots. All fields private; bits is
+ * accessed atomically, the rest is set by init before any raise. */
+typedef struct weft_signal_s {
+  uint32_t bits; /* atomic: raised, not yet taken */
+  weft_sched_t *sched;
+  weft_waiter_t waiters;
+  unsigned slot;
+} weft_signal_t;
+
+/* Registers sig with s. 0, or WEFT_EFULL when WEFT_CONF_SIGNALS are
+ * registered. Call it before enabling the interrupt that raises sig. */
+int weft_signal_init(weft_sched_t *s, weft_signal_t *sig);
+/* Frees sig's slot; waiting tasks wake with WEFT_ECLOSED. Disable the
+ * interrupt that raises sig first: raising it afterwards is undefined. */
+void weft_signal_close(weft_signal_t *sig);
+/* ORs bits (nonzero) into sig and marks it pending; the scheduler wakes
+ * the waiting task before its next dispatch, and weft_sched_loop's idle
+ * wait ends. Never blocks, never allocates, touches no list. Threads: any;
+ * ISR-safe. */
+void weft_signal_raise(weft_signal_t *sig, uint32_t bits);
+/* Takes the raised bits into *out (OUT) and returns 0, or parks t
+ * (WEFT_PENDING) until some are raised: on wake-up status 0, *out holds
+ * them (out must stay valid until then), or WEFT_ETIMEDOUT, WEFT_ECANCELED,
+ * WEFT_ECLOSED, and *out is untouched. */
+int weft_signal_wait(weft_signal_t *sig, weft_task_t *t, uint32_t *out,
+                     uint64_t timeout_ms);
+/* Takes the raised bits without waiting: 0 if none were raised. */
+uint32_t weft_signal_take(weft_signal_t *sig);
+
+/* Runs s on the port until no task is live: it reads the port's clock
+ * into the scheduler, fires timers, hands signals over and resumes tasks
+ * (at most WEFT_CONF_LOOP_BUDGET between clock readings); when nothing is
+ * ready it waits in weft_port_idle until the next deadline or an
+ * interrupt. Tasks that wait on something nothing will ever settle keep
+ * it waiting for interrupts forever, as firmware does. */
+void weft_sched_loop(weft_sched_t *s);
+#endif /* WEFT_EMBEDDED */
 
 /* ------------------------------------------------------- loop (host tier) */
 

@@ -22,7 +22,8 @@ Routes (GET unless noted):
   /chunked               "alpha", "beta", "gamma" as three chunks
   /multi                 repeated headers (X-Multi, Set-Cookie)
   /bytes/N               N bytes: "0123456789" repeated
-  /page/I                "page I\\n" with a link list to /page/(I+1..I+2)
+  /page/I                "page I\\n", then links to /page/4I-2 .. /page/4I+1,
+                         one a line (from /page/1, a tree of every page)
   /hang                  never answers (until the client goes away)
   /close-mid             announces 1000 bytes, sends 10, closes
   /gate                  sends "first" as a chunk, then waits for /release
@@ -66,6 +67,7 @@ class Server(ThreadingHTTPServer):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive
+    disable_nagle_algorithm = True  # headers and body go as two writes
 
     def log_message(self, *args):
         pass
@@ -140,8 +142,9 @@ class Handler(BaseHTTPRequestHandler):
             return
         if name == "page":
             i = int(arg)
-            return self.reply(200, "page %d\n/page/%d\n/page/%d\n"
-                              % (i, i + 1, i + 2))
+            links = "".join("/page/%d\n" % j for j in range(4 * i - 2,
+                                                                4 * i + 2))
+            return self.reply(200, "page %d\n%s" % (i, links))
         if name == "hang":
             stop.wait(60)
             self.close_connection = True

@@ -1,6 +1,7 @@
-# Runs SCRIPT with the WEFT binary; fails unless it exits 0 and its output
-# matches every "-- expect: REGEX" line of the script.
-execute_process(COMMAND ${WEFT} ${SCRIPT} RESULT_VARIABLE rc
+# Runs SCRIPT with the WEFT binary (and the arguments ARGS, a list, if
+# given); fails unless it exits 0 and its output matches every
+# "-- expect: REGEX" line of the script.
+execute_process(COMMAND ${WEFT} ${SCRIPT} ${ARGS} RESULT_VARIABLE rc
                 OUTPUT_VARIABLE out ERROR_VARIABLE err)
 message("${out}${err}")
 if(NOT rc EQUAL 0)

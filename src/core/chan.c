@@ -11,16 +11,12 @@ static unsigned char *slot(weft_chan_t *ch, size_t i) {
   return ch->buf + ((ch->head + i) % ch->cap) * ch->item_size;
 }
 
-int weft_chan_init(weft_sched_t *s, weft_chan_t *ch, size_t cap,
-                   size_t item_size) {
+int weft_chan_init_buf(weft_sched_t *s, weft_chan_t *ch, void *buf,
+                       size_t cap, size_t item_size) {
   memset(ch, 0, sizeof *ch);
-  if (item_size == 0) return WEFT_EINVAL;
-  if (cap > 0) {
-    if (cap > (size_t)-1 / item_size) return WEFT_ENOMEM;
-    ch->buf = weft__sched_alloc(s, NULL, 0, cap * item_size);
-    if (ch->buf == NULL) return WEFT_ENOMEM;
-  }
+  if (item_size == 0 || (buf == NULL && cap > 0)) return WEFT_EINVAL;
   ch->sched = s;
+  ch->buf = buf;
   ch->cap = cap;
   ch->item_size = item_size;
   weft__wlist_init(&ch->senders);
@@ -28,13 +24,33 @@ int weft_chan_init(weft_sched_t *s, weft_chan_t *ch, size_t cap,
   return 0;
 }
 
+#if !WEFT_EMBEDDED
+int weft_chan_init(weft_sched_t *s, weft_chan_t *ch, size_t cap,
+                   size_t item_size) {
+  void *buf = NULL;
+  memset(ch, 0, sizeof *ch);
+  if (item_size == 0) return WEFT_EINVAL;
+  if (cap > 0) {
+    if (cap > (size_t)-1 / item_size) return WEFT_ENOMEM;
+    buf = weft__sched_alloc(s, NULL, 0, cap * item_size);
+    if (buf == NULL) return WEFT_ENOMEM;
+  }
+  weft_chan_init_buf(s, ch, buf, cap, item_size); /* cannot fail now */
+  ch->owned = buf != NULL;
+  return 0;
+}
+#endif
+
 void weft_chan_free(weft_chan_t *ch) {
   weft_waiter_t *w;
   while ((w = weft__wlist_first(&ch->senders)) != NULL) weft_waiter_remove(w);
   while ((w = weft__wlist_first(&ch->receivers)) != NULL)
     weft_waiter_remove(w);
-  if (ch->buf)
+#if !WEFT_EMBEDDED
+  if (ch->owned)
     weft__sched_alloc(ch->sched, ch->buf, ch->cap * ch->item_size, 0);
+#endif
+  ch->owned = 0;
   ch->buf = NULL;
   ch->cap = ch->count = 0;
 }

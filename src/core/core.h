@@ -30,7 +30,8 @@ void weft__timers_run(weft_sched_t *s);
 void weft__timers_free(weft_sched_t *s);
 
 /* Parks t in list (NULL for none) with buf for a hand-off and an optional
- * deadline. Returns WEFT_PENDING or WEFT_ENOMEM (deadline not armed). */
+ * deadline. Returns WEFT_PENDING, or weft_timer_start's error (WEFT_ENOMEM,
+ * WEFT_EFULL) when the deadline cannot be armed: t is then not parked. */
 int weft__task_park(weft_task_t *t, weft_waiter_t *list, void *buf,
                     uint64_t timeout_ms);
 /* Unparks a parked task with a status and queues it. */
@@ -38,5 +39,11 @@ void weft__task_wake(weft_task_t *t, int status);
 /* Group hook: t (a member of its group) has finished. */
 void weft__group_member_done(weft_task_t *t);
 void weft__group_cancel_except(weft_group_t *g, weft_task_t *keep);
+
+#if WEFT_EMBEDDED
+/* Hands the bits of every raised signal to its waiting task; cheap when
+ * none was raised. Called by the scheduler before each dispatch. */
+void weft__signals_run(weft_sched_t *s);
+#endif
 
 #endif /* WEFT_CORE_H */

@@ -18,8 +18,14 @@
 
 void weft_sched_init(weft_sched_t *s, weft_alloc_fn alloc, void *ud) {
   memset(s, 0, sizeof *s);
+#if WEFT_EMBEDDED
+  (void)alloc;
+  (void)ud;
+  s->heap_cap = WEFT_CONF_TIMERS;
+#else
   s->alloc = alloc;
   s->alloc_ud = ud;
+#endif
   s->live.live_next = s->live.live_prev = &s->live;
   s->next_id = 1;
 }
@@ -30,10 +36,12 @@ int weft_sched_close(weft_sched_t *s) {
   return live ? WEFT_ESTATE : 0;
 }
 
+#if !WEFT_EMBEDDED
 void *weft__sched_alloc(weft_sched_t *s, void *p, size_t osize,
                         size_t nsize) {
   return s->alloc(s->alloc_ud, p, osize, nsize);
 }
+#endif
 
 void weft_sched_set_time(weft_sched_t *s, uint64_t now_ms) {
   if (now_ms > s->now) s->now = now_ms;
@@ -89,6 +97,16 @@ static weft_task_t *pop(weft_sched_t *s) {
   return t;
 }
 
+/* The next task to run. In the embedded tier, signals raised by
+ * interrupts since the last dispatch wake their tasks first, so an urgent
+ * task woken by an interrupt runs at the next dispatch. */
+static weft_task_t *next(weft_sched_t *s) {
+#if WEFT_EMBEDDED
+  weft__signals_run(s);
+#endif
+  return pop(s);
+}
+
 static void dispatch(weft_sched_t *s, weft_task_t *t) {
   int status = t->wake, r;
   t->wake = 0;
@@ -106,7 +124,7 @@ size_t weft_sched_run(weft_sched_t *s, size_t max) {
   size_t n = 0;
   weft_task_t *t;
   weft__timers_run(s);
-  while (n < max && (t = pop(s)) != NULL) {
+  while (n < max && (t = next(s)) != NULL) {
     dispatch(s, t);
     n++;
   }

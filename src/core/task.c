@@ -42,6 +42,9 @@ int weft_task_start(weft_sched_t *s, weft_task_t *t, weft_task_fn fn,
                     int prio, weft_task_t *parent) {
   void *data = t->data;
   if (fn == NULL || prio < 0 || prio >= WEFT_NPRIO) return WEFT_EINVAL;
+#if WEFT_EMBEDDED
+  if (s->stats.live >= WEFT_CONF_TASKS) return WEFT_EFULL;
+#endif
   if (parent && (parent->flags & WEFT_TASK_DONE)) parent = NULL;
   memset(t, 0, sizeof *t);
   weft_future_init(&t->done);
@@ -87,10 +90,11 @@ static void timer_cb(weft_timer_t *tm) {
 
 int weft__task_park(weft_task_t *t, weft_waiter_t *list, void *buf,
                     uint64_t timeout_ms) {
+  int r;
   WEFT_ASSERT(!(t->flags & (WEFT_TASK_PARKED | WEFT_TASK_DONE)));
   if (timeout_ms != WEFT_FOREVER &&
-      weft_timer_start(&t->timer, timer_cb, timeout_ms) != 0)
-    return WEFT_ENOMEM;
+      (r = weft_timer_start(&t->timer, timer_cb, timeout_ms)) != 0)
+    return r;
   if (list) {
     weft_waiter_init(&t->wait, wait_cb, t);
     t->wait.buf = buf;

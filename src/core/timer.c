@@ -2,7 +2,9 @@
  * timer.c - one-shot timers on a binary min-heap (core tier).
  * Start and stop are O(log n); each timer knows its heap slot, so stopping
  * needs no search. The only allocation is the heap array, which doubles;
- * a million armed timers cost 8 MB of pointers and nothing per timer.
+ * a million armed timers cost 8 MB of pointers and nothing per timer. In
+ * the embedded tier the array is fixed (WEFT_CONF_TIMERS slots in the
+ * scheduler) and a full heap is WEFT_EFULL.
  * SPDX-License-Identifier: MIT
  */
 #include "core.h"
@@ -40,6 +42,12 @@ static void sift_down(weft_sched_t *s, size_t i) {
   put(s, i, t);
 }
 
+#if WEFT_EMBEDDED
+static int grow(weft_sched_t *s) {
+  (void)s;
+  return WEFT_EFULL;
+}
+#else
 static int grow(weft_sched_t *s) {
   size_t cap = s->heap_cap ? s->heap_cap * 2 : WEFT_TIMER_HEAP_MIN;
   size_t esz = sizeof(weft_timer_t *);
@@ -51,6 +59,7 @@ static int grow(weft_sched_t *s) {
   s->heap_cap = cap;
   return 0;
 }
+#endif
 
 void weft_timer_init(weft_sched_t *s, weft_timer_t *t) {
   t->due = t->seq = 0;
@@ -62,8 +71,9 @@ void weft_timer_init(weft_sched_t *s, weft_timer_t *t) {
 
 int weft_timer_start(weft_timer_t *t, weft_timer_cb cb, uint64_t delay_ms) {
   weft_sched_t *s = t->sched;
+  int r;
   weft_timer_stop(t);
-  if (s->heap_len == s->heap_cap && grow(s) != 0) return WEFT_ENOMEM;
+  if (s->heap_len == s->heap_cap && (r = grow(s)) != 0) return r;
   t->cb = cb;
   /* Saturate: a huge delay means "practically never", not a wrapped past. */
   t->due = delay_ms > UINT64_MAX - s->now ? UINT64_MAX : s->now + delay_ms;
@@ -103,9 +113,13 @@ void weft__timers_run(weft_sched_t *s) {
 }
 
 void weft__timers_free(weft_sched_t *s) {
+#if WEFT_EMBEDDED
+  s->heap_len = 0;
+#else
   weft__sched_alloc(s, s->heap, s->heap_cap * sizeof(weft_timer_t *), 0);
   s->heap = NULL;
   s->heap_len = s->heap_cap = 0;
+#endif
 }
 
 int weft_sched_next_due(const weft_sched_t *s, uint64_t *due) {

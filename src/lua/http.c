@@ -77,7 +77,7 @@ struct Req {
   Buf head, body;
   char *final_url; /* after redirects, once the headers are in */
   curl_off_t max_body, received;
-  uint64_t deadline; /* scheduler ms; 0: none */
+  uint64_t deadline; /* scheduler ms; only if timeout_ms > 0 */
   lua_Integer timeout_ms;
   long status;
   CURLcode result;
@@ -799,7 +799,10 @@ static int l_read(lua_State *L) {
   Guard *g = check_guard(L, "response:read");
   Task *t;
   lua_settop(L, 1);
-  if (g->state == G_ENDED) return 0;
+  if (g->state == G_ENDED) {
+    lua_pushnil(L);
+    return 1;
+  }
   if (g->state == G_CLOSED)
     return luaL_error(L, "response:read: the response is closed");
   if (g->busy)

@@ -173,6 +173,8 @@ function http.post(url, body, opts)
 end
 
 function http.request(o)
-  if type(o) ~= "table" then bad("http.request", "its argument", "a table", o) end
+  if type(o) ~= "table" then
+    bad("http.request", "its argument", "a table", o)
+  end
   return request("http.request", o, o.url, o.method, o.body)
 end

@@ -217,8 +217,8 @@ describe("weft.http", function()
             local r = http.get(srv.url .. "/page/" .. i)
             in_flight = in_flight - 1
             assert.equal(200, r.status)
-            assert.equal(("page %d\n/page/%d\n/page/%d\n"):format(i, i + 1,
-              i + 2), r.body)
+            assert.equal(("page %d\n/page/%d\n/page/%d\n/page/%d\n/page/%d\n")
+              :format(i, 4 * i - 2, 4 * i - 1, 4 * i, 4 * i + 1), r.body)
             seen[i] = true
             done = done + 1
           end
