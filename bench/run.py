@@ -122,7 +122,7 @@ PROBES = {"lua54-luv": ["lua5.4", "-e", "require 'luv'"],
           "node": ["node", "-e", "0"],
           "python-asyncio": [PY, "-c", "import asyncio"],
           "python-uvloop": [PY, "-c", "import uvloop"],
-          "lua54": ["lua5.4", "-e", "0"]}
+          "lua54": ["lua5.4", "-v"]}
 
 
 def missing_peers():
@@ -182,9 +182,8 @@ def hyperfine_ms(argv, env, runs):
         subprocess.run(["hyperfine", "-N", "--style", "none", "--warmup",
                         "3", "--runs", str(runs), "--export-json", f.name,
                         shlex.join(argv)], cwd=ROOT, env=env, check=True,
-                       stdout=subprocess.DEVNULL)
-        r = json.load(open(f.name))["results"][0]
-    return r["median"] * 1000, r["min"] * 1000, r["max"] * 1000
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return json.load(open(f.name))["results"][0]["median"] * 1000
 
 
 def free_port():
@@ -313,26 +312,24 @@ def run_all(opts, build, fill, log):
             for impl, argv in cmds.items():
                 if runs[impl] and "error" in runs[impl][-1]:
                     continue
-                runs[impl].append(run_once(argv, opts.timeout, env))
+                r = run_once(argv, opts.timeout, env)
+                # W0 times the whole process: hyperfine's median of 10.
+                if "error" not in r:
+                    r["wall_ms"] = hyperfine_ms(argv, env, 10) \
+                        if w == "W0" and not opts.quick else r["proc_ms"] \
+                        if w == "W0" else r["wall_ms"]
+                runs[impl].append(r)
         for impl, rs in runs.items():
             bad = [r for r in rs if "error" in r]
             if bad:
                 R[w][impl] = bad[0]
                 log("%-4s %-15s FAILED: %s" % (w, impl, bad[0]["error"]))
                 continue
-            if w == "W0" and not opts.quick:
-                med, lo, hi = hyperfine_ms(cmds[impl], env, 30)
-                for r in rs:
-                    r["wall_ms"] = med
-                rs[0]["spread"] = (hi - lo) / med
-            elif w == "W0":
-                for r in rs:
-                    r["wall_ms"] = r["proc_ms"]
             rs.sort(key=lambda r: metric(w, r))
             med = rs[len(rs) // 2]
             v = [metric(w, r) for r in rs]
-            med.setdefault("spread", (v[-1] - v[0]) / v[len(v) // 2]
-                           if v[len(v) // 2] else 0)
+            med["spread"] = (v[-1] - v[0]) / v[len(v) // 2] \
+                if v[len(v) // 2] else 0
             med["value"] = metric(w, med)
             R[w][impl] = med
             log("%-4s %-15s %12s %s" % (w, impl, fmt(med["value"]),
@@ -466,7 +463,8 @@ def machine(build, load):
         if line.startswith("CMAKE_C_COMPILER:"):
             cc = sh(line.split("=", 1)[1].strip() + " --version")
     model = sh("grep -m1 'model name' /proc/cpuinfo").split(":")[-1].strip()
-    mem = sh("grep -m1 MemTotal /proc/meminfo").split(":")[-1].strip()
+    mem = "%.0f GiB" % (int(sh("grep -m1 MemTotal /proc/meminfo").split()[1])
+                        / 2**20)
     dirty = sh("git status --porcelain -- src include CMakeLists.txt "
                "| wc -l")
     return [
