@@ -321,7 +321,7 @@ describe("weft.http", function()
 
     it("times out a stream read past timeout_ms", async(function()
       local r = http.get(srv.url .. "/gate", { stream = true,
-        timeout_ms = 100 })
+        timeout_ms = 1000 })
       assert.equal("first", r:read())
       local e = H.raises(r.read, r)
       assert.is_true(weft.is_timeout(e))
