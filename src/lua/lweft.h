@@ -102,6 +102,8 @@ typedef struct Task {
   int ref;
   int nargs;
   int status;
+  int delayed;         /* weft.after: first run waits until due */
+  uint64_t due;
   weft_task_t *joined; /* group hand-off slot */
 } Task;
 

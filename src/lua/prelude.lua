@@ -156,10 +156,7 @@ local sleep, now = weft.sleep, weft.now
 function weft.after(ms, fn, ...)
   check_ms("weft.after", ms)
   check_fn("weft.after", "fn", fn)
-  return spawn({ name = "after" }, function(...)
-    sleep(ms)
-    return fn(...)
-  end, ...)
+  return I.spawn_after(ms, fn, ...)
 end
 
 -- A repeating timer: fn runs every ms, on a schedule that does not drift;

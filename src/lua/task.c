@@ -348,6 +348,14 @@ static int task_fn(weft_task_t *ct, int status) {
       end_task(S, t, WEFT_FUTURE_CANCELLED);
       return WEFT_PENDING;
     }
+    if (t->delayed) { /* weft.after: wait for the deadline, coroutine-less */
+      uint64_t now;
+      t->delayed = 0;
+      weft_loop_update_time(S->loop);
+      now = weft_sched_now(S->sched);
+      if (t->due > now && weft_task_sleep(ct, t->due - now) == WEFT_PENDING)
+        return WEFT_PENDING;
+    }
     lua_pushcfunction(S->L, start_co);
     lua_pushlightuserdata(S->L, t);
     r = lua_pcall(S->L, 1, 0, 0);
@@ -448,6 +456,26 @@ int lw_spawn(lua_State *L, State *S, int first, const char *fname) {
     return luaL_error(L, "%s: expected a function, got %s", fname,
                       luaL_typename(L, fi));
   return lw_spawn_at(L, S, fi, prio, name_idx);
+}
+
+static uint64_t check_ms(lua_State *L, int idx, const char *fname);
+
+/* I.spawn_after(ms, fn, ...) -> Task named "after" that runs fn(...)
+ * once ms have passed since this call (checked by the prelude). Until
+ * then it waits on its timer without a coroutine. */
+static int l_spawn_after(lua_State *L) {
+  State *S = upstate(L);
+  uint64_t ms = check_ms(L, 1, "weft.after");
+  Task *t;
+  lua_pushliteral(L, "after");
+  lua_replace(L, 1);
+  lw_spawn_at(L, S, 2, WEFT_PRIO_NORMAL, 1);
+  t = lua_touserdata(L, -1);
+  weft_loop_update_time(S->loop);
+  t->due = weft_sched_now(S->sched) + ms;
+  if (t->due < ms) t->due = WEFT_FOREVER - 1; /* overflow: never */
+  t->delayed = 1;
+  return 1;
 }
 
 /* weft.spawn([opts,] fn, ...) -> Task */
@@ -948,6 +976,7 @@ static const luaL_Reg weft_funcs[] = {
 
 static const luaL_Reg internal_funcs[] = {
     {"wait", l_wait}, {"wait_for", l_wait_for}, {"is_future", l_is_future},
+    {"spawn_after", l_spawn_after},
     {"check_task", l_check_task},
     {"is_task", l_is_task}, {"error", l_error}, {"is_error", l_is_error},
     {NULL, NULL}};
