@@ -25,6 +25,7 @@ Routes (GET unless noted):
   /page/I                "page I\\n", then links to /page/4I-2 .. /page/4I+1,
                          one a line (from /page/1, a tree of every page)
   /hang                  never answers (until the client goes away)
+  /hangs                 the number of /hang requests received so far
   /close-mid             announces 1000 bytes, sends 10, closes
   /gate                  sends "first" as a chunk, then waits for /release
                          and sends "second"
@@ -32,6 +33,7 @@ Routes (GET unless noted):
   /connections           the number of connections accepted so far
 """
 import os
+import select
 import shutil
 import socket
 import ssl
@@ -54,6 +56,7 @@ class Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128
     connections = 0
+    hangs = 0
     lock = threading.Lock()
 
     def process_request(self, request, client_address):
@@ -101,6 +104,20 @@ class Handler(BaseHTTPRequestHandler):
         n = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(n) if n else b""
 
+    def wait_for_close(self):
+        """Returns when the client has closed the connection (or in 60 s)."""
+        end = time.monotonic() + 60
+        while not stop.is_set() and time.monotonic() < end:
+            ready, _, _ = select.select([self.connection], [], [], 0.1)
+            if not ready:
+                continue
+            try:
+                if not self.connection.recv(1, socket.MSG_PEEK):
+                    return
+            except (OSError, ValueError):
+                return
+            stop.wait(0.1)  # more bytes: not ours to read
+
     def route(self):
         path = self.path.split("?")[0]
         parts = path.strip("/").split("/")
@@ -146,9 +163,15 @@ class Handler(BaseHTTPRequestHandler):
                                                                 4 * i + 2))
             return self.reply(200, "page %d\n%s" % (i, links))
         if name == "hang":
-            stop.wait(60)
+            with Server.lock:
+                Server.hangs += 1
+            self.wait_for_close()
             self.close_connection = True
             return
+        if name == "hangs":
+            with Server.lock:
+                n = Server.hangs
+            return self.reply(200, str(n))
         if name == "close-mid":
             self.send_response(200)
             self.send_header("Content-Length", "1000")

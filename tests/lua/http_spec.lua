@@ -34,6 +34,19 @@ local function connections()
   return tonumber(http.get(srv.url .. "/connections").body)
 end
 
+local function hangs()
+  return tonumber(http.get(srv.url .. "/hangs").body)
+end
+
+local pid = assert(io.open("/proc/self/stat")):read("n")
+
+local function open_fds()
+  local p = io.popen("ls /proc/" .. pid .. "/fd | wc -l")
+  local n = tonumber(p:read("a"))
+  p:close()
+  return n
+end
+
 describe("weft.http", function()
   lazy_setup(start_server)
   lazy_teardown(stop_server)
@@ -183,6 +196,24 @@ describe("weft.http", function()
       t:cancel()
       H.raises_cancel(t.await, t)
       assert.equal("cancelled", t:state())
+      assert.equal("hello", http.get(srv.url .. "/hello").body)
+    end))
+
+    it("closes the connections of cancelled requests", async(function()
+      http.get(srv.url .. "/hello") -- a connection in the cache already
+      local before, started = open_fds(), hangs()
+      local tasks = {}
+      for i = 1, 10 do
+        tasks[i] = weft.spawn(http.get, srv.url .. "/hang")
+      end
+      -- Cancelled once the server holds all ten.
+      while hangs() < started + 10 do weft.sleep(5) end
+      for i = 1, 10 do tasks[i]:cancel() end
+      for i = 1, 10 do H.raises_cancel(tasks[i].await, tasks[i]) end
+      -- (Fewer is fine: curl may close idle connections of its cache.)
+      local after = open_fds()
+      assert.is_true(after <= before, ("%d fds open, %d before"):format(after,
+        before))
       assert.equal("hello", http.get(srv.url .. "/hello").body)
     end))
 
