@@ -268,9 +268,10 @@ static int l_resolve(lua_State *L) {
  *   waiting tasks wake and see the connection closed. A reader or writer
  *   whose cancellation was requested no longer counts: cancellation is
  *   delivered when the task next runs, and the task that cancelled it
- *   (weft.timeout, say) may use the connection before that. Once closing, the
- *   callbacks that libuv still makes (a cancelled connect or write) touch
- *   nothing but the struct, which on_closed frees. */
+ *   (weft.timeout, say) may use the connection before that.
+ * - Once closing, the callbacks that libuv still makes (a cancelled
+ *   connect or write) touch nothing but the struct, which on_conn_closed
+ *   frees. */
 typedef struct ConnUd ConnUd;
 typedef struct Conn {
   Closer closer;
@@ -286,7 +287,7 @@ typedef struct Conn {
   int rmode, rerr, reading;
   int werr, cerr;
   Task *reader, *writer; /* the tasks waiting to read and to write */
-  int closing;
+  int closing, owned; /* owned: by a handler task (accepted ones) */
   char name[WHERE_MAX]; /* the peer, for messages */
 } Conn;
 
@@ -656,6 +657,8 @@ static int l_shutdown(lua_State *L) {
 
 /* ---------------------------------------------------------- connecting */
 
+static int own(lua_State *L, Task *t, int idx);
+
 static void on_connect(uv_connect_t *req, int status) {
   Conn *c = req->data;
   if (c->closing) return; /* abandoned: libuv cancelled it */
@@ -683,7 +686,10 @@ static int connect_k(lua_State *L, int st, lua_KContext ctx) {
     return raise_io(L, "tcp.connect", where, err);
   }
   uv_tcp_nodelay(&c->tcp, 1);
-  lw_task_own(L, t, 6);
+  if (own(L, t, 6) != LUA_OK) {
+    conn_close(c, 0);
+    return lua_error(L);
+  }
   lua_settop(L, 6);
   return 1;
 }
@@ -808,6 +814,29 @@ struct ServerUd {
 };
 
 
+/* [task, object] -> nil: makes a connection or server (which it also
+ * anchors, see About Server) a resource of the task. */
+static int own_entry(lua_State *L) {
+  ServerUd *u = luaL_testudata(L, 2, SERVER_MT);
+  if (u && u->s) {
+    lua_pushvalue(L, 2);
+    u->s->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  }
+  lw_task_own(L, lua_touserdata(L, 1), 2);
+  return 0;
+}
+
+/* Hands the object at idx to task t, protected: on out of memory it
+ * returns an error status with the error pushed, and the caller closes
+ * the object rather than leave it open until the collector finds it. */
+static int own(lua_State *L, Task *t, int idx) {
+  idx = lua_absindex(L, idx);
+  lua_pushcfunction(L, own_entry);
+  lua_pushlightuserdata(L, t);
+  lua_pushvalue(L, idx);
+  return lua_pcall(L, 2, 0, 0);
+}
+
 static void on_server_closed(uv_handle_t *h) {
   Server *s = h->data;
   if (--s->open == 0) weft__valloc(s, sizeof *s, 0);
@@ -877,6 +906,7 @@ static int accept_entry(lua_State *L) {
   c->ud = u;
   lw_spawn_at(L, s->S, 3, WEFT_PRIO_NORMAL, 2); /* 5 */
   lw_task_own(L, lua_touserdata(L, 5), 4);
+  c->owned = 1;
   lua_getiuservalue(L, 1, 2); /* the server's weak set of handler tasks */
   lua_pushvalue(L, 5);
   lua_pushboolean(L, 1);
@@ -913,8 +943,11 @@ static void on_connection(uv_stream_t *ls, int status) {
   lua_pushlightuserdata(L, c);
   lua_pushlightuserdata(L, s);
   if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
-    lua_pop(L, 1); /* out of memory: the client is let go */
-    if (c->ud == NULL) conn_close(c, 0);
+    /* Out of memory. A connection that no handler owns is let go now,
+     * not when the collector finds it (no finalizer runs while memory
+     * is short, and its client would wait until then). */
+    lua_pop(L, 1);
+    if (!c->owned) conn_close(c, 0);
   }
   weft_loop_wake(S->loop);
 }
@@ -973,9 +1006,10 @@ static int l_listen(lua_State *L) {
     u->port = ntohs(ss.ss_family == AF_INET6
                         ? ((struct sockaddr_in6 *)&ss)->sin6_port
                         : ((struct sockaddr_in *)&ss)->sin_port);
-  lua_pushvalue(L, 6);
-  s->ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  lw_task_own(L, t, 6);
+  if (own(L, t, 6) != LUA_OK) {
+    server_close(s, L, 0);
+    return lua_error(L);
+  }
   lua_settop(L, 6);
   return 1;
 }

@@ -68,7 +68,7 @@ function tcp.connect(host, port, opts)
   if ms ~= nil and (type(ms) ~= "number" or not (ms > 0)) then
     argerr("tcp.connect", "opts.timeout_ms", "a positive number", ms, 3)
   end
-  ms = ms and ceil(ms)
+  ms = ms and ms < 2 ^ 53 and ceil(ms) or nil -- math.huge: no limit
   local w = where(host, port)
   local deadline = ms and now() + ms
   local addrs = I.tcp_resolve(host, "tcp.connect", w, ms)

@@ -207,7 +207,9 @@ describe("weft.tcp", function()
 
   it("moves 8 MB to a slow reader intact", async(function()
     local parts = {}
-    for i = 1, 8 * 1024 do parts[i] = ("%8d"):format(i) .. ("."):rep(1015) .. "\n" end
+    for i = 1, 8 * 1024 do
+      parts[i] = ("%8d"):format(i) .. ("."):rep(1015) .. "\n"
+    end
     local data = table.concat(parts)
     assert.equal(8 * 1024 * 1024, #data)
     local got = {}
@@ -652,8 +654,8 @@ print(c:read())
         c.read, c, 2.5 },
       { "conn:read_exactly: count must be a non-negative integer, got nil",
         c.read_exactly, c },
-      { "conn:read_exactly: count must be a non-negative integer, got number -1",
-        c.read_exactly, c, -1 },
+      { "conn:read_exactly: count must be a non-negative integer, got "
+        .. "number -1", c.read_exactly, c, -1 },
       { "conn:write: argument 2 must be a string or number, got table",
         c.write, c, "a", {} },
       { "conn:write: argument 1 must be a string or number, got nil",
