@@ -300,33 +300,65 @@ static void done_err(State *S, Task *t) {
   end_task(S, t, cancelled ? WEFT_FUTURE_CANCELLED : WEFT_FUTURE_REJECTED);
 }
 
-/* [task] -> gives the task its coroutine (a pooled one, or a new one)
- * with its function and arguments on it. Run protected: it may allocate. */
-static int start_co(lua_State *L) {
-  Task *t = lua_touserdata(L, 1);
-  State *S = t->h.S;
-  lua_State *co;
+/* Moves the task's function and arguments (held in UV_CO) onto co and
+ * makes co its coroutine. The task is at index ti of L, co on top (popped).
+ * Needs nargs + 2 free slots on L and nargs + 1 on co; allocates nothing. */
+static void give_co(lua_State *L, Task *t, int ti, lua_State *co) {
   int i;
-  lw_push_task(L, t);
-  if (S->co_pool_n > 0) {
-    lua_rawgeti(L, LUA_REGISTRYINDEX, S->co_pool_ref);
-    lua_rawgeti(L, -1, S->co_pool_n);
-    lua_pushnil(L);
-    lua_rawseti(L, -3, S->co_pool_n--);
-    lua_remove(L, -2);
-    co = lua_tothread(L, -1);
-  } else {
-    co = lua_newthread(L);
-  }
-  luaL_checkstack(co, t->nargs + 1 + LUA_MINSTACK, "weft.spawn");
-  if (lua_getiuservalue(L, 2, UV_CO) == LUA_TTABLE) {
+  if (lua_getiuservalue(L, ti, UV_CO) == LUA_TTABLE) {
     for (i = 1; i <= t->nargs + 1; i++) lua_rawgeti(L, -i, i);
     lua_remove(L, -(t->nargs + 2));
   }
   lua_xmove(L, co, t->nargs + 1);
-  lua_setiuservalue(L, 2, UV_CO);
+  lua_setiuservalue(L, ti, UV_CO);
   t->co = co;
+}
+
+/* Pushes the last pooled coroutine and takes it out of the pool; nothing
+ * allocates (the slot is in the table's array part). */
+static lua_State *unpool_co(State *S, lua_State *L) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, S->co_pool_ref);
+  lua_rawgeti(L, -1, S->co_pool_n);
+  lua_pushnil(L);
+  lua_rawseti(L, -3, S->co_pool_n--);
+  lua_remove(L, -2);
+  return lua_tothread(L, -1);
+}
+
+/* [task] -> gives the task a new coroutine with its function and
+ * arguments on it. Run protected: it allocates. */
+static int start_co(lua_State *L) {
+  Task *t = lua_touserdata(L, 1);
+  lua_State *co;
+  lw_push_task(L, t);
+  co = lua_newthread(L);
+  luaL_checkstack(co, t->nargs + 1 + LUA_MINSTACK, "weft.spawn");
+  luaL_checkstack(L, t->nargs + 2, "weft.spawn");
+  give_co(L, t, 2, co);
   return 0;
+}
+
+/* Gives a task at its first run its coroutine: a pooled one when there is
+ * one (no allocation, no protected call), else a new one. 0 or an error
+ * status with the error on top of S->L. */
+static int first_co(State *S, Task *t) {
+  lua_State *L = S->L, *co;
+  if (S->co_pool_n > 0 && lua_checkstack(L, t->nargs + 4)) {
+    lw_push_task(L, t);
+    co = unpool_co(S, L);
+    if (lua_checkstack(co, t->nargs + 1)) {
+      give_co(L, t, lua_gettop(L) - 1, co);
+      lua_pop(L, 1);
+      return LUA_OK;
+    }
+    lua_rawgeti(L, LUA_REGISTRYINDEX, S->co_pool_ref); /* put it back */
+    lua_insert(L, -2);
+    lua_rawseti(L, -2, ++S->co_pool_n);
+    lua_pop(L, 2);
+  }
+  lua_pushcfunction(L, start_co);
+  lua_pushlightuserdata(L, t);
+  return lua_pcall(L, 1, 0, 0);
 }
 
 /* The resume function of every Lua task. It never raises: lua_resume
@@ -356,9 +388,7 @@ static int task_fn(weft_task_t *ct, int status) {
       if (t->due > now && weft_task_sleep(ct, t->due - now) == WEFT_PENDING)
         return WEFT_PENDING;
     }
-    lua_pushcfunction(S->L, start_co);
-    lua_pushlightuserdata(S->L, t);
-    r = lua_pcall(S->L, 1, 0, 0);
+    r = first_co(S, t);
     t->nargs = -1;
     if (r != LUA_OK) { /* out of memory */
       lw_push_task(S->L, t);
