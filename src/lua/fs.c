@@ -26,13 +26,14 @@
 
 /* Rejects call with "<path>: <Message>" and libuv's code for errno e. */
 static void fail(weft_call_t *c, const char *path, int e) {
-  char msg[4096 + 256];
-  const char *text;
+  char text[128], msg[4096 + 256];
   int code = uv_translate_sys_error(e);
-  text = uv_strerror(code);
-  snprintf(msg, sizeof msg, "%s: %s", path, text);
-  if (msg[strlen(path) + 2] >= 'a' && msg[strlen(path) + 2] <= 'z')
-    msg[strlen(path) + 2] -= 'a' - 'A'; /* "No such file", as strerror */
+  snprintf(text, sizeof text, "%s", uv_strerror(code));
+  if (text[0] >= 'a' && text[0] <= 'z')
+    text[0] -= 'a' - 'A'; /* "No such file or directory", as strerror */
+  size_t n = strlen(path);
+  snprintf(msg, sizeof msg, "%.*s%s: %s", (int)(n > 4000 ? 4000 : n), path,
+           n > 4000 ? "..." : "", text); /* the message is never cut */
   c->err = code;
   weft_call_reject(c, msg);
 }
@@ -376,15 +377,20 @@ static void job_rename(weft_call_t *c, void *ud) {
 typedef struct FileH {
   atomic_int refs;
   int fd;
+  size_t size; /* of this block */
   char path[1];
 } FileH;
+
+static void fileh_ref(void *ud) {
+  atomic_fetch_add_explicit(&((FileH *)ud)->refs, 1, memory_order_relaxed);
+}
 
 static void fileh_unref(void *ud) {
   FileH *h = ud;
   if (atomic_fetch_sub_explicit(&h->refs, 1, memory_order_acq_rel) != 1)
     return;
   if (h->fd >= 0) close(h->fd);
-  weft__valloc(h, sizeof *h + strlen(h->path), 0);
+  weft__valloc(h, h->size, 0);
 }
 
 /* The script's handle: owner of one reference until closed. */
@@ -485,7 +491,7 @@ static int l_job(lua_State *L) {
       L, lua_upvalueindex(2));
   Task *t = lw_need_task(L, S, name);
   weft_value_t *args = lw_args_to_value(L, 1, lua_gettop(L), name);
-  return lw_call(L, t, name, job, &pool_opts, args, NULL);
+  return lw_call(L, t, name, job, &pool_opts, args, NULL, NULL);
 }
 
 static HandleUd *check_handle(lua_State *L, const char *fname) {
@@ -506,8 +512,7 @@ static int l_handle_job(lua_State *L) {
   weft_value_t *args = lw_args_to_value(L, 2, lua_gettop(L) - 1, name);
   weft_fn_opts o = pool_opts;
   o.ud = hu->h;
-  atomic_fetch_add_explicit(&hu->h->refs, 1, memory_order_relaxed);
-  return lw_call(L, t, name, job, &o, args, fileh_unref);
+  return lw_call(L, t, name, job, &o, args, fileh_ref, fileh_unref);
 }
 
 /* I.fs_wrap(fd, path) -> handle, owned by the running task. */
@@ -526,6 +531,7 @@ static int l_wrap(lua_State *L) {
   }
   atomic_init(&hu->h->refs, 1);
   hu->h->fd = fd;
+  hu->h->size = sizeof *hu->h + len;
   memcpy(hu->h->path, path, len + 1);
   if (S->current) lw_task_own(L, S->current, -1);
   return 1;

@@ -4,6 +4,7 @@
  * from C (Lua binding).
  * SPDX-License-Identifier: MIT
  */
+#include <signal.h>
 #include <string.h>
 
 #include "lweft.h"
@@ -148,7 +149,7 @@ static int wait_call(lua_State *L, Task *t, int cidx) {
 
 int lw_call(lua_State *L, Task *t, const char *name, weft_host_fn fn,
             const weft_fn_opts *opts, weft_value_t *args,
-            void (*fini)(void *)) {
+            void (*hold)(void *), void (*fini)(void *)) {
   State *S = upstate(L);
   weft_pool_t *pool = NULL;
   CallUd *cu;
@@ -158,6 +159,7 @@ int lw_call(lua_State *L, Task *t, const char *name, weft_host_fn fn,
   cu->c = NULL;
   luaL_setmetatable(L, CALL_MT);
   cidx = lua_gettop(L);
+  if (hold) hold(opts->ud); /* nothing raises from here on */
   cu->c = weft__call_new(S->loop, name, fn, opts, pool, args);
   if (cu->c == NULL) {
     if (fini) fini(opts->ud);
@@ -176,7 +178,7 @@ static int host_call(lua_State *L) {
   if (h->opts.kind != WEFT_FN_SYNC) t = lw_need_task(L, S, h->name);
   if (h->opts.kind == WEFT_FN_POOL) get_pool(L, S, h->name);
   args = lw_args_to_value(L, 1, lua_gettop(L), h->name);
-  return lw_call(L, t, h->name, h->fn, &h->opts, args, NULL);
+  return lw_call(L, t, h->name, h->fn, &h->opts, args, NULL, NULL);
 }
 
 int weft_lua_push_fn(lua_State *L, const char *name, weft_host_fn fn,
@@ -209,6 +211,14 @@ int weft_lua_set_pool(lua_State *L, weft_pool_t *pool) {
   S->pool = pool;
   S->owns_pool = 0;
   return 0;
+}
+
+void lw_ignore_sigpipe(void) {
+  struct sigaction sa;
+  if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) {
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+  }
 }
 
 void lw_closer_add(State *S, Closer *c) {

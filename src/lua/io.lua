@@ -19,6 +19,14 @@ local function check_str(fname, what, v)
   if type(v) ~= "string" then argerr(fname, what, "a string", v) end
 end
 
+-- A path: a string without "\0" (the system would cut it there).
+local function check_path(fname, what, v)
+  if type(v) ~= "string" then argerr(fname, what, "a string", v) end
+  if sfind(v, "\0", 1, true) then
+    error(("%s: %s must not contain \"\\0\""):format(fname, what), 3)
+  end
+end
+
 -- opts.recursive of mkdir and remove: nil or a table.
 local function recursive(fname, opts)
   if opts == nil then return false end
@@ -32,50 +40,50 @@ local fs = {}
 weft.fs = fs
 
 function fs.read(path)
-  check_str("fs.read", "path", path)
+  check_path("fs.read", "path", path)
   return I.fs_read(path)
 end
 
 function fs.write(path, data)
-  check_str("fs.write", "path", path)
+  check_path("fs.write", "path", path)
   check_str("fs.write", "data", data)
   I.fs_write(path, data, false)
 end
 
 function fs.append(path, data)
-  check_str("fs.append", "path", path)
+  check_path("fs.append", "path", path)
   check_str("fs.append", "data", data)
   I.fs_append(path, data, true)
 end
 
 function fs.stat(path)
-  check_str("fs.stat", "path", path)
+  check_path("fs.stat", "path", path)
   return I.fs_stat(path)
 end
 
 function fs.exists(path)
-  check_str("fs.exists", "path", path)
+  check_path("fs.exists", "path", path)
   return I.fs_exists(path)
 end
 
 function fs.list(path)
-  check_str("fs.list", "path", path)
+  check_path("fs.list", "path", path)
   return I.fs_list(path)
 end
 
 function fs.mkdir(path, opts)
-  check_str("fs.mkdir", "path", path)
+  check_path("fs.mkdir", "path", path)
   I.fs_mkdir(path, recursive("fs.mkdir", opts))
 end
 
 function fs.remove(path, opts)
-  check_str("fs.remove", "path", path)
+  check_path("fs.remove", "path", path)
   I.fs_remove(path, recursive("fs.remove", opts))
 end
 
 function fs.rename(from, to)
-  check_str("fs.rename", "from", from)
-  check_str("fs.rename", "to", to)
+  check_path("fs.rename", "from", from)
+  check_path("fs.rename", "to", to)
   I.fs_rename(from, to)
 end
 
@@ -110,7 +118,14 @@ local function exclusive(fname, body)
     self.busy = true
     local r = table.pack(pcall(body, self, ...))
     self.busy = false
-    if not r[1] then error(r[2], 0) end
+    if not r[1] then
+      -- Cancelled mid-operation: its job may still run on the descriptor
+      -- and the position is unknown, so the file is closed.
+      if weft.is_cancelled(r[2]) or weft.is_timeout(r[2]) then
+        I.fs_hclose(self.h)
+      end
+      error(r[2], 0)
+    end
     return table.unpack(r, 2, r.n)
   end
 end
@@ -162,7 +177,9 @@ local function read_one(self, fmt)
         break
       end
     end
-    if fmt > 0 and unread(self) == 0 then return nil end
+    if unread(self) == 0 and (fmt > 0 or not fill(self, "file:read", 1)) then
+      return nil -- at the end, as Lua's read(0) there
+    end
     return take(self, fmt)
   end
   if type(fmt) ~= "string" then
@@ -265,7 +282,7 @@ local function open_flags(fname, mode)
 end
 
 function fs.open(path, mode)
-  check_str("fs.open", "path", path)
+  check_path("fs.open", "path", path)
   local flags = open_flags("fs.open", mode)
   return new_file(I.fs_open(path, flags), path)
 end
@@ -274,7 +291,7 @@ end
 -- at the end, when the loop is left early (the fourth value is a closing
 -- value) and when the task ends.
 function fs.lines(path)
-  check_str("fs.lines", "path", path)
+  check_path("fs.lines", "path", path)
   local f = new_file(I.fs_lines(path, I.fs_flags("r")), path)
   return function()
     local line = read_line(f)

@@ -55,6 +55,7 @@ typedef struct State {
   int failed_ref;
   int co_pool_ref;    /* coroutines of tasks that returned, for reuse */
   int co_pool_n;
+  int task_cos_ref;   /* weak set of every task coroutine alive */
   unsigned long unhandled;
   weft_lua_report_fn report;
   void *report_ud;
@@ -103,6 +104,7 @@ typedef struct Task {
   int nargs;
   int status;
   int delayed;         /* weft.after: first run waits until due */
+  int exposed;         /* coroutine.running() was called: do not reuse co */
   uint64_t due;
   weft_task_t *joined; /* group hand-off slot */
 } Task;
@@ -147,14 +149,20 @@ void lw_task_own(lua_State *L, Task *t, int idx);
 void lw_open_host(lua_State *L, State *S);
 /* Starts a call of fn (weft_call_t semantics, with args moved in) from
  * task t (NULL only for WEFT_FN_SYNC), waits for it and returns its result
- * as a host function would; use as `return lw_call(...)`. fini, if given,
- * releases opts->ud once the call is gone (also on failure to start).
+ * as a host function would; use as `return lw_call(...)`. hold, if given,
+ * takes a hold on opts->ud once nothing can raise any more; fini releases
+ * it once the call is gone (also if the call cannot be made).
  * A rejection with call->err set raises an error of kind "io" whose code
  * field is libuv's name for it ("ENOENT"). */
 int lw_call(lua_State *L, Task *t, const char *name, weft_host_fn fn,
             const weft_fn_opts *opts, weft_value_t *args,
-            void (*fini)(void *));
+            void (*hold)(void *), void (*fini)(void *));
 void lw_closer_add(State *S, Closer *c);
+/* A write to a pipe or socket whose reader has gone raises SIGPIPE, whose
+ * default action ends the process: I/O that writes to pipes or sockets
+ * calls this first; it ignores SIGPIPE unless the host installed a
+ * handler. */
+void lw_ignore_sigpipe(void);
 void lw_closer_remove(Closer *c);
 
 /* The I/O modules. Each adds its primitives to the internal table on top

@@ -34,7 +34,7 @@ static State *get_state(lua_State *L) {
   lua_pop(L, 1);
   S = lua_newuserdatauv(L, sizeof *S, 0);
   memset(S, 0, sizeof *S);
-  S->failed_ref = S->co_pool_ref = LUA_NOREF;
+  S->failed_ref = S->co_pool_ref = S->task_cos_ref = LUA_NOREF;
   S->closers.next = S->closers.prev = &S->closers;
   lua_createtable(L, 0, 1);
   lua_pushcfunction(L, state_gc);
@@ -63,6 +63,12 @@ static State *get_state(lua_State *L) {
   /* Sized up front: pooling a coroutine must never allocate. */
   lua_createtable(L, CO_POOL_MAX, 0);
   S->co_pool_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_newtable(L); /* task coroutines, weak keys: see is_task_co */
+  lua_createtable(L, 0, 1);
+  lua_pushliteral(L, "k");
+  lua_setfield(L, -2, "__mode");
+  lua_setmetatable(L, -2);
+  S->task_cos_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_setfield(L, LUA_REGISTRYINDEX, STATE_KEY);
   return S;
 }

@@ -209,3 +209,28 @@ function I.chan_methods.iter(self)
     return (self:recv())
   end
 end
+
+-- A task's coroutine is the scheduler's: resuming or closing it from a
+-- script would run its pending wait in the wrong context. The coroutine
+-- library of this state refuses that; coroutine.running marks the task so
+-- that its coroutine is not reused by a later task.
+local co_lib = package and package.loaded and package.loaded.coroutine
+if type(co_lib) == "table" then
+  local resume, close = co_lib.resume, co_lib.close
+  local is_task_co = I.is_task_co
+  co_lib.resume = function(co, ...)
+    if is_task_co(co) then
+      return false, "cannot resume the coroutine of a weft task"
+    end
+    return resume(co, ...)
+  end
+  if close then
+    co_lib.close = function(co, ...)
+      if is_task_co(co) then
+        return false, "cannot close the coroutine of a weft task"
+      end
+      return close(co, ...)
+    end
+  end
+  co_lib.running = I.co_running
+end

@@ -292,8 +292,7 @@ static const char *opt_string(lua_State *L, const char *key) {
                  luaL_typename(L, -1));
     s = lua_tostring(L, -1);
   }
-  lua_pop(L, 1); /* opts keeps the string */
-  return s;
+  return s; /* left on the stack: it stays alive until the call ends */
 }
 
 /* weft.process.exec(cmd [, args [, opts]]) -> {code, signal, stdout, stderr} */
@@ -380,6 +379,7 @@ static int l_exec(lua_State *L) {
   o.stdio = io;
   o.stdio_count = 3;
   o.exit_cb = on_exit_cb;
+  if (p->out[0].len) lw_ignore_sigpipe(); /* the child may not read it */
   r = uv_spawn(S->loop->uv, &p->proc, &o);
   lw_closer_add(S, &p->op.closer);
   if (r != 0) {
@@ -406,9 +406,13 @@ static int l_exec(lua_State *L) {
   } else {
     close_handle((uv_handle_t *)&p->pipe[0]);
   }
-  if (weft_task_await(&t->t, &p->op.fut, tmo ? (uint64_t)tmo : WEFT_FOREVER)
-      == 0)
-    return exec_k(L, LUA_YIELD, (lua_KContext)tmo);
+  r = weft_task_await(&t->t, &p->op.fut, tmo ? (uint64_t)tmo : WEFT_FOREVER);
+  if (r == 0) return exec_k(L, LUA_YIELD, (lua_KContext)tmo);
+  if (r != WEFT_PENDING) { /* no memory for the deadline: not parked */
+    g->op = NULL;
+    p->op.abandon(&p->op);
+    return luaL_error(L, "process.exec: not enough memory");
+  }
   return lua_yieldk(L, 0, (lua_KContext)tmo, exec_k);
 }
 

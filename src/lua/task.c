@@ -226,8 +226,9 @@ static void end_task(State *S, Task *t, int state) {
  * is empty and its status LUA_OK, as a new one's. The pool table was sized
  * for CO_POOL_MAX, so this never allocates. The coroutine is on top of L;
  * popped. */
-static void pool_co(State *S, lua_State *L, lua_State *co) {
-  if (S->co_pool_n < CO_POOL_MAX && lua_status(co) == LUA_OK &&
+static void pool_co(State *S, lua_State *L, Task *t) {
+  lua_State *co = t->co;
+  if (S->co_pool_n < CO_POOL_MAX && !t->exposed && lua_status(co) == LUA_OK &&
       lua_gettop(co) == 0) {
     lua_sethook(co, NULL, 0, 0); /* a hook the task set must not stay */
     lua_rawgeti(L, LUA_REGISTRYINDEX, S->co_pool_ref);
@@ -248,7 +249,7 @@ static void done_ok(State *S, Task *t, int nres) {
       t->h.res = RES_ONE;
     }
     lua_getiuservalue(L, -1, UV_CO);
-    pool_co(S, L, t->co);
+    pool_co(S, L, t);
   } else {
     lua_getiuservalue(L, -1, UV_CO); /* keep the dead thread as holder */
     lua_setiuservalue(L, -2, UV_RESULT);
@@ -332,6 +333,11 @@ static int start_co(lua_State *L) {
   lua_State *co;
   lw_push_task(L, t);
   co = lua_newthread(L);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, t->h.S->task_cos_ref);
+  lua_pushvalue(L, -2);
+  lua_pushboolean(L, 1);
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
   luaL_checkstack(co, t->nargs + 1 + LUA_MINSTACK, "weft.spawn");
   luaL_checkstack(L, t->nargs + 2, "weft.spawn");
   give_co(L, t, 2, co);
@@ -385,8 +391,13 @@ static int task_fn(weft_task_t *ct, int status) {
       t->delayed = 0;
       weft_loop_update_time(S->loop);
       now = weft_sched_now(S->sched);
-      if (t->due > now && weft_task_sleep(ct, t->due - now) == WEFT_PENDING)
+      if (t->due > now) {
+        if (weft_task_sleep(ct, t->due - now) != WEFT_PENDING) {
+          t->delayed = 1; /* no memory for the timer: try again later */
+          weft_task_yield(ct);
+        }
         return WEFT_PENDING;
+      }
     }
     r = first_co(S, t);
     t->nargs = -1;
@@ -945,6 +956,28 @@ static int f_gc(lua_State *L) {
 /* ----------------------------------------------------------- the rest */
 
 /* weft.current() -> the running task, or nil */
+/* I.is_task_co(co) -> whether co is (or was, or will be reused as) the
+ * coroutine of a task: the prelude's coroutine.resume and .close refuse
+ * those. */
+static int l_is_task_co(lua_State *L) {
+  State *S = upstate(L);
+  if (!lua_isthread(L, 1)) return 0;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, S->task_cos_ref);
+  lua_pushvalue(L, 1);
+  lua_pushboolean(L, lua_rawget(L, -2) != LUA_TNIL);
+  return 1;
+}
+
+/* I.co_running() -> coroutine.running()'s values. A task whose coroutine
+ * was seen this way keeps it to itself: it is not reused by a later task,
+ * so the thread stays a sound identity (a key of a weak table, say). */
+static int l_co_running(lua_State *L) {
+  State *S = upstate(L);
+  if (S->current && S->current->co == L) S->current->exposed = 1;
+  lua_pushboolean(L, lua_pushthread(L));
+  return 2;
+}
+
 static int l_current(lua_State *L) {
   State *S = upstate(L);
   if (S->current == NULL) return 0;
@@ -1006,7 +1039,8 @@ static const luaL_Reg weft_funcs[] = {
 
 static const luaL_Reg internal_funcs[] = {
     {"wait", l_wait}, {"wait_for", l_wait_for}, {"is_future", l_is_future},
-    {"spawn_after", l_spawn_after},
+    {"spawn_after", l_spawn_after}, {"is_task_co", l_is_task_co},
+    {"co_running", l_co_running},
     {"check_task", l_check_task},
     {"is_task", l_is_task}, {"error", l_error}, {"is_error", l_is_error},
     {NULL, NULL}};

@@ -67,16 +67,6 @@ static void wake(weft_loop_t *loop, weft_future_t *f) {
  * (the future was settled already) must not read a stale status. */
 static int woke(Task *t, int st) { return st == LUA_YIELD ? t->status : 0; }
 
-/* A write to a peer that has gone raises SIGPIPE, whose default action
- * ends the process: ignore it, unless the host installed a handler. */
-static void ignore_sigpipe(void) {
-  struct sigaction sa;
-  if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) {
-    sa.sa_handler = SIG_IGN;
-    sigaction(SIGPIPE, &sa, NULL);
-  }
-}
-
 /* "host:port", or "[v6]:port", of a socket address. */
 static void format_addr(const struct sockaddr *sa, char *out, size_t size) {
   char ip[INET6_ADDRSTRLEN] = "?";
@@ -710,7 +700,7 @@ static int l_connect(lua_State *L) {
   lua_settop(L, 5);
   if ((r = parse_addr(ip, port, &ss)) != 0)
     return raise_io(L, "tcp.connect", where, r);
-  ignore_sigpipe();
+  lw_ignore_sigpipe();
   c = new_conn(L, S, "tcp.connect"); /* at 6 */
   snprintf(c->name, sizeof c->name, "%s", where);
   r = uv_tcp_connect(&c->creq, &c->tcp, (struct sockaddr *)&ss, on_connect);
@@ -969,7 +959,7 @@ static int l_listen(lua_State *L) {
   lua_settop(L, 5);
   if ((r = parse_addr(ip, port, &ss)) != 0)
     return raise_io(L, "tcp.listen", where, r);
-  ignore_sigpipe();
+  lw_ignore_sigpipe();
   u = lua_newuserdatauv(L, sizeof *u, 2); /* 6 */
   u->s = NULL;
   u->port = 0;

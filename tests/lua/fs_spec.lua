@@ -142,6 +142,58 @@ describe("weft.fs", function()
       assert.truthy(tostring(e):find("^fs%.stat: "))
     end))
 
+  it("fails cleanly on a path too long for the system", async(function()
+    local e = H.raises(fs.read, ("a"):rep(20000))
+    assert.equal("ENAMETOOLONG", e.code)
+    assert.truthy(tostring(e):find("^fs%.read: a+%.%.%.: Name too long$"),
+      tostring(e))
+  end))
+
+  it("refuses paths with a zero byte (the system would cut them)",
+    async(function()
+      fs.write(dir .. "/x", "x")
+      H.raises_match('fs.remove: path must not contain "\\0"', fs.remove,
+        dir .. "/x\0junk")
+      H.raises_match('fs.open: path must not contain "\\0"', fs.open,
+        dir .. "/x\0junk")
+      H.raises_match('fs.rename: to must not contain "\\0"', fs.rename,
+        dir .. "/x", dir .. "/y\0")
+      assert.is_true(fs.exists(dir .. "/x"))
+    end))
+
+  it("reads 0 bytes as \"\" before the end and nil at it", async(function()
+    fs.write(dir .. "/f", "ab")
+    local f = fs.open(dir .. "/f")
+    assert.equal("", f:read(0))
+    assert.equal("ab", f:read("a"))
+    assert.is_nil(f:read(0))
+    f:close()
+    fs.write(dir .. "/empty", "")
+    f = fs.open(dir .. "/empty")
+    assert.is_nil(f:read(0))
+    f:close()
+  end))
+
+  it("closes a file whose operation was cancelled: its position is lost",
+    async(function()
+      local p = fifo(dir, "c")
+      local w -- the FIFO's writer, held open without writing
+      local writer = weft.spawn(function()
+        wait_busy(1)
+        w = assert(io.open(p, "w"))
+      end)
+      local f = fs.open(p) -- returns once the writer has opened it
+      writer:await()
+      local e = H.raises(weft.timeout, 20, function() return f:read("a") end)
+      assert.is_true(weft.is_timeout(e))
+      H.settle() -- the cancelled reader unwinds
+      assert.is_true(f:closed())
+      H.raises_match("file:read: the file is closed", f.read, f)
+      w:write("late")
+      w:close() -- the read still running on the worker ends; nothing leaks
+      while weft.stats().pool_busy > 0 do weft.sleep(1) end
+    end))
+
   it("rejects bad arguments, naming the function", async(function()
     local cases = {
       { "fs.read: path must be a string, got nil", fs.read },

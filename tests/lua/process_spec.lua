@@ -45,6 +45,11 @@ describe("weft.process.exec", function()
     assert.equal(3000000, #r.stdout)
   end))
 
+  it("survives a child that does not read its stdin", async(function()
+    local r = weft.process.exec("true", {}, { stdin = ("x"):rep(1 << 20) })
+    assert.equal(0, r.code) -- no SIGPIPE for the writer
+  end))
+
   it("runs in cwd with env added to the inherited one", async(function()
     local r = exec("sh", { "-c", "pwd; echo $WEFT_T1; echo ${HOME:-unset}" },
       { cwd = "/", env = { WEFT_T1 = "one", HOME = false } })

@@ -127,6 +127,40 @@ describe("weft.spawn", function()
       end)()))
     end))
 
+  it("refuses to resume or close a task's coroutine from a script",
+    async(function()
+      local saved
+      weft.spawn(function() saved = coroutine.running() end):await()
+      local t = weft.spawn(function()
+        local co = coroutine.running()
+        weft.sleep(5)
+        return co
+      end)
+      weft.sleep(0)
+      local ok, err = coroutine.resume(saved)
+      assert.is_false(ok)
+      assert.equal("cannot resume the coroutine of a weft task", err)
+      local co = t:await()
+      ok, err = coroutine.close(co)
+      assert.is_false(ok)
+      assert.equal("cannot close the coroutine of a weft task", err)
+      -- other coroutines are unaffected
+      local c = coroutine.create(function(x) return x * 2 end)
+      assert.same({ true, 6 }, { coroutine.resume(c, 3) })
+    end))
+
+  it("never reuses a coroutine a task has seen as coroutine.running()",
+    async(function()
+      local seen = setmetatable({}, { __mode = "k" })
+      for i = 1, 50 do
+        weft.spawn(function()
+          local co = coroutine.running()
+          assert(seen[co] == nil, "a coroutine was reused: task " .. i)
+          seen[co] = i
+        end):await()
+      end
+    end))
+
   it("starts the task later, not during spawn", async(function()
     local log = H.log()
     local t = weft.spawn(function() log("child") end)
