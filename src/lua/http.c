@@ -4,7 +4,9 @@
  * The script-facing wrappers (argument checks, get/post) are in http.lua.
  * SPDX-License-Identifier: MIT
  */
+#define CURL_DISABLE_TYPECHECK /* its macros would hide ours below */
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -13,6 +15,82 @@
 /* host.h for the loop's uv_loop_t: curl's sockets and timer are libuv
  * handles on the loop that runs the tasks. */
 #include "host.h"
+
+/* ------------------------------------------------------ loading libcurl */
+
+/* libcurl and the 30-odd libraries it pulls in (TLS, GSSAPI, LDAP, SSH,
+ * ...) are loaded on the first request, not at start-up: a script that
+ * makes no HTTP request does not pay for mapping them (W0). The calls
+ * below go through this table; the names are libcurl's own. */
+static struct {
+  CURLcode (*global_init)(long);
+  CURL *(*easy_init)(void);
+  CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
+  CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
+  CURLcode (*easy_pause)(CURL *, int);
+  void (*easy_cleanup)(CURL *);
+  const char *(*easy_strerror)(CURLcode);
+  CURLM *(*multi_init)(void);
+  CURLMcode (*multi_setopt)(CURLM *, CURLMoption, ...);
+  CURLMcode (*multi_add_handle)(CURLM *, CURL *);
+  CURLMcode (*multi_remove_handle)(CURLM *, CURL *);
+  CURLMcode (*multi_socket_action)(CURLM *, curl_socket_t, int, int *);
+  CURLMcode (*multi_assign)(CURLM *, curl_socket_t, void *);
+  CURLMsg *(*multi_info_read)(CURLM *, int *);
+  CURLMcode (*multi_cleanup)(CURLM *);
+  const char *(*multi_strerror)(CURLMcode);
+  struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
+  void (*slist_free_all)(struct curl_slist *);
+} curl;
+
+static char curl_error[256]; /* why loading failed, or "" */
+
+static void load_curl(void) {
+  static const char *const names[] = {
+      "curl_global_init", "curl_easy_init", "curl_easy_setopt",
+      "curl_easy_getinfo", "curl_easy_pause", "curl_easy_cleanup",
+      "curl_easy_strerror", "curl_multi_init", "curl_multi_setopt",
+      "curl_multi_add_handle", "curl_multi_remove_handle",
+      "curl_multi_socket_action", "curl_multi_assign",
+      "curl_multi_info_read", "curl_multi_cleanup", "curl_multi_strerror",
+      "curl_slist_append", "curl_slist_free_all"};
+  void **slot = (void **)&curl;
+  void *lib = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
+  size_t i;
+  if (lib == NULL) {
+    snprintf(curl_error, sizeof curl_error, "cannot load libcurl: %s",
+             dlerror());
+    return;
+  }
+  for (i = 0; i < sizeof names / sizeof names[0]; i++)
+    if ((slot[i] = dlsym(lib, names[i])) == NULL) {
+      snprintf(curl_error, sizeof curl_error, "libcurl lacks %s", names[i]);
+      return;
+    }
+  if (curl.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+    snprintf(curl_error, sizeof curl_error, "libcurl failed to start");
+}
+
+#undef curl_easy_setopt /* curl.h's own checks of the argument count */
+#undef curl_easy_getinfo
+#undef curl_multi_setopt
+#define curl_easy_init curl.easy_init
+#define curl_easy_setopt curl.easy_setopt
+#define curl_easy_getinfo curl.easy_getinfo
+#define curl_easy_pause curl.easy_pause
+#define curl_easy_cleanup curl.easy_cleanup
+#define curl_easy_strerror curl.easy_strerror
+#define curl_multi_init curl.multi_init
+#define curl_multi_setopt curl.multi_setopt
+#define curl_multi_add_handle curl.multi_add_handle
+#define curl_multi_remove_handle curl.multi_remove_handle
+#define curl_multi_socket_action curl.multi_socket_action
+#define curl_multi_assign curl.multi_assign
+#define curl_multi_info_read curl.multi_info_read
+#define curl_multi_cleanup curl.multi_cleanup
+#define curl_multi_strerror curl.multi_strerror
+#define curl_slist_append curl.slist_append
+#define curl_slist_free_all curl.slist_free_all
 
 #define GUARD_MT "weft.HttpRequest"
 /* A streamed body stops being read from the socket (the transfer is
@@ -379,7 +457,6 @@ static void close_http(Closer *c) {
   uv_close((uv_handle_t *)&h->keep, on_handle_closed);
 }
 
-static void global_init(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
 
 /* The State's Http, created on first use. NULL on failure. */
 static Http *get_http(lua_State *L, State *S) {
@@ -387,8 +464,8 @@ static Http *get_http(lua_State *L, State *S) {
   Ctx *ctx = lua_touserdata(L, lua_upvalueindex(2));
   Http *h = ctx->h;
   if (h) return h;
-  uv_once(&once, global_init);
-  if ((h = xalloc(sizeof *h)) == NULL) return NULL;
+  uv_once(&once, load_curl);
+  if (curl_error[0] || (h = xalloc(sizeof *h)) == NULL) return NULL;
   if ((h->multi = curl_multi_init()) == NULL) {
     xfree(h, sizeof *h);
     return NULL;
@@ -717,7 +794,9 @@ static int l_request(lua_State *L) {
   luaL_setmetatable(L, GUARD_MT);
   if ((url = opt_str(L, 2, "url", &ulen)) == NULL)
     return luaL_error(L, "%s: no url", fname);
-  if ((h = get_http(L, S)) == NULL || (r = xalloc(sizeof *r + ulen)) == NULL)
+  if ((h = get_http(L, S)) == NULL && curl_error[0])
+    return luaL_error(L, "%s: %s", fname, curl_error);
+  if (h == NULL || (r = xalloc(sizeof *r + ulen)) == NULL)
     return luaL_error(L, "%s: not enough memory", fname);
   g->req = r; /* from here on the guard frees r, whatever happens */
   memcpy(r->url, url, ulen + 1);
