@@ -108,6 +108,7 @@ static int complete(weft_call_t *c, weft_value_t *result, const char *msg) {
   else
     loop->inbox_head = c;
   loop->inbox_tail = c;
+  atomic_store_explicit(&loop->inbox_ready, 1, memory_order_relaxed);
   /* Send before unlocking: once the mutex is free the loop may deliver
    * this call, see nothing in flight and be freed. */
   uv_async_send(&loop->async);
@@ -207,6 +208,7 @@ void weft__loop_drain(weft_loop_t *loop) {
   uv_mutex_lock(&loop->inbox_mu);
   c = loop->inbox_head;
   loop->inbox_head = loop->inbox_tail = NULL;
+  atomic_store_explicit(&loop->inbox_ready, 0, memory_order_relaxed);
   uv_mutex_unlock(&loop->inbox_mu);
   for (; c; c = next) {
     next = c->inbox_next;

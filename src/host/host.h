@@ -40,7 +40,9 @@ struct weft_loop_s {
   uv_mutex_t inbox_mu;
   weft_call_t *inbox_head, *inbox_tail; /* guarded by inbox_mu */
   atomic_int space_signal;
+  atomic_int inbox_ready; /* the inbox is not empty: the loop may spin */
   size_t inflight;
+  unsigned spin_misses, spin_skip; /* spin_for_inbox's back-off */
   weft_call_t *calls; /* started, undelivered; via call->loop_next/prev */
   weft_future_t space;
   weft_loop_t *pool_next;

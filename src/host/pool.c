@@ -7,6 +7,9 @@
 
 #include "host.h"
 
+/* How long an idle worker looks for the next job before it sleeps. */
+#define POOL_SPIN_NS 50000
+
 /* About weft_pool_t: everything below mu is guarded by mu. Jobs are calls
  * (call->job_next links a queue); a queued call holds a reference owned by
  * the pool, dropped when its job has run or was removed. waiters lists the
@@ -22,7 +25,8 @@ struct weft_pool_s {
   weft_call_t *head[WEFT_NPRIO], *tail[WEFT_NPRIO];
   unsigned mask, fair_count, fair_cursor;
   size_t queued, running, queue_max;
-  int stopping;
+  atomic_size_t ready; /* queued + stopping, readable without mu: spin */
+  int stopping, spinning; /* spinning: one idle worker is looking (0/1) */
   weft_pool_stats st;
   weft_loop_t *waiters;
 };
@@ -64,6 +68,7 @@ static weft_call_t *pop_locked(weft_pool_t *p) {
   c->job_next = NULL;
   c->queued = 0;
   p->queued--;
+  atomic_store_explicit(&p->ready, p->queued, memory_order_relaxed);
   p->st.started[lvl]++;
   p->st.wait_ns[lvl] += uv_hrtime() - c->enq_ns;
   return c;
@@ -74,6 +79,20 @@ static void worker(void *arg) {
   weft_call_t *c;
   uv_mutex_lock(&p->mu);
   for (;;) {
+    if (!p->stopping && p->queued == 0 && !p->spinning) {
+      /* A job often follows at once (a script awaiting calls in a row):
+       * one idle worker looks for it a little while before sleeping,
+       * since waking a sleeping worker costs a futex call and a context
+       * switch per job. submit does not signal for the job it takes. */
+      uint64_t until = uv_hrtime() + POOL_SPIN_NS;
+      p->spinning = 1;
+      uv_mutex_unlock(&p->mu);
+      while (atomic_load_explicit(&p->ready, memory_order_relaxed) == 0 &&
+             uv_hrtime() < until) {
+      }
+      uv_mutex_lock(&p->mu);
+      p->spinning = 0;
+    }
     while (!p->stopping && p->queued == 0) uv_cond_wait(&p->cond, &p->mu);
     if (p->queued == 0) break; /* stopping and drained */
     c = pop_locked(p);
@@ -101,6 +120,7 @@ int weft_pool_new(weft_pool_t **out, const weft_pool_opts *opts) {
   p = weft__valloc(NULL, 0, sizeof *p);
   if (p == NULL) return WEFT_ENOMEM;
   memset(p, 0, sizeof *p);
+  atomic_init(&p->ready, 0);
   p->queue_max = opts && opts->queue_max ? opts->queue_max : 64 * (size_t)n;
   p->threads = weft__valloc(NULL, 0, n * sizeof *p->threads);
   if (p->threads == NULL) {
@@ -129,6 +149,7 @@ void weft_pool_free(weft_pool_t *p) {
   if (p == NULL) return;
   uv_mutex_lock(&p->mu);
   p->stopping = 1;
+  atomic_store_explicit(&p->ready, 1, memory_order_relaxed); /* wake spin */
   for (lvl = 0; lvl < WEFT_NPRIO; lvl++) {
     for (c = p->head[lvl]; c; c = next) {
       next = c->job_next;
@@ -178,8 +199,9 @@ int weft__pool_submit(weft_pool_t *p, weft_call_t *c) {
   p->tail[lvl] = c;
   p->mask |= 1u << lvl;
   p->queued++;
+  atomic_store_explicit(&p->ready, p->queued, memory_order_relaxed);
   p->st.submitted++;
-  uv_cond_signal(&p->cond);
+  if (!(p->spinning && p->queued == 1)) uv_cond_signal(&p->cond);
   uv_mutex_unlock(&p->mu);
   return 0;
 }
@@ -200,6 +222,7 @@ int weft__pool_remove(weft_pool_t *p, weft_call_t *c) {
   c->queued = 0;
   c->job_next = NULL;
   p->queued--;
+  atomic_store_explicit(&p->ready, p->queued, memory_order_relaxed);
   p->st.cancelled++;
   if (p->waiters) notify_room_locked(p);
   uv_mutex_unlock(&p->mu);
