@@ -10,6 +10,7 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
+#include "alloc.h"
 #include "weft_lua.h"
 
 static const char usage[] =
@@ -127,12 +128,63 @@ static int run(lua_State *L, int argc, char **argv) {
   return weft_lua_unhandled(L) > 0;
 }
 
+#ifndef WEFT_SYSTEM_ALLOC
+/* Warnings as with luaL_newstate: off until warn("@on"); each message on
+ * stderr after "Lua warning: ". st: bit 0 on, bit 1 inside a message. */
+static void warn_fn(void *ud, const char *msg, int tocont) {
+  int *st = ud;
+  if (!(*st & 2) && !tocont && msg[0] == '@') {
+    if (strcmp(msg + 1, "on") == 0) *st |= 1;
+    if (strcmp(msg + 1, "off") == 0) *st &= ~1;
+    return;
+  }
+  if (*st & 1) {
+    if (!(*st & 2)) fputs("Lua warning: ", stderr);
+    fputs(msg, stderr);
+    if (!tocont) fputc('\n', stderr);
+  }
+  *st = tocont ? *st | 2 : *st & ~2;
+}
+
+static int panic(lua_State *L) {
+  const char *msg = lua_tostring(L, -1);
+  fprintf(stderr, "weft: PANIC: unprotected error in call to Lua API (%s)\n",
+          msg ? msg : "error object is not a string");
+  return 0;
+}
+
+/* A state on the slab allocator, with luaL_newstate's panic and
+ * warnings. */
+static lua_State *new_state(slab *heap) {
+  static int warn_state;
+  lua_State *L;
+  slab_init(heap);
+  L = lua_newstate(slab_alloc, heap);
+  if (L != NULL) {
+    lua_atpanic(L, panic);
+    lua_setwarnf(L, warn_fn, &warn_state);
+  }
+  return L;
+}
+#endif
+
+/* The state runs on the slab allocator (alloc.c), except in sanitizer
+ * builds, where every Lua object must be a block the sanitizer sees. */
 int main(int argc, char **argv) {
-  lua_State *L = luaL_newstate();
+  lua_State *L;
   int status;
+#ifdef WEFT_SYSTEM_ALLOC
+  L = luaL_newstate();
+#else
+  static slab heap;
+  L = new_state(&heap);
+#endif
   if (L == NULL) return fail("cannot create the Lua state: not enough memory");
   status = run(L, argc, argv);
   lua_close(L);
   if (pool) weft_pool_free(pool);
+#ifndef WEFT_SYSTEM_ALLOC
+  slab_free(&heap);
+#endif
   return status;
 }

@@ -91,6 +91,37 @@ describe("weft CLI", function()
     assert.equal("42\n", out)
   end)
 
+  it("keeps Lua's warnings: off until @on, then on stderr", function()
+    local out, err, code = cli({ "-e", "warn('hidden') warn('@on') " ..
+      "warn('a', 'b') warn('c') warn('@off') warn('hidden')" })
+    assert.equal(0, code)
+    assert.equal("", out)
+    assert.equal("Lua warning: ab\nLua warning: c\n", err)
+  end)
+
+  it("runs thousands of tasks and big values on its allocator", function()
+    local out, err, code = cli({ "-e", [[
+      local ts = {}
+      for i = 1, 20000 do
+        ts[i] = weft.spawn(function(n)
+          weft.sleep(1)
+          return ('x'):rep(n % 2000) .. n
+        end, i)
+      end
+      local len = 0
+      for i = 1, #ts do len = len + #ts[i]:await() end
+      ts = nil
+      collectgarbage()
+      local big = {}
+      for i = 1, 200 do big[i] = ('y'):rep(i * 1000) end
+      print(len, #table.concat(big))]] })
+    assert.equal("", err)
+    assert.equal(0, code)
+    local want = 0
+    for i = 1, 20000 do want = want + i % 2000 + #tostring(i) end
+    assert.equal(want .. "\t" .. 20100000 .. "\n", out)
+  end)
+
   it("prints the version with --version and -v", function()
     for _, opt in ipairs({ "--version", "-v" }) do
       local out, err, code = cli({ opt })
