@@ -129,27 +129,39 @@ static int run(lua_State *L, int argc, char **argv) {
 }
 
 #ifndef WEFT_SYSTEM_ALLOC
-/* Warnings as with luaL_newstate: off until warn("@on"); each message on
- * stderr after "Lua warning: ". st: bit 0 on, bit 1 inside a message. */
+/* Warnings and panics as with luaL_newstate (lauxlib.c): warnings are
+ * off until warn("@on"); each message goes to stderr after "Lua warning:
+ * ". st: 0 off, 1 on, 2 inside a message of several pieces. */
+static int warn_control(int *st, const char *msg, int tocont) {
+  if (tocont || msg[0] != '@') return 0;
+  if (strcmp(msg + 1, "off") == 0) *st = 0;
+  if (strcmp(msg + 1, "on") == 0) *st = 1;
+  return 1;
+}
+
 static void warn_fn(void *ud, const char *msg, int tocont) {
   int *st = ud;
-  if (!(*st & 2) && !tocont && msg[0] == '@') {
-    if (strcmp(msg + 1, "on") == 0) *st |= 1;
-    if (strcmp(msg + 1, "off") == 0) *st &= ~1;
+  if (*st == 0) {
+    warn_control(st, msg, tocont);
     return;
   }
-  if (*st & 1) {
-    if (!(*st & 2)) fputs("Lua warning: ", stderr);
-    fputs(msg, stderr);
-    if (!tocont) fputc('\n', stderr);
+  if (*st == 1) {
+    if (warn_control(st, msg, tocont)) return;
+    fputs("Lua warning: ", stderr);
   }
-  *st = tocont ? *st | 2 : *st & ~2;
+  fputs(msg, stderr);
+  if (tocont) {
+    *st = 2;
+  } else {
+    fputc('\n', stderr);
+    *st = 1;
+  }
 }
 
 static int panic(lua_State *L) {
-  const char *msg = lua_tostring(L, -1);
-  fprintf(stderr, "weft: PANIC: unprotected error in call to Lua API (%s)\n",
-          msg ? msg : "error object is not a string");
+  fprintf(stderr, "PANIC: unprotected error in call to Lua API (%s)\n",
+          lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1)
+                                         : "error object is not a string");
   return 0;
 }
 

@@ -181,6 +181,7 @@ void weft__loop_call_started(weft_loop_t *loop, weft_call_t *c) {
   c->loop_next = loop->calls;
   if (loop->calls) loop->calls->loop_prev = c;
   loop->calls = c;
+  if (c->kind != WEFT_FN_LOOP) loop->pool_inflight++;
   if (loop->inflight++ == 0) uv_ref((uv_handle_t *)&loop->async);
 }
 
@@ -193,6 +194,7 @@ void weft__loop_call_done(weft_loop_t *loop, weft_call_t *c) {
     loop->calls = c->loop_next;
   if (c->loop_next) c->loop_next->loop_prev = c->loop_prev;
   c->loop_next = c->loop_prev = NULL;
+  if (c->kind != WEFT_FN_LOOP) loop->pool_inflight--;
   if (--loop->inflight == 0) uv_unref((uv_handle_t *)&loop->async);
 }
 

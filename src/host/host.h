@@ -11,6 +11,16 @@
 
 #include "weft.h"
 
+/* The body of a spin-wait loop: tells the CPU (and a hyperthread
+ * sibling) that this thread is only waiting. */
+static inline void weft__cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__) || defined(__arm__)
+  __asm__ __volatile__("yield");
+#endif
+}
+
 /* About weft_loop_t: the scheduler plus the libuv loop that drives it.
  * - timer is armed for the scheduler's earliest deadline while the loop
  *   waits; running guards against re-entry.
@@ -42,6 +52,8 @@ struct weft_loop_s {
   atomic_int space_signal;
   atomic_int inbox_ready; /* the inbox is not empty: the loop may spin */
   size_t inflight;
+  size_t pool_inflight; /* of which pool jobs: only those are spun for */
+  int spin_ok;          /* more than one CPU: spinning can pay */
   unsigned spin_misses, spin_skip; /* spin_for_inbox's back-off */
   weft_call_t *calls; /* started, undelivered; via call->loop_next/prev */
   weft_future_t space;

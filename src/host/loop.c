@@ -87,6 +87,7 @@ static int init(weft_loop_t *loop, uv_loop_t *uv) {
   }
   atomic_init(&loop->space_signal, 0);
   atomic_init(&loop->inbox_ready, 0);
+  loop->spin_ok = uv_available_parallelism() > 1;
   weft_future_init(&loop->space);
   weft_loop_update_time(loop);
   return 0;
@@ -191,27 +192,35 @@ void weft_loop_update_time(weft_loop_t *loop) {
   weft_sched_set_time(&loop->sched, uv_now(loop->uv));
 }
 
-/* With host calls in flight and nothing else to do, a completion often
- * comes within microseconds (a short pool job): look for it a little while
+/* With pool jobs in flight and nothing else to do, a completion often
+ * comes within microseconds (a short job): look for it a little while
  * before sleeping in the poll, which costs a wake-up and a context switch.
- * When looking finds nothing (the calls are slow), the next 2, 4, ... 64
- * waits do not look: a loop whose calls take long wastes at most one spin
- * in 64 waits. Returns whether the inbox has something. */
+ * When looking finds nothing (the jobs are slow), the next 2, 4, ... 64
+ * waits do not look: a loop whose jobs take long wastes at most one spin
+ * in 64 waits. With a single CPU the worker needs the CPU the spin would
+ * hold: no spinning. Returns whether the inbox has something. */
 static int spin_for_inbox(weft_loop_t *loop) {
   uint64_t until;
+  unsigned i;
+  if (atomic_load_explicit(&loop->inbox_ready, memory_order_relaxed))
+    return 1; /* arrived meanwhile: not a sign that spinning pays */
+  if (!loop->spin_ok || loop->pool_inflight == 0) return 0;
   if (loop->spin_skip > 0) {
     loop->spin_skip--;
     return 0;
   }
   until = uv_hrtime() + LOOP_SPIN_NS;
   do {
-    if (atomic_load_explicit(&loop->inbox_ready, memory_order_relaxed)) {
-      loop->spin_misses = 0;
-      return 1;
+    for (i = 0; i < 32; i++) {
+      if (atomic_load_explicit(&loop->inbox_ready, memory_order_relaxed)) {
+        loop->spin_misses = 0;
+        return 1;
+      }
+      weft__cpu_relax();
     }
   } while (uv_hrtime() < until);
-  if (loop->spin_misses < 6) loop->spin_misses++;
-  loop->spin_skip = 1u << loop->spin_misses;
+  if (loop->spin_misses < 7) loop->spin_misses++;
+  loop->spin_skip = (loop->spin_misses > 1) << (loop->spin_misses - 1);
   return 0;
 }
 

@@ -27,6 +27,8 @@ struct weft_pool_s {
   size_t queued, running, queue_max;
   atomic_size_t ready; /* queued + stopping, readable without mu: spin */
   int stopping, spinning; /* spinning: one idle worker is looking (0/1) */
+  int spin_ok;            /* more than one CPU: spinning can pay */
+  unsigned spin_misses, spin_skip; /* back-off, as in the loop */
   weft_pool_stats st;
   weft_loop_t *waiters;
 };
@@ -74,24 +76,43 @@ static weft_call_t *pop_locked(weft_pool_t *p) {
   return c;
 }
 
+/* A job often follows at once (a script awaiting calls in a row): one
+ * idle worker looks for it a little while before sleeping, since waking
+ * a sleeping worker costs a futex call and a context switch per job
+ * (weft__pool_submit does not signal for the job the spinner takes).
+ * When looking finds nothing, the next 2, 4, ... 64 idle turns do not
+ * look. Called and returns with mu held. */
+static void spin_locked(weft_pool_t *p) {
+  uint64_t until = uv_hrtime() + POOL_SPIN_NS;
+  unsigned i;
+  p->spinning = 1;
+  uv_mutex_unlock(&p->mu);
+  do {
+    for (i = 0; i < 32; i++) {
+      if (atomic_load_explicit(&p->ready, memory_order_relaxed)) break;
+      weft__cpu_relax();
+    }
+  } while (i == 32 && uv_hrtime() < until);
+  uv_mutex_lock(&p->mu);
+  p->spinning = 0;
+  if (p->queued > 0) {
+    p->spin_misses = 0;
+  } else {
+    if (p->spin_misses < 7) p->spin_misses++;
+    p->spin_skip = (p->spin_misses > 1) << (p->spin_misses - 1);
+  }
+}
+
 static void worker(void *arg) {
   weft_pool_t *p = arg;
   weft_call_t *c;
   uv_mutex_lock(&p->mu);
   for (;;) {
-    if (!p->stopping && p->queued == 0 && !p->spinning) {
-      /* A job often follows at once (a script awaiting calls in a row):
-       * one idle worker looks for it a little while before sleeping,
-       * since waking a sleeping worker costs a futex call and a context
-       * switch per job. submit does not signal for the job it takes. */
-      uint64_t until = uv_hrtime() + POOL_SPIN_NS;
-      p->spinning = 1;
-      uv_mutex_unlock(&p->mu);
-      while (atomic_load_explicit(&p->ready, memory_order_relaxed) == 0 &&
-             uv_hrtime() < until) {
-      }
-      uv_mutex_lock(&p->mu);
-      p->spinning = 0;
+    if (!p->stopping && p->queued == 0 && !p->spinning && p->spin_ok) {
+      if (p->spin_skip > 0)
+        p->spin_skip--;
+      else
+        spin_locked(p);
     }
     while (!p->stopping && p->queued == 0) uv_cond_wait(&p->cond, &p->mu);
     if (p->queued == 0) break; /* stopping and drained */
@@ -121,6 +142,7 @@ int weft_pool_new(weft_pool_t **out, const weft_pool_opts *opts) {
   if (p == NULL) return WEFT_ENOMEM;
   memset(p, 0, sizeof *p);
   atomic_init(&p->ready, 0);
+  p->spin_ok = uv_available_parallelism() > 1;
   p->queue_max = opts && opts->queue_max ? opts->queue_max : 64 * (size_t)n;
   p->threads = weft__valloc(NULL, 0, n * sizeof *p->threads);
   if (p->threads == NULL) {

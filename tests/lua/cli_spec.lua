@@ -92,11 +92,11 @@ describe("weft CLI", function()
   end)
 
   it("keeps Lua's warnings: off until @on, then on stderr", function()
-    local out, err, code = cli({ "-e", "warn('hidden') warn('@on') " ..
-      "warn('a', 'b') warn('c') warn('@off') warn('hidden')" })
+    local out, err, code = cli({ "-e", "warn('hidden') warn('x', '@on') " ..
+      "warn('a', '@b') warn('c') warn('@off') warn('hidden')" })
     assert.equal(0, code)
     assert.equal("", out)
-    assert.equal("Lua warning: ab\nLua warning: c\n", err)
+    assert.equal("Lua warning: a@b\nLua warning: c\n", err)
   end)
 
   it("runs thousands of tasks and big values on its allocator", function()
