@@ -341,7 +341,7 @@ int weft_lua_spawn(lua_State *L, int nargs, weft_lua_done_fn done, void *ud) {
 }
 
 static int result_entry(lua_State *L) {
-  Fut *f = lw_checkfut(L, 1, "weft_lua_result");
+  Fut *f = lw_checkfut(L, NULL, 1, "weft_lua_result");
   if (f->f->state == WEFT_FUTURE_PENDING)
     return luaL_error(L, "weft_lua_result: the task is still running");
   return lw_push_outcome(L, 1);

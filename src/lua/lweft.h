@@ -63,6 +63,11 @@ typedef struct State {
   weft_pool_t *pool;  /* for pool functions; created on first use */
   int owns_pool;
   Closer closers;     /* list head */
+  /* The metatables of futures and channels: their addresses, to check a
+   * userdata's type without a registry lookup by name (tables do not
+   * move), and registry references, to set them likewise. */
+  const void *mt_future, *mt_chan;
+  int mt_future_ref;
 } State;
 
 #define STATE_KEY "weft.state"
@@ -115,8 +120,11 @@ typedef struct Task {
 #define CO_POOL_MAX 256
 
 /* task.c */
-Fut *lw_checkfut(lua_State *L, int idx, const char *fname);
-Fut *lw_tofut(lua_State *L, int idx);
+Fut *lw_checkfut(lua_State *L, State *S, int idx, const char *fname);
+/* The future or task at idx, or NULL. S may be NULL (slower). */
+Fut *lw_tofut(lua_State *L, State *S, int idx);
+/* Whether the value at idx is a full userdata with metatable mt. */
+void *lw_testudata(lua_State *L, int idx, const void *mt);
 Task *lw_need_task(lua_State *L, State *S, const char *fname);
 Task *lw_in_task(lua_State *L, State *S, const char *fname);
 int lw_spawn(lua_State *L, State *S, int first, const char *fname);

@@ -18,7 +18,7 @@ typedef struct Chan {
 } Chan;
 
 static Chan *checkchan(lua_State *L, const char *fname) {
-  Chan *c = luaL_testudata(L, 1, CHAN_MT);
+  Chan *c = lw_testudata(L, 1, upstate(L)->mt_chan);
   if (c == NULL)
     luaL_error(L, "%s: expected a channel, got %s", fname,
                luaL_typename(L, 1));
@@ -435,10 +435,12 @@ static const luaL_Reg group_methods[] = {
 /* Creates metatable tname whose __index is a table of methods (with S as
  * upvalue), stored as internal[field] for the prelude. Expects
  * [weft, internal] on top. */
-static void new_class(lua_State *L, State *S, const char *tname,
-                      const luaL_Reg *methods, lua_CFunction gc,
-                      const char *field) {
+static const void *new_class(lua_State *L, State *S, const char *tname,
+                             const luaL_Reg *methods, lua_CFunction gc,
+                             const char *field) {
+  const void *mt;
   luaL_newmetatable(L, tname);
+  mt = lua_topointer(L, -1);
   lua_newtable(L);
   lua_pushlightuserdata(L, S);
   luaL_setfuncs(L, methods, 1);
@@ -450,10 +452,11 @@ static void new_class(lua_State *L, State *S, const char *tname,
     lua_setfield(L, -2, "__gc");
   }
   lua_pop(L, 1);
+  return mt;
 }
 
 void lw_open_sync(lua_State *L, State *S) {
-  new_class(L, S, CHAN_MT, chan_methods, ch_gc, "chan_methods");
+  S->mt_chan = new_class(L, S, CHAN_MT, chan_methods, ch_gc, "chan_methods");
   new_class(L, S, SEM_MT, sem_methods, NULL, "sem_methods");
   new_class(L, S, GROUP_MT, group_methods, group_gc, "group_methods");
   lua_pushlightuserdata(L, S);

@@ -68,12 +68,22 @@ void lw_raise_cancel(lua_State *L, Task *t) {
 
 /* ------------------------------------------------------------- futures */
 
-Fut *lw_tofut(lua_State *L, int idx) {
-  return luaL_testudata(L, idx, FUTURE_MT);
+void *lw_testudata(lua_State *L, int idx, const void *mt) {
+  const void *m;
+  if (lua_type(L, idx) != LUA_TUSERDATA || !lua_getmetatable(L, idx))
+    return NULL;
+  m = lua_topointer(L, -1);
+  lua_pop(L, 1);
+  return m == mt ? lua_touserdata(L, idx) : NULL;
 }
 
-Fut *lw_checkfut(lua_State *L, int idx, const char *fname) {
-  Fut *f = lw_tofut(L, idx);
+Fut *lw_tofut(lua_State *L, State *S, int idx) {
+  if (S == NULL) return luaL_testudata(L, idx, FUTURE_MT);
+  return lw_testudata(L, idx, S->mt_future);
+}
+
+Fut *lw_checkfut(lua_State *L, State *S, int idx, const char *fname) {
+  Fut *f = lw_tofut(L, S, idx);
   if (f == NULL)
     luaL_error(L, "%s: expected a future or task, got %s", fname,
                luaL_typename(L, idx));
@@ -439,7 +449,8 @@ int lw_spawn_at(lua_State *L, State *S, int fi, int prio, int name_idx) {
   memset(t, 0, sizeof *t);
   t->ref = LUA_NOREF;
   t->nargs = -1;
-  luaL_setmetatable(L, FUTURE_MT);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, S->mt_future_ref);
+  lua_setmetatable(L, -2);
   t->h.S = S;
   t->h.kind = KIND_TASK;
   t->h.f = &t->t.done;
@@ -537,7 +548,7 @@ static int await_k(lua_State *L, int st, lua_KContext ctx) {
 /* weft.await(f), f:await() -> the values of f, or raises its error */
 static int f_await(lua_State *L) {
   State *S = upstate(L);
-  Fut *f = lw_checkfut(L, 1, "await");
+  Fut *f = lw_checkfut(L, upstate(L), 1, "await");
   Task *t = lw_need_task(L, S, "await");
   lua_settop(L, 1);
   if (f->f->state == WEFT_FUTURE_PENDING) {
@@ -608,7 +619,7 @@ static int wait_for_k(lua_State *L, int st, lua_KContext ctx) {
 /* internal.wait_for(f, ms) -> true if f settled within ms, else false */
 static int l_wait_for(lua_State *L) {
   State *S = upstate(L);
-  Fut *f = lw_checkfut(L, 1, "weft.timeout");
+  Fut *f = lw_checkfut(L, upstate(L), 1, "weft.timeout");
   uint64_t ms = check_ms(L, 2, "weft.timeout");
   Task *t = lw_need_task(L, S, "weft.timeout");
   int r;
@@ -705,7 +716,7 @@ static int l_wait(lua_State *L) {
   for (i = 0; i < n; i++) {
     Fut *f;
     lua_rawgeti(L, 2, i + 1);
-    f = lw_checkfut(L, -1, "weft.wait");
+    f = lw_checkfut(L, upstate(L), -1, "weft.wait");
     lua_pop(L, 1);
     f->observed = 1;
     weft_waiter_init(&c->w[i], combo_cb, c);
@@ -782,7 +793,8 @@ static int l_future(lua_State *L) {
   p->h.f = &p->fut;
   p->h.S = upstate(L);
   p->h.kind = KIND_PROMISE;
-  luaL_setmetatable(L, FUTURE_MT);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, p->h.S->mt_future_ref);
+  lua_setmetatable(L, -2);
   lua_pushvalue(L, -1);
   lua_pushcclosure(L, promise_resolve, 1);
   lua_pushvalue(L, -2);
@@ -794,21 +806,21 @@ static int l_future(lua_State *L) {
 
 /* f:state() -> "pending" | "fulfilled" | "rejected" | "cancelled" */
 static int f_state(lua_State *L) {
-  Fut *f = lw_checkfut(L, 1, "future:state");
+  Fut *f = lw_checkfut(L, upstate(L), 1, "future:state");
   lua_pushstring(L, lw_state_name(f->f->state));
   return 1;
 }
 
 /* f:done() -> whether f is settled */
 static int f_done(lua_State *L) {
-  Fut *f = lw_checkfut(L, 1, "future:done");
+  Fut *f = lw_checkfut(L, upstate(L), 1, "future:done");
   lua_pushboolean(L, f->f->state != WEFT_FUTURE_PENDING);
   return 1;
 }
 
 /* f:result() -> the values now, or raises its error, or raises if pending */
 static int f_result(lua_State *L) {
-  lw_checkfut(L, 1, "future:result");
+  lw_checkfut(L, upstate(L), 1, "future:result");
   lua_settop(L, 1);
   return lw_push_outcome(L, 1);
 }
@@ -817,7 +829,7 @@ static int f_result(lua_State *L) {
  * current or next wait (and its descendants with it); a plain future is
  * settled as cancelled. */
 static int f_cancel(lua_State *L) {
-  Fut *f = lw_checkfut(L, 1, "future:cancel");
+  Fut *f = lw_checkfut(L, upstate(L), 1, "future:cancel");
   const char *reason;
   if (f->f->state != WEFT_FUTURE_PENDING ||
       (f->kind == KIND_TASK &&
@@ -845,7 +857,7 @@ static int f_cancel(lua_State *L) {
 }
 
 static Task *checktask(lua_State *L, const char *fname) {
-  Fut *f = lw_checkfut(L, 1, fname);
+  Fut *f = lw_checkfut(L, upstate(L), 1, fname);
   if (f->kind != KIND_TASK) luaL_error(L, "%s: not a task", fname);
   return (Task *)f;
 }
@@ -1005,12 +1017,12 @@ static int l_check_task(lua_State *L) {
 }
 
 static int l_is_future(lua_State *L) {
-  lua_pushboolean(L, lw_tofut(L, 1) != NULL);
+  lua_pushboolean(L, lw_tofut(L, upstate(L), 1) != NULL);
   return 1;
 }
 
 static int l_is_task(lua_State *L) {
-  Fut *f = lw_tofut(L, 1);
+  Fut *f = lw_tofut(L, upstate(L), 1);
   lua_pushboolean(L, f != NULL && f->kind == KIND_TASK);
   return 1;
 }
@@ -1049,6 +1061,9 @@ static const luaL_Reg internal_funcs[] = {
  * methods table in internal.future_methods. */
 void lw_open_futures(lua_State *L, State *S) {
   luaL_newmetatable(L, FUTURE_MT);
+  S->mt_future = lua_topointer(L, -1);
+  lua_pushvalue(L, -1);
+  S->mt_future_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_newtable(L);
   lua_pushlightuserdata(L, S);
   luaL_setfuncs(L, future_methods, 1);

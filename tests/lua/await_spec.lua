@@ -114,6 +114,10 @@ describe("await", function()
       weft.await)
     H.raises_match("await: expected a future or task, got table",
       weft.await, {})
+    H.raises_match("await: expected a future or task, got userdata",
+      weft.await, weft.channel())
+    H.raises_match("future:state: expected a future or task, got userdata",
+      weft.future().state, io.stdout)
   end))
 
   it("raises the cancellation of a cancelled task", async(function()

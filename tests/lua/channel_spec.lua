@@ -93,6 +93,13 @@ describe("weft.channel", function()
     H.raises_match("ch:send: expected a channel, got no value",
       ch.send)
     H.raises_match("ch:close: expected a channel", ch.close, 1)
+    -- other weft userdata: the type is told by the metatable itself
+    H.raises_match("ch:send: expected a channel, got userdata",
+      ch.send, weft.future(), 1)
+    H.raises_match("ch:count: expected a channel, got userdata",
+      ch.count, weft.semaphore(1))
+    H.raises_match("ch:try_recv: expected a channel, got userdata",
+      ch.try_recv, io.stdout)
   end))
 end)
 
