@@ -8,13 +8,16 @@
 
 /* ------------------------------------------------------------- channels */
 
-/* About Chan: the core channel carries integer references into the
- * userdata's uservalue table, which holds the Lua values in flight. A
- * reference is made before the value enters the channel and released when
- * a receiver takes it out (or the send fails). */
+/* About Chan: the core channel carries keys into the userdata's
+ * uservalue table, which holds the Lua values in flight. A value is stored
+ * under the next key (seq) before it enters the channel and removed when a
+ * receiver takes it out (or the send fails). Values leave in the order
+ * they came, so a key could be reused only with 2^64 values (2^32 on a
+ * 32-bit host) in the channel at once. */
 typedef struct Chan {
   weft_chan_t ch;
   State *S;
+  uintptr_t seq;
 } Chan;
 
 static Chan *checkchan(lua_State *L, const char *fname) {
@@ -47,27 +50,29 @@ static int l_channel(lua_State *L) {
   return 1;
 }
 
-/* Stores the value at idx in the channel's table; returns its ref. */
-static int put(lua_State *L, int idx) {
-  int ref;
+/* Stores the value at idx in the channel's table; returns its key. */
+static uintptr_t put(lua_State *L, Chan *c, int idx) {
+  uintptr_t key = ++c->seq;
   lua_getiuservalue(L, 1, 1);
   lua_pushvalue(L, idx);
-  ref = luaL_ref(L, -2);
+  lua_rawseti(L, -2, (lua_Integer)key);
   lua_pop(L, 1);
-  return ref;
+  return key;
 }
 
-static void drop(lua_State *L, int ref) {
+static void drop(lua_State *L, uintptr_t key) {
   lua_getiuservalue(L, 1, 1);
-  luaL_unref(L, -1, ref);
+  lua_pushnil(L);
+  lua_rawseti(L, -2, (lua_Integer)key);
   lua_pop(L, 1);
 }
 
-/* Pushes the value of ref and releases it. */
-static int take(lua_State *L, int ref) {
+/* Pushes the value under key and removes it from the table. */
+static int take(lua_State *L, uintptr_t key) {
   lua_getiuservalue(L, 1, 1);
-  lua_rawgeti(L, -1, ref);
-  luaL_unref(L, -2, ref);
+  lua_rawgeti(L, -1, (lua_Integer)key);
+  lua_pushnil(L);
+  lua_rawseti(L, -3, (lua_Integer)key);
   lua_remove(L, -2);
   return 1;
 }
@@ -82,7 +87,7 @@ static int send_k(lua_State *L, int st, lua_KContext ctx) {
   (void)st;
   (void)ctx;
   if (t->status == 0) return 0;
-  drop(L, (int)t->t.item); /* not taken */
+  drop(L, t->t.item); /* not taken */
   if (t->status == WEFT_ECANCELED) lw_raise_cancel(L, t);
   return closed_error(L, "ch:send");
 }
@@ -97,11 +102,11 @@ static int ch_send(lua_State *L) {
     return luaL_error(L, "ch:send: cannot send nil");
   t = lw_need_task(L, S, "ch:send");
   lua_settop(L, 2);
-  t->t.item = (uintptr_t)put(L, 2);
+  t->t.item = put(L, c, 2);
   r = weft_chan_send(&c->ch, &t->t, &t->t.item);
   if (r == WEFT_PENDING) return lua_yieldk(L, 0, 0, send_k);
   if (r == 0) return 0;
-  drop(L, (int)t->t.item);
+  drop(L, t->t.item);
   return closed_error(L, "ch:send");
 }
 
@@ -109,7 +114,7 @@ static int recv_k(lua_State *L, int st, lua_KContext ctx) {
   Task *t = upstate(L)->current;
   (void)st;
   (void)ctx;
-  if (t->status == 0) return take(L, (int)t->t.item);
+  if (t->status == 0) return take(L, t->t.item);
   if (t->status == WEFT_ECANCELED) lw_raise_cancel(L, t);
   lua_pushnil(L);
   lua_pushliteral(L, "closed");
@@ -125,7 +130,7 @@ static int ch_recv(lua_State *L) {
   lua_settop(L, 1);
   r = weft_chan_recv(&c->ch, &t->t, &t->t.item);
   if (r == WEFT_PENDING) return lua_yieldk(L, 0, 0, recv_k);
-  if (r == 0) return take(L, (int)t->t.item);
+  if (r == 0) return take(L, t->t.item);
   lua_pushnil(L);
   lua_pushliteral(L, "closed");
   return 2;
@@ -139,13 +144,13 @@ static int ch_try_send(lua_State *L) {
   if (lua_isnoneornil(L, 2))
     return luaL_error(L, "ch:try_send: cannot send nil");
   lua_settop(L, 2);
-  ref = (uintptr_t)put(L, 2);
+  ref = put(L, c, 2);
   r = weft_chan_try_send(&c->ch, &ref);
   if (r == 0) {
     lua_pushboolean(L, 1);
     return 1;
   }
-  drop(L, (int)ref);
+  drop(L, ref);
   lua_pushboolean(L, 0);
   lua_pushstring(L, r == WEFT_ECLOSED ? "closed" : "full");
   return 2;
@@ -158,7 +163,7 @@ static int ch_try_recv(lua_State *L) {
   int r;
   lua_settop(L, 1);
   r = weft_chan_try_recv(&c->ch, &ref);
-  if (r == 0) return take(L, (int)ref);
+  if (r == 0) return take(L, ref);
   lua_pushnil(L);
   lua_pushstring(L, r == WEFT_ECLOSED ? "closed" : "empty");
   return 2;
