@@ -96,8 +96,9 @@ typedef struct Promise {
 
 /* About Task: a Lua task. It is anchored in the registry (ref) from spawn
  * until it ends, so a running task is never collected. Until its first run
- * (nargs >= 0) it has no coroutine: UV_CO holds its function, or a table
- * {fn, args...} when it has arguments. From then on co is its coroutine
+ * (nargs >= 0) it has no coroutine: UV_CO holds its function (with a
+ * single argument in UV_RESULT), or a table {fn, args...} when it has
+ * several. From then on co is its coroutine
  * (also in UV_CO) until it ends; one that returned goes back to the
  * state's pool for a later task. status is the wake-up status the
  * continuation of the pending await reads. */

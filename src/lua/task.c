@@ -311,12 +311,19 @@ static void done_err(State *S, Task *t) {
   end_task(S, t, cancelled ? WEFT_FUTURE_CANCELLED : WEFT_FUTURE_REJECTED);
 }
 
-/* Moves the task's function and arguments (held in UV_CO) onto co and
- * makes co its coroutine. The task is at index ti of L, co on top (popped).
- * Needs nargs + 2 free slots on L and nargs + 1 on co; allocates nothing. */
+/* Moves the task's function and arguments onto co and makes co its
+ * coroutine: the function is in UV_CO, a single argument in UV_RESULT
+ * (unused until the task ends), several in a table {fn, args...} in
+ * UV_CO. The task is at index ti of L, co on top (popped). Needs
+ * nargs + 2 free slots on L and nargs + 1 on co; allocates nothing. */
 static void give_co(lua_State *L, Task *t, int ti, lua_State *co) {
   int i;
-  if (lua_getiuservalue(L, ti, UV_CO) == LUA_TTABLE) {
+  lua_getiuservalue(L, ti, UV_CO);
+  if (t->nargs == 1) {
+    lua_getiuservalue(L, ti, UV_RESULT);
+    lua_pushnil(L);
+    lua_setiuservalue(L, ti, UV_RESULT);
+  } else if (t->nargs > 1) {
     for (i = 1; i <= t->nargs + 1; i++) lua_rawgeti(L, -i, i);
     lua_remove(L, -(t->nargs + 2));
   }
@@ -393,6 +400,8 @@ static int task_fn(weft_task_t *ct, int status) {
     if (status == WEFT_ECANCELED) { /* cancelled before it ever ran */
       t->nargs = -1;
       lw_push_task(S->L, t);
+      lua_pushnil(S->L); /* the argument, if one waited there */
+      lua_setiuservalue(S->L, -2, UV_RESULT);
       end_task(S, t, WEFT_FUTURE_CANCELLED);
       return WEFT_PENDING;
     }
@@ -461,7 +470,11 @@ int lw_spawn_at(lua_State *L, State *S, int fi, int prio, int name_idx) {
     lua_setiuservalue(L, -2, UV_NAME);
   }
   t->co = NULL; /* made at the first run: see start_co */
-  if (nargs == 0) {
+  if (nargs <= 1) { /* no table: see give_co */
+    if (nargs == 1) {
+      lua_pushvalue(L, fi + 1);
+      lua_setiuservalue(L, -2, UV_RESULT);
+    }
     lua_pushvalue(L, fi);
   } else {
     lua_createtable(L, nargs + 1, 0);

@@ -100,6 +100,30 @@ describe("weft.spawn", function()
     assert.same({ 3, nil, 2, nil, n = 4 }, table.pack(t:await()))
   end))
 
+  it("passes none, one or several arguments, nil included", async(function()
+    local function count(...) return select("#", ...), ... end
+    assert.same({ 0, n = 1 }, table.pack(weft.spawn(count):await()))
+    assert.same({ 1, nil, n = 2 }, table.pack(weft.spawn(count, nil):await()))
+    assert.same({ 1, "x", n = 2 }, table.pack(weft.spawn(count, "x"):await()))
+    assert.same({ 2, "x", "y", n = 3 },
+      table.pack(weft.spawn(count, "x", "y"):await()))
+    local after = weft.after(0, count, "z")
+    assert.same({ 1, "z", n = 2 }, table.pack(after:await()))
+  end))
+
+  it("drops the argument of a task cancelled before it ran", async(function()
+    local held = setmetatable({}, { __mode = "k" })
+    local arg = {}
+    held[arg] = true
+    local t = weft.spawn(function(x) return x end, arg)
+    arg = nil
+    t:cancel()
+    assert.is_true(weft.is_cancelled(select(2, pcall(t.await, t))))
+    collectgarbage()
+    collectgarbage()
+    assert.is_nil(next(held))
+  end))
+
   it("reuses the coroutines of ended tasks without carrying anything over",
     async(function()
       -- Tasks that return hand their coroutine on: run many in sequence,
