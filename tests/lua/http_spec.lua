@@ -269,6 +269,24 @@ describe("weft.http", function()
       local opened = connections() - before
       assert.is_true(opened < 20, opened .. " connections for 20 requests")
     end))
+
+    it("keeps the connections of 50 tasks making requests in a row",
+      async(function()
+        local fns = {}
+        for i = 1, 50 do
+          fns[i] = function()
+            for _ = 1, 10 do
+              assert.equal("hello", http.get(srv.url .. "/hello").body)
+            end
+          end
+        end
+        weft.all(fns) -- up to 50 connections, now idle in curl's cache
+        local before = connections()
+        weft.all(fns)
+        local opened = connections() - before
+        assert.is_true(opened <= 5, opened .. " new connections for 500 "
+          .. "requests of 50 tasks that had their connections already")
+      end))
   end)
 
   describe("streaming", function()
