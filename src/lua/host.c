@@ -31,6 +31,7 @@ typedef struct CallUd {
 
 static int call_gc(lua_State *L) {
   CallUd *cu = lua_touserdata(L, 1);
+  if (cu == NULL) return 0; /* a table given this metatable */
   if (cu->c) weft__call_release(cu->c);
   cu->c = NULL;
   return 0;

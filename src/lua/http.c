@@ -129,6 +129,7 @@ struct Http {
   Sock socks; /* list head */
   Req *reqs;
   size_t active;
+  size_t maxconns; /* curl's connection cache: see grow_cache */
   int handles, closing;
 };
 
@@ -345,6 +346,18 @@ static int on_timer(CURLM *m, long ms, void *ud) {
   return 0;
 }
 
+/* curl's connection cache counts the connections in use too. Its default
+ * size follows the number of transfers, so a task that ended a request and
+ * started the next often found its connection closed (one request in nine
+ * reconnected with 50 in flight). It is at least MAX_IDLE_CONNS and grows
+ * with the transfers in flight (four connections each, as curl's default),
+ * never shrinking: curl closes a connection idle for 118 s anyway. */
+static void grow_cache(Http *h) {
+  if (h->active * 4 <= h->maxconns) return;
+  h->maxconns = h->active * 4;
+  curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, (long)h->maxconns);
+}
+
 static void keep_ref(Http *h) {
   if (h->active)
     uv_ref((uv_handle_t *)&h->keep);
@@ -477,10 +490,8 @@ static Http *get_http(lua_State *L, State *S) {
   curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
   curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_timer);
   curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
-  /* curl's default cache follows the number of transfers, so a task that
-   * ends a request and starts the next often found its connection closed
-   * (one request in nine reconnected with 50 in flight). */
-  curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, (long)MAX_IDLE_CONNS);
+  h->maxconns = MAX_IDLE_CONNS;
+  curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, (long)h->maxconns);
   uv_timer_init(S->loop->uv, &h->timer);
   uv_async_init(S->loop->uv, &h->keep, NULL);
   h->timer.data = h->keep.data = h;
@@ -630,7 +641,9 @@ static int setup(lua_State *L, Req *r, int idx) {
 
 static int guard_close(lua_State *L) {
   Guard *g = lua_touserdata(L, 1);
-  Req *r = g->req;
+  Req *r;
+  if (g == NULL) return 0; /* a table given this metatable */
+  r = g->req;
   g->req = NULL;
   if (g->state == G_OPEN) g->state = G_CLOSED;
   if (r) req_free(r);
@@ -821,6 +834,7 @@ static int l_request(lua_State *L) {
   if (r->next) r->next->prev = r;
   h->reqs = r;
   h->active++;
+  grow_cache(h);
   keep_ref(h);
   return park(L, S, t, r, request_k);
 }

@@ -26,7 +26,8 @@ typedef struct Conv {
 #define MAX_DEPTH 200
 
 static int box_gc(lua_State *L) {
-  weft_value_free(lua_touserdata(L, 1));
+  weft_value_t *v = lua_touserdata(L, 1);
+  if (v) weft_value_free(v); /* NULL: a table given this metatable */
   return 0;
 }
 

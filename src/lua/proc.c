@@ -34,7 +34,9 @@ typedef struct Guard {
 
 static int guard_gc(lua_State *L) {
   Guard *g = lua_touserdata(L, 1);
-  Op *op = g->op;
+  Op *op;
+  if (g == NULL) return 0; /* a table given this metatable */
+  op = g->op;
   g->op = NULL;
   if (op) op->abandon(op);
   return 0;

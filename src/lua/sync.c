@@ -2,6 +2,7 @@
  * sync.c - channels, semaphores and groups for Lua tasks (Lua binding).
  * SPDX-License-Identifier: MIT
  */
+#include <stdint.h>
 #include <string.h>
 
 #include "lweft.h"
@@ -11,14 +12,22 @@
 /* About Chan: the core channel carries keys into the userdata's
  * uservalue table, which holds the Lua values in flight. A value is stored
  * under the next key (seq) before it enters the channel and removed when a
- * receiver takes it out (or the send fails). Values leave in the order
- * they came, so a key could be reused only with 2^64 values (2^32 on a
- * 32-bit host) in the channel at once. */
+ * receiver takes it out (or the send fails). Keys count up to KEY_MAX;
+ * after that (wrapped) a key still in use is skipped: a sender parked
+ * with its value while 2^32 failing try_sends pass (a 32-bit host) keeps
+ * its value. */
 typedef struct Chan {
   weft_chan_t ch;
   State *S;
   uintptr_t seq;
+  int wrapped;
 } Chan;
+
+/* The largest key: both a uintptr_t (the core's item) and a lua_Integer. */
+#define KEY_MAX                                          \
+  ((uintmax_t)UINTPTR_MAX < (uintmax_t)LUA_MAXINTEGER     \
+       ? (uintmax_t)UINTPTR_MAX                          \
+       : (uintmax_t)LUA_MAXINTEGER)
 
 static Chan *checkchan(lua_State *L, const char *fname) {
   Chan *c = lw_testudata(L, 1, upstate(L)->mt_chan);
@@ -52,8 +61,21 @@ static int l_channel(lua_State *L) {
 
 /* Stores the value at idx in the channel's table; returns its key. */
 static uintptr_t put(lua_State *L, Chan *c, int idx) {
-  uintptr_t key = ++c->seq;
+  uintptr_t key;
   lua_getiuservalue(L, 1, 1);
+  for (;;) {
+    if ((uintmax_t)c->seq >= KEY_MAX) {
+      c->seq = 0;
+      c->wrapped = 1;
+    }
+    key = ++c->seq;
+    if (!c->wrapped) break;
+    if (lua_rawgeti(L, -1, (lua_Integer)key) == LUA_TNIL) {
+      lua_pop(L, 1);
+      break;
+    }
+    lua_pop(L, 1);
+  }
   lua_pushvalue(L, idx);
   lua_rawseti(L, -2, (lua_Integer)key);
   lua_pop(L, 1);
@@ -183,6 +205,7 @@ static int ch_count(lua_State *L) {
 
 static int ch_gc(lua_State *L) {
   Chan *c = lua_touserdata(L, 1);
+  if (c == NULL) return 0; /* a table given this metatable */
   if (c->S) weft_chan_free(&c->ch);
   c->S = NULL;
   return 0;
@@ -419,6 +442,7 @@ static int group_drain(lua_State *L) {
 
 static int group_gc(lua_State *L) {
   Group *g = lua_touserdata(L, 1);
+  if (g == NULL) return 0; /* a table given this metatable */
   weft_group_clear(&g->g);
   return 0;
 }

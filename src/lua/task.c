@@ -692,7 +692,8 @@ static void combo_cb(weft_waiter_t *w, int state) {
 }
 
 static int combo_gc(lua_State *L) {
-  combo_detach(lua_touserdata(L, 1));
+  Combo *c = lua_touserdata(L, 1);
+  if (c) combo_detach(c); /* NULL: a table given this metatable */
   return 0;
 }
 
@@ -890,6 +891,8 @@ static int f_name(lua_State *L) {
 
 static int f_tostring(lua_State *L) {
   Fut *f = lua_touserdata(L, 1);
+  if (f == NULL) return lua_pushfstring(L, "%s: %p", luaL_typename(L, 1),
+                           lua_topointer(L, 1)), 1; /* not a future */
   if (f->kind == KIND_TASK) {
     Task *t = (Task *)f;
     lua_getiuservalue(L, 1, UV_NAME);
@@ -972,6 +975,7 @@ int lw_report_failed(lua_State *L, State *S) {
 /* A failed task that becomes garbage unobserved is reported then. */
 static int f_gc(lua_State *L) {
   Fut *f = lua_touserdata(L, 1);
+  if (f == NULL) return 0; /* a table given this metatable */
   if (f->kind == KIND_TASK && f->f->state == WEFT_FUTURE_REJECTED &&
       !f->observed && !f->reported)
     report_task(L, f->S, 1);

@@ -146,6 +146,7 @@ static void lookup_closer(Closer *c) {
 
 static int lookup_gc(lua_State *L) {
   LookupUd *g = lua_touserdata(L, 1);
+  if (g == NULL) return 0; /* a table given this metatable */
   if (g->k) lookup_abandon(g->k);
   g->k = NULL;
   return 0;
@@ -731,6 +732,7 @@ static int l_close(lua_State *L) {
 /* __gc: nobody can be waiting on a connection that is garbage. */
 static int conn_gc(lua_State *L) {
   ConnUd *u = lua_touserdata(L, 1);
+  if (u == NULL) return 0; /* a table given this metatable */
   if (u->c) conn_close(u->c, 0);
   return 0;
 }
@@ -767,6 +769,8 @@ static int l_addr(lua_State *L) {
 
 static int conn_tostring(lua_State *L) {
   ConnUd *u = lua_touserdata(L, 1);
+  if (u == NULL) return lua_pushfstring(L, "%s: %p", luaL_typename(L, 1),
+                           lua_topointer(L, 1)), 1; /* not a conn */
   if (u->c)
     lua_pushfstring(L, "weft.tcp.Conn (%s)", u->c->name);
   else
@@ -1037,6 +1041,7 @@ static int l_server_close(lua_State *L) {
 /* __close (the owning task ended) */
 static int server_close_mm(lua_State *L) {
   ServerUd *u = lua_touserdata(L, 1);
+  if (u == NULL) return 0; /* a table given this metatable */
   if (u->s) server_close(u->s, L, 1);
   return 0;
 }
@@ -1045,6 +1050,7 @@ static int server_close_mm(lua_State *L) {
  * Lua state is closing. */
 static int server_gc(lua_State *L) {
   ServerUd *u = lua_touserdata(L, 1);
+  if (u == NULL) return 0; /* a table given this metatable */
   if (u->s) server_close(u->s, L, 0);
   return 0;
 }
@@ -1059,6 +1065,8 @@ static int l_server_info(lua_State *L) {
 
 static int server_tostring(lua_State *L) {
   ServerUd *u = lua_touserdata(L, 1);
+  if (u == NULL) return lua_pushfstring(L, "%s: %p", luaL_typename(L, 1),
+                           lua_topointer(L, 1)), 1; /* not a server */
   if (u->s)
     lua_pushfstring(L, "weft.tcp.Server (%s, port %d)", u->s->name, u->port);
   else

@@ -156,3 +156,25 @@ describe("unhandled failures", function()
     assert.equal(b, weft.stats().unhandled)
   end)
 end)
+
+describe("weft's metatables", function()
+  it("survive being given to plain tables", async(function()
+    local mts = { getmetatable(weft.future()), getmetatable(weft.channel()),
+      getmetatable(weft.semaphore(1)) }
+    weft.group(function(g) mts[#mts + 1] = getmetatable(g) end)
+    local srv = weft.tcp.listen("127.0.0.1", 0, function(c) c:close() end)
+    local conn = weft.tcp.connect("127.0.0.1", srv.port)
+    mts[#mts + 1] = getmetatable(conn)
+    mts[#mts + 1] = getmetatable(srv)
+    for _, mt in ipairs(mts) do
+      local t = setmetatable({}, mt)
+      assert.is_string(tostring(t))
+    end
+    collectgarbage()
+    collectgarbage() -- every __gc ran on a table: nothing crashed
+    conn:close()
+    srv:close()
+    assert.has_error(function() weft.await(setmetatable({}, mts[1])) end,
+      "await: expected a future or task, got table")
+  end))
+end)
