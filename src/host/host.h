@@ -11,14 +11,51 @@
 
 #include "weft.h"
 
-/* The body of a spin-wait loop: tells the CPU (and a hyperthread
- * sibling) that this thread is only waiting. */
-static inline void weft__cpu_relax(void) {
+/* Brief spinning before sleeping, shared by an idle worker and an idle
+ * loop (docs/architecture.md, "The data path of a pool call"): look at a
+ * flag for up to a few tens of microseconds instead of paying for a
+ * thread wake-up. About weft__spin: the back-off of one spinner. A hit
+ * ends it; the second miss in a row and each later one skip the next 2,
+ * 4, ... 64 looks, so where waits are long at most one look in 64 is
+ * wasted. */
+typedef struct weft__spin {
+  unsigned misses, skip;
+} weft__spin;
+
+/* Whether to look this time (or skip it, counting the back-off down). */
+static inline int weft__spin_due(weft__spin *sp) {
+  if (sp->skip == 0) return 1;
+  sp->skip--;
+  return 0;
+}
+
+/* Records what a look found. */
+static inline void weft__spin_note(weft__spin *sp, int hit) {
+  if (hit) {
+    sp->misses = 0;
+    return;
+  }
+  if (sp->misses < 7) sp->misses++;
+  sp->skip = (sp->misses > 1) << (sp->misses - 1);
+}
+
+/* Watches flag for up to ns nanoseconds, telling the CPU (and a
+ * hyperthread sibling) that this thread only waits; reads the clock once
+ * in 32 looks. Returns whether flag became non-zero. */
+static inline int weft__spin_wait(atomic_int *flag, uint64_t ns) {
+  uint64_t until = uv_hrtime() + ns;
+  unsigned i;
+  do {
+    for (i = 0; i < 32; i++) {
+      if (atomic_load_explicit(flag, memory_order_relaxed)) return 1;
 #if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
+      __builtin_ia32_pause();
 #elif defined(__aarch64__) || defined(__arm__)
-  __asm__ __volatile__("yield");
+      __asm__ __volatile__("yield");
 #endif
+    }
+  } while (uv_hrtime() < until);
+  return 0;
 }
 
 /* About weft_loop_t: the scheduler plus the libuv loop that drives it.
@@ -54,7 +91,7 @@ struct weft_loop_s {
   size_t inflight;
   size_t pool_inflight; /* of which pool jobs: only those are spun for */
   int spin_ok;          /* more than one CPU: spinning can pay */
-  unsigned spin_misses, spin_skip; /* spin_for_inbox's back-off */
+  weft__spin spin;      /* spin_for_inbox's back-off */
   weft_call_t *calls; /* started, undelivered; via call->loop_next/prev */
   weft_future_t space;
   weft_loop_t *pool_next;

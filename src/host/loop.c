@@ -12,7 +12,7 @@
  * enough to amortise the poll, small enough that I/O is not starved by a
  * storm of yields. */
 #define STEP_BUDGET 4096
-/* How long an idle loop with host calls in flight looks for a completion
+/* How long an idle loop with pool jobs in flight looks for a completion
  * before it sleeps in the poll (see spin_for_inbox). */
 #define LOOP_SPIN_NS 50000
 
@@ -195,33 +195,18 @@ void weft_loop_update_time(weft_loop_t *loop) {
 /* With pool jobs in flight and nothing else to do, a completion often
  * comes within microseconds (a short job): look for it a little while
  * before sleeping in the poll, which costs a wake-up and a context switch.
- * When looking finds nothing (the jobs are slow), the next 2, 4, ... 64
- * waits do not look: a loop whose jobs take long wastes at most one spin
- * in 64 waits. With a single CPU the worker needs the CPU the spin would
- * hold: no spinning. Returns whether the inbox has something. */
+ * With a single CPU the worker needs the CPU the spin would hold: no
+ * spinning. Returns whether the inbox has something. */
 static int spin_for_inbox(weft_loop_t *loop) {
-  uint64_t until;
-  unsigned i;
+  int hit;
   if (atomic_load_explicit(&loop->inbox_ready, memory_order_relaxed))
     return 1; /* arrived meanwhile: not a sign that spinning pays */
-  if (!loop->spin_ok || loop->pool_inflight == 0) return 0;
-  if (loop->spin_skip > 0) {
-    loop->spin_skip--;
+  if (!loop->spin_ok || loop->pool_inflight == 0 ||
+      !weft__spin_due(&loop->spin))
     return 0;
-  }
-  until = uv_hrtime() + LOOP_SPIN_NS;
-  do {
-    for (i = 0; i < 32; i++) {
-      if (atomic_load_explicit(&loop->inbox_ready, memory_order_relaxed)) {
-        loop->spin_misses = 0;
-        return 1;
-      }
-      weft__cpu_relax();
-    }
-  } while (uv_hrtime() < until);
-  if (loop->spin_misses < 7) loop->spin_misses++;
-  loop->spin_skip = (loop->spin_misses > 1) << (loop->spin_misses - 1);
-  return 0;
+  hit = weft__spin_wait(&loop->inbox_ready, LOOP_SPIN_NS);
+  weft__spin_note(&loop->spin, hit);
+  return hit;
 }
 
 /* One wait for I/O, a completion or the next deadline. Returns 0 when

@@ -25,10 +25,10 @@ struct weft_pool_s {
   weft_call_t *head[WEFT_NPRIO], *tail[WEFT_NPRIO];
   unsigned mask, fair_count, fair_cursor;
   size_t queued, running, queue_max;
-  atomic_size_t ready; /* queued + stopping, readable without mu: spin */
+  atomic_int ready; /* queued > 0 or stopping, readable without mu */
   int stopping, spinning; /* spinning: one idle worker is looking (0/1) */
   int spin_ok;            /* more than one CPU: spinning can pay */
-  unsigned spin_misses, spin_skip; /* back-off, as in the loop */
+  weft__spin spin;        /* the spinner's back-off */
   weft_pool_stats st;
   weft_loop_t *waiters;
 };
@@ -70,7 +70,7 @@ static weft_call_t *pop_locked(weft_pool_t *p) {
   c->job_next = NULL;
   c->queued = 0;
   p->queued--;
-  atomic_store_explicit(&p->ready, p->queued, memory_order_relaxed);
+  atomic_store_explicit(&p->ready, p->queued > 0, memory_order_relaxed);
   p->st.started[lvl]++;
   p->st.wait_ns[lvl] += uv_hrtime() - c->enq_ns;
   return c;
@@ -80,27 +80,14 @@ static weft_call_t *pop_locked(weft_pool_t *p) {
  * idle worker looks for it a little while before sleeping, since waking
  * a sleeping worker costs a futex call and a context switch per job
  * (weft__pool_submit does not signal for the job the spinner takes).
- * When looking finds nothing, the next 2, 4, ... 64 idle turns do not
- * look. Called and returns with mu held. */
+ * Called and returns with mu held. */
 static void spin_locked(weft_pool_t *p) {
-  uint64_t until = uv_hrtime() + POOL_SPIN_NS;
-  unsigned i;
   p->spinning = 1;
   uv_mutex_unlock(&p->mu);
-  do {
-    for (i = 0; i < 32; i++) {
-      if (atomic_load_explicit(&p->ready, memory_order_relaxed)) break;
-      weft__cpu_relax();
-    }
-  } while (i == 32 && uv_hrtime() < until);
+  weft__spin_wait(&p->ready, POOL_SPIN_NS);
   uv_mutex_lock(&p->mu);
   p->spinning = 0;
-  if (p->queued > 0) {
-    p->spin_misses = 0;
-  } else {
-    if (p->spin_misses < 7) p->spin_misses++;
-    p->spin_skip = (p->spin_misses > 1) << (p->spin_misses - 1);
-  }
+  weft__spin_note(&p->spin, p->queued > 0);
 }
 
 static void worker(void *arg) {
@@ -108,12 +95,9 @@ static void worker(void *arg) {
   weft_call_t *c;
   uv_mutex_lock(&p->mu);
   for (;;) {
-    if (!p->stopping && p->queued == 0 && !p->spinning && p->spin_ok) {
-      if (p->spin_skip > 0)
-        p->spin_skip--;
-      else
-        spin_locked(p);
-    }
+    if (!p->stopping && p->queued == 0 && !p->spinning && p->spin_ok &&
+        weft__spin_due(&p->spin))
+      spin_locked(p);
     while (!p->stopping && p->queued == 0) uv_cond_wait(&p->cond, &p->mu);
     if (p->queued == 0) break; /* stopping and drained */
     c = pop_locked(p);
@@ -221,7 +205,7 @@ int weft__pool_submit(weft_pool_t *p, weft_call_t *c) {
   p->tail[lvl] = c;
   p->mask |= 1u << lvl;
   p->queued++;
-  atomic_store_explicit(&p->ready, p->queued, memory_order_relaxed);
+  atomic_store_explicit(&p->ready, p->queued > 0, memory_order_relaxed);
   p->st.submitted++;
   if (!(p->spinning && p->queued == 1)) uv_cond_signal(&p->cond);
   uv_mutex_unlock(&p->mu);
@@ -244,7 +228,7 @@ int weft__pool_remove(weft_pool_t *p, weft_call_t *c) {
   c->queued = 0;
   c->job_next = NULL;
   p->queued--;
-  atomic_store_explicit(&p->ready, p->queued, memory_order_relaxed);
+  atomic_store_explicit(&p->ready, p->queued > 0, memory_order_relaxed);
   p->st.cancelled++;
   if (p->waiters) notify_room_locked(p);
   uv_mutex_unlock(&p->mu);

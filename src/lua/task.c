@@ -561,7 +561,7 @@ static int await_k(lua_State *L, int st, lua_KContext ctx) {
 /* weft.await(f), f:await() -> the values of f, or raises its error */
 static int f_await(lua_State *L) {
   State *S = upstate(L);
-  Fut *f = lw_checkfut(L, upstate(L), 1, "await");
+  Fut *f = lw_checkfut(L, S, 1, "await");
   Task *t = lw_need_task(L, S, "await");
   lua_settop(L, 1);
   if (f->f->state == WEFT_FUTURE_PENDING) {
@@ -632,7 +632,7 @@ static int wait_for_k(lua_State *L, int st, lua_KContext ctx) {
 /* internal.wait_for(f, ms) -> true if f settled within ms, else false */
 static int l_wait_for(lua_State *L) {
   State *S = upstate(L);
-  Fut *f = lw_checkfut(L, upstate(L), 1, "weft.timeout");
+  Fut *f = lw_checkfut(L, S, 1, "weft.timeout");
   uint64_t ms = check_ms(L, 2, "weft.timeout");
   Task *t = lw_need_task(L, S, "weft.timeout");
   int r;
