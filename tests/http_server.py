@@ -31,6 +31,9 @@ Routes (GET unless noted):
                          and sends "second"
   /release               releases the waiting /gate responses
   /connections           the number of connections accepted so far
+  /close                 "closed", with Connection: close
+  /drop/MS               "dropped"; the connection stays open and the server
+                         closes it MS milliseconds later, idle
 """
 import os
 import select
@@ -196,6 +199,19 @@ class Handler(BaseHTTPRequestHandler):
                 gate_open[0] += 1
                 gate.notify_all()
             return self.reply(200, "released")
+        if name == "close":
+            self.close_connection = True
+            return self.reply(200, "closed", [("Connection", "close")])
+        if name == "drop":
+            conn = self.connection
+
+            def drop():
+                try:
+                    conn.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            threading.Timer(int(arg) / 1000, drop).start()
+            return self.reply(200, "dropped")
         if name == "connections":
             with Server.lock:
                 n = Server.connections

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "lweft.h"
 /* host.h for the loop's uv_loop_t: curl's sockets and timer are libuv
@@ -35,7 +37,6 @@ static struct {
   CURLMcode (*multi_add_handle)(CURLM *, CURL *);
   CURLMcode (*multi_remove_handle)(CURLM *, CURL *);
   CURLMcode (*multi_socket_action)(CURLM *, curl_socket_t, int, int *);
-  CURLMcode (*multi_assign)(CURLM *, curl_socket_t, void *);
   CURLMsg *(*multi_info_read)(CURLM *, int *);
   CURLMcode (*multi_cleanup)(CURLM *);
   const char *(*multi_strerror)(CURLMcode);
@@ -51,7 +52,7 @@ static void load_curl(void) {
       "curl_easy_getinfo", "curl_easy_pause", "curl_easy_cleanup",
       "curl_easy_strerror", "curl_multi_init", "curl_multi_setopt",
       "curl_multi_add_handle", "curl_multi_remove_handle",
-      "curl_multi_socket_action", "curl_multi_assign",
+      "curl_multi_socket_action",
       "curl_multi_info_read", "curl_multi_cleanup", "curl_multi_strerror",
       "curl_slist_append", "curl_slist_free_all"};
   void **slot = (void **)&curl;
@@ -85,7 +86,6 @@ static void load_curl(void) {
 #define curl_multi_add_handle curl.multi_add_handle
 #define curl_multi_remove_handle curl.multi_remove_handle
 #define curl_multi_socket_action curl.multi_socket_action
-#define curl_multi_assign curl.multi_assign
 #define curl_multi_info_read curl.multi_info_read
 #define curl_multi_cleanup curl.multi_cleanup
 #define curl_multi_strerror curl.multi_strerror
@@ -102,13 +102,23 @@ static void load_curl(void) {
 typedef struct Http Http;
 typedef struct Req Req;
 
-/* About Sock: the poll handle of one socket curl asked to watch, from
- * its CURL_POLL_IN/OUT/INOUT until its CURL_POLL_REMOVE (or the state
- * closes). It is freed in its close callback; next/prev list it in its
- * Http while it is open. */
+/* About Sock: the poll handle of one socket. A socket weft opened for
+ * curl (on_opensocket: a connection) keeps its Sock until curl closes it
+ * (on_closesocket), across the requests of a kept-alive connection, so
+ * that those requests cost no poll set-up. Between requests (from
+ * CURL_POLL_REMOVE to curl's next CURL_POLL_IN/OUT; wanted is 0) it goes
+ * on watching for reading if it did, and stops at its first event (the
+ * server closed the connection: curl finds out when it reuses it). A
+ * socket curl opened itself (its resolver's wake-up pair) is watched from
+ * its CURL_POLL_IN/OUT until its CURL_POLL_REMOVE only, because curl
+ * closes it without telling. events: what the poll watches now. The Sock
+ * is freed in its close callback; next/prev list it in its Http and
+ * byfd finds it by descriptor while it is open. */
 typedef struct Sock {
   uv_poll_t poll;
   curl_socket_t fd;
+  int events;
+  unsigned char kept, wanted;
   Http *h;
   struct Sock *next, *prev;
 } Sock;
@@ -127,6 +137,8 @@ struct Http {
   uv_timer_t timer;
   uv_async_t keep;
   Sock socks; /* list head */
+  Sock **byfd; /* open Socks by descriptor */
+  size_t nbyfd;
   Req *reqs;
   size_t active;
   size_t maxconns; /* curl's connection cache: see grow_cache */
@@ -275,15 +287,73 @@ static void on_sock_closed(uv_handle_t *hd) {
 }
 
 static void sock_close(Sock *s) {
+  Http *h = s->h;
   s->prev->next = s->next;
   s->next->prev = s->prev;
+  h->byfd[s->fd] = NULL;
   uv_close((uv_handle_t *)&s->poll, on_sock_closed);
+}
+
+static Sock *sock_find(Http *h, curl_socket_t fd) {
+  return fd >= 0 && (size_t)fd < h->nbyfd ? h->byfd[fd] : NULL;
+}
+
+/* A new Sock for fd, listed and found by fd, watching nothing. NULL out
+ * of memory. */
+static Sock *sock_new(Http *h, curl_socket_t fd, int kept) {
+  Sock *s;
+  if (fd < 0) return NULL;
+  if ((size_t)fd >= h->nbyfd) {
+    size_t n = h->nbyfd ? h->nbyfd : 64;
+    Sock **p;
+    while (n <= (size_t)fd) n *= 2;
+    if ((p = xalloc(n * sizeof *p)) == NULL) return NULL;
+    if (h->nbyfd) memcpy(p, h->byfd, h->nbyfd * sizeof *p);
+    xfree(h->byfd, h->nbyfd * sizeof *p);
+    h->byfd = p;
+    h->nbyfd = n;
+  }
+  if ((s = xalloc(sizeof *s)) == NULL) return NULL;
+  if (uv_poll_init_socket(h->S->loop->uv, &s->poll, fd) != 0) {
+    xfree(s, sizeof *s);
+    return NULL;
+  }
+  s->fd = fd;
+  s->kept = (unsigned char)kept;
+  s->h = h;
+  s->poll.data = s;
+  uv_unref((uv_handle_t *)&s->poll);
+  s->next = h->socks.next;
+  s->prev = &h->socks;
+  s->next->prev = s;
+  h->socks.next = s;
+  h->byfd[fd] = s;
+  h->handles++;
+  return s;
+}
+
+static void on_poll(uv_poll_t *p, int status, int events);
+
+/* Watches s for events (UV_READABLE | UV_WRITABLE; 0 stops). libuv
+ * re-registers the descriptor on every uv_poll_start, so an unchanged set
+ * is left alone. */
+static void sock_watch(Sock *s, int events) {
+  if (events == s->events) return;
+  s->events = events;
+  if (events)
+    uv_poll_start(&s->poll, events, on_poll);
+  else
+    uv_poll_stop(&s->poll);
 }
 
 static void on_poll(uv_poll_t *p, int status, int events) {
   Sock *s = p->data;
   Http *h = s->h;
   int flags = 0, running;
+  if (!s->wanted) { /* an idle connection: closed by the server, or junk */
+    sock_watch(s, 0);
+    return;
+  }
   if (status < 0) flags = CURL_CSELECT_ERR;
   if (events & UV_READABLE) flags |= CURL_CSELECT_IN;
   if (events & UV_WRITABLE) flags |= CURL_CSELECT_OUT;
@@ -295,37 +365,47 @@ static void on_poll(uv_poll_t *p, int status, int events) {
 static int on_socket(CURL *e, curl_socket_t fd, int what, void *ud,
                      void *sockp) {
   Http *h = ud;
-  Sock *s = sockp;
+  Sock *s = sock_find(h, fd);
   int events = 0;
   (void)e;
+  (void)sockp;
   if (what == CURL_POLL_REMOVE) {
-    if (s) {
-      curl_multi_assign(h->multi, fd, NULL);
+    if (s == NULL) return 0;
+    s->wanted = 0;
+    if (!s->kept)
       sock_close(s);
-    }
+    else if (s->events & UV_WRITABLE)
+      sock_watch(s, 0); /* writable at once: it would only spin */
     return 0;
   }
-  if (s == NULL) {
-    if ((s = xalloc(sizeof *s)) == NULL) return -1;
-    if (uv_poll_init_socket(h->S->loop->uv, &s->poll, fd) != 0) {
-      xfree(s, sizeof *s);
-      return -1;
-    }
-    s->fd = fd;
-    s->h = h;
-    s->poll.data = s;
-    uv_unref((uv_handle_t *)&s->poll);
-    s->next = h->socks.next;
-    s->prev = &h->socks;
-    s->next->prev = s;
-    h->socks.next = s;
-    h->handles++;
-    curl_multi_assign(h->multi, fd, s);
-  }
+  if (s == NULL && (s = sock_new(h, fd, 0)) == NULL) return -1;
+  s->wanted = 1;
   if (what & CURL_POLL_IN) events |= UV_READABLE;
   if (what & CURL_POLL_OUT) events |= UV_WRITABLE;
-  uv_poll_start(&s->poll, events, on_poll);
+  sock_watch(s, events);
   return 0;
+}
+
+/* CURLOPT_OPENSOCKETFUNCTION: a connection's socket, with its Sock made
+ * now so that it is kept until on_closesocket. */
+static curl_socket_t on_opensocket(void *ud, curlsocktype purpose,
+                                   struct curl_sockaddr *a) {
+  Http *h = ud;
+  curl_socket_t fd = socket(a->family, a->socktype, a->protocol);
+  (void)purpose;
+  if (fd >= 0 && sock_new(h, fd, 1) == NULL) {
+    close(fd);
+    return CURL_SOCKET_BAD;
+  }
+  return fd;
+}
+
+/* CURLOPT_CLOSESOCKETFUNCTION: the poll stops before the descriptor
+ * closes, so its number can be reused at once. */
+static int on_closesocket(void *ud, curl_socket_t fd) {
+  Sock *s = sock_find(ud, fd);
+  if (s) sock_close(s);
+  return close(fd);
 }
 
 static void on_timeout(uv_timer_t *t) {
@@ -450,7 +530,10 @@ static void req_free(Req *r) {
 }
 
 static void maybe_free_http(Http *h) {
-  if (h->closing && h->handles == 0) xfree(h, sizeof *h);
+  if (h->closing && h->handles == 0) {
+    xfree(h->byfd, h->nbyfd * sizeof *h->byfd);
+    xfree(h, sizeof *h);
+  }
 }
 
 /* The Closer: the state closes. Every request leaves the multi (the
@@ -827,6 +910,10 @@ static int l_request(lua_State *L) {
   r->deadline = weft_sched_now(S->sched) + (uint64_t)r->timeout_ms;
   if ((r->easy = curl_easy_init()) == NULL || setup(L, r, 2) != 0)
     return luaL_error(L, "%s: not enough memory", fname);
+  curl_easy_setopt(r->easy, CURLOPT_OPENSOCKETFUNCTION, on_opensocket);
+  curl_easy_setopt(r->easy, CURLOPT_OPENSOCKETDATA, h);
+  curl_easy_setopt(r->easy, CURLOPT_CLOSESOCKETFUNCTION, on_closesocket);
+  curl_easy_setopt(r->easy, CURLOPT_CLOSESOCKETDATA, h);
   if ((mc = curl_multi_add_handle(h->multi, r->easy)) != CURLM_OK)
     return luaL_error(L, "%s: %s", fname, curl_multi_strerror(mc));
   r->h = h;

@@ -13,21 +13,22 @@ local srv = {}
 -- Starts the server; its first line says where it listens. exec: no shell
 -- in between, so the server's parent is this process (it ends with it).
 -- LD_PRELOAD (the sanitizer runtimes of an ASan build) is not for python.
-local function start_server()
+local function start_server(tls)
   local dir = os.getenv("WEFT_SOURCE_DIR") or "."
   local p = assert(io.popen("exec env -u LD_PRELOAD python3 "
-    .. H.shell_quote(dir .. "/tests/http_server.py") .. " --tls", "r"))
+    .. H.shell_quote(dir .. "/tests/http_server.py")
+    .. (tls == false and "" or " --tls"), "r"))
   local line = assert(p:read("l"), "the test server did not start")
   local u, s, ca, closed, pid =
     line:match("^(%S+) (%S+) (%S+) (%d+) (%d+)$")
   assert(u, "unexpected first line from the server: " .. line)
-  srv = { url = u, tls = s, ca = ca, closed = tonumber(closed), pid = pid,
+  return { url = u, tls = s, ca = ca, closed = tonumber(closed), pid = pid,
     pipe = p }
 end
 
-local function stop_server()
-  if srv.pid then os.execute("kill " .. srv.pid) end
-  if srv.pipe then srv.pipe:close() end
+local function stop_server(s)
+  if s.pid then os.execute("kill " .. s.pid) end
+  if s.pipe then s.pipe:close() end
 end
 
 local function connections()
@@ -48,8 +49,8 @@ local function open_fds()
 end
 
 describe("weft.http", function()
-  lazy_setup(start_server)
-  lazy_teardown(stop_server)
+  lazy_setup(function() srv = start_server() end)
+  lazy_teardown(function() stop_server(srv) end)
 
   describe("requests", function()
     it("gets a body, status, headers and the final URL", async(function()
@@ -286,6 +287,83 @@ describe("weft.http", function()
         local opened = connections() - before
         assert.is_true(opened <= 5, opened .. " new connections for 500 "
           .. "requests of 50 tasks that had their connections already")
+      end))
+  end)
+
+  describe("connections", function()
+    -- weft keeps watching a kept-alive connection between its requests
+    -- and stops only when curl closes the socket: these check that a
+    -- closed socket's number, given to the next one, is watched anew.
+    -- A server of their own: no connection of the tests above is in
+    -- curl's cache for it, so each request below that needs one opens it.
+    local main
+    lazy_setup(function()
+      main, srv = srv, start_server(false)
+    end)
+    lazy_teardown(function()
+      stop_server(srv)
+      srv = main
+    end)
+
+    it("opens a new connection after each Connection: close",
+      async(function()
+        http.get(srv.url .. "/hello")
+        local fds, before = open_fds(), connections()
+        for _ = 1, 20 do
+          assert.equal("closed", http.get(srv.url .. "/close").body)
+          assert.equal("hello", http.get(srv.url .. "/hello").body)
+        end
+        local opened = connections() - before
+        assert.equal(20, opened)
+        local after = open_fds()
+        assert.is_true(after <= fds, ("%d fds open, %d before"):format(after,
+          fds))
+      end))
+
+    it("reconnects when the server closed an idle connection",
+      async(function()
+        http.get(srv.url .. "/hello")
+        local fds = open_fds()
+        -- Each dropped connection goes idle into curl's cache and the
+        -- server closes it there; the next requests find it dead.
+        for _ = 1, 5 do
+          assert.equal("dropped", http.get(srv.url .. "/drop/20").body)
+          weft.sleep(60)
+          for _ = 1, 3 do
+            assert.equal("hello", http.get(srv.url .. "/hello").body)
+          end
+        end
+        local after = open_fds()
+        assert.is_true(after <= fds + 1, ("%d fds open, %d before")
+          :format(after, fds))
+      end))
+
+    it("connects after curl's resolver closed its own socket",
+      async(function()
+        -- A host name (not an address, not "localhost") goes to curl's
+        -- resolver thread, which curl watches through a socket pair of
+        -- its own and closes without a callback; the connection made
+        -- next gets the same descriptor number. The name may map to
+        -- another loopback address where nothing listens: an io error.
+        local f = assert(io.open("/proc/sys/kernel/hostname"))
+        local host = f:read("l")
+        f:close()
+        local url = srv.url:gsub("127%.0%.0%.1", host)
+        local ok, r = pcall(http.get, url .. "/close", { timeout_ms = 5000 })
+        if ok then
+          assert.equal("closed", r.body)
+        else
+          assert.equal("io", r.kind)
+        end
+        -- Twenty new connections at once take the lowest free numbers,
+        -- the pair's among them.
+        local fns = {}
+        for i = 1, 20 do
+          fns[i] = function() return http.get(srv.url .. "/close").body end
+        end
+        local out = weft.all(fns)
+        for i = 1, 20 do assert.equal("closed", out[i]) end
+        assert.equal("hello", http.get(srv.url .. "/hello").body)
       end))
   end)
 
