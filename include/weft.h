@@ -98,8 +98,14 @@ typedef struct weft_timer_s weft_timer_t;
  * (0, or a WEFT_E* code). About fields: next/prev are private; data and buf
  * belong to the owner (buf is where a channel or group hands an item). */
 typedef void (*weft_waiter_cb)(weft_waiter_t *w, int status);
+/* About weft_link_t: a link of a circular doubly linked waiter list; the
+ * list's head (in a future, channel, semaphore, group or signal) is a bare
+ * link, a waiter's is its first member. All private. */
+typedef struct weft_link_s {
+  struct weft_link_s *next, *prev;
+} weft_link_t;
 struct weft_waiter_s {
-  weft_waiter_t *next, *prev; /* private: circular list */
+  weft_link_t link; /* private: first member */
   weft_waiter_cb cb;
   void *data;
   void *buf;
@@ -130,7 +136,7 @@ enum {
 struct weft_future_s {
   uint8_t state; /* read-only */
   int code;      /* read-only: the error code of a rejected future */
-  weft_waiter_t waiters; /* private: list head */
+  weft_link_t waiters; /* private: list head */
   void *data;            /* user data */
 };
 
@@ -327,7 +333,7 @@ typedef struct weft_chan_s {
   weft_sched_t *sched;
   unsigned char *buf;
   size_t cap, item_size, head, count;
-  weft_waiter_t senders, receivers;
+  weft_link_t senders, receivers;
   uint8_t closed;
   uint8_t owned; /* buf came from the allocator */
 } weft_chan_t;
@@ -368,7 +374,7 @@ size_t weft_chan_count(const weft_chan_t *ch);
  * FIFO order on release, so a woken waiter holds its permit. */
 typedef struct weft_sem_s {
   size_t count;
-  weft_waiter_t waiters;
+  weft_link_t waiters;
 } weft_sem_t;
 
 void weft_sem_init(weft_sem_t *s, size_t permits);
@@ -390,7 +396,7 @@ typedef struct weft_group_s {
   weft_task_t *running;            /* doubly linked via grp_next/prev */
   weft_task_t *fin_head, *fin_tail; /* FIFO of finished, unjoined */
   size_t nrunning, nfinished;
-  weft_waiter_t joiners;
+  weft_link_t joiners;
   weft_task_t *failed; /* first rejected member, or NULL */
   int flags;
 } weft_group_t;
@@ -428,7 +434,7 @@ weft_task_t *weft_group_failed(const weft_group_t *g);
 typedef struct weft_signal_s {
   uint32_t bits; /* atomic: raised, not yet taken */
   weft_sched_t *sched;
-  weft_waiter_t waiters;
+  weft_link_t waiters;
   unsigned slot;
 } weft_signal_t;
 

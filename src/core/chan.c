@@ -131,7 +131,7 @@ void weft_sem_release(weft_sem_t *s) {
 
 size_t weft_sem_waiting(const weft_sem_t *s) {
   size_t n = 0;
-  const weft_waiter_t *w;
-  for (w = s->waiters.next; w != &s->waiters; w = w->next) n++;
+  const weft_link_t *l;
+  for (l = s->waiters.next; l != &s->waiters; l = l->next) n++;
   return n;
 }

@@ -14,14 +14,14 @@
 #define container_of(p, T, m) ((T *)((char *)(p) - offsetof(T, m)))
 
 /* Circular doubly-linked waiter lists with a sentinel head. */
-void weft__wlist_init(weft_waiter_t *head);
-int weft__wlist_empty(const weft_waiter_t *head);
-void weft__wlist_push(weft_waiter_t *head, weft_waiter_t *w);
-weft_waiter_t *weft__wlist_first(const weft_waiter_t *head);
+void weft__wlist_init(weft_link_t *head);
+int weft__wlist_empty(const weft_link_t *head);
+void weft__wlist_push(weft_link_t *head, weft_waiter_t *w);
+weft_waiter_t *weft__wlist_first(const weft_link_t *head);
 /* Unlinks the first waiter and calls it with status; 0 if there was one. */
-int weft__wlist_wake_one(weft_waiter_t *head, int status);
+int weft__wlist_wake_one(weft_link_t *head, int status);
 /* Wakes every waiter (each unlinked before its callback runs). */
-void weft__wlist_wake_all(weft_waiter_t *head, int status);
+void weft__wlist_wake_all(weft_link_t *head, int status);
 
 /* Puts t at the back of its priority's ready queue (no-op when queued). */
 void weft__sched_push(weft_sched_t *s, weft_task_t *t);
@@ -32,7 +32,7 @@ void weft__timers_free(weft_sched_t *s);
 /* Parks t in list (NULL for none) with buf for a hand-off and an optional
  * deadline. Returns WEFT_PENDING, or weft_timer_start's error (WEFT_ENOMEM,
  * WEFT_EFULL) when the deadline cannot be armed: t is then not parked. */
-int weft__task_park(weft_task_t *t, weft_waiter_t *list, void *buf,
+int weft__task_park(weft_task_t *t, weft_link_t *list, void *buf,
                     uint64_t timeout_ms);
 /* Unparks a parked task with a status and queues it. */
 void weft__task_wake(weft_task_t *t, int status);

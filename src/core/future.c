@@ -5,27 +5,24 @@
  */
 #include "core.h"
 
-void weft__wlist_init(weft_waiter_t *head) {
-  head->next = head->prev = head;
-  head->cb = NULL;
-  head->data = head->buf = NULL;
+void weft__wlist_init(weft_link_t *head) { head->next = head->prev = head; }
+
+int weft__wlist_empty(const weft_link_t *head) { return head->next == head; }
+
+void weft__wlist_push(weft_link_t *head, weft_waiter_t *w) {
+  WEFT_ASSERT(w->link.next == NULL);
+  w->link.prev = head->prev;
+  w->link.next = head;
+  head->prev->next = &w->link;
+  head->prev = &w->link;
 }
 
-int weft__wlist_empty(const weft_waiter_t *head) { return head->next == head; }
-
-void weft__wlist_push(weft_waiter_t *head, weft_waiter_t *w) {
-  WEFT_ASSERT(w->next == NULL);
-  w->prev = head->prev;
-  w->next = head;
-  head->prev->next = w;
-  head->prev = w;
+/* The link is a waiter's first member: the pointers convert. */
+weft_waiter_t *weft__wlist_first(const weft_link_t *head) {
+  return head->next == head ? NULL : (weft_waiter_t *)head->next;
 }
 
-weft_waiter_t *weft__wlist_first(const weft_waiter_t *head) {
-  return head->next == head ? NULL : head->next;
-}
-
-int weft__wlist_wake_one(weft_waiter_t *head, int status) {
+int weft__wlist_wake_one(weft_link_t *head, int status) {
   weft_waiter_t *w = weft__wlist_first(head);
   if (w == NULL) return 0;
   weft_waiter_remove(w);
@@ -35,26 +32,26 @@ int weft__wlist_wake_one(weft_waiter_t *head, int status) {
 
 /* A callback may add or remove other waiters of the same list, so take the
  * first one each time rather than walking a saved next pointer. */
-void weft__wlist_wake_all(weft_waiter_t *head, int status) {
+void weft__wlist_wake_all(weft_link_t *head, int status) {
   while (weft__wlist_wake_one(head, status)) {
   }
 }
 
 void weft_waiter_init(weft_waiter_t *w, weft_waiter_cb cb, void *data) {
-  w->next = w->prev = NULL;
+  w->link.next = w->link.prev = NULL;
   w->cb = cb;
   w->data = data;
   w->buf = NULL;
 }
 
 void weft_waiter_remove(weft_waiter_t *w) {
-  if (w->next == NULL) return;
-  w->prev->next = w->next;
-  w->next->prev = w->prev;
-  w->next = w->prev = NULL;
+  if (w->link.next == NULL) return;
+  w->link.prev->next = w->link.next;
+  w->link.next->prev = w->link.prev;
+  w->link.next = w->link.prev = NULL;
 }
 
-int weft_waiter_linked(const weft_waiter_t *w) { return w->next != NULL; }
+int weft_waiter_linked(const weft_waiter_t *w) { return w->link.next != NULL; }
 
 void weft_future_init(weft_future_t *f) {
   f->state = WEFT_FUTURE_PENDING;

@@ -88,7 +88,7 @@ static void timer_cb(weft_timer_t *tm) {
   weft__task_wake(t, weft_waiter_linked(&t->wait) ? WEFT_ETIMEDOUT : 0);
 }
 
-int weft__task_park(weft_task_t *t, weft_waiter_t *list, void *buf,
+int weft__task_park(weft_task_t *t, weft_link_t *list, void *buf,
                     uint64_t timeout_ms) {
   int r;
   WEFT_ASSERT(!(t->flags & (WEFT_TASK_PARKED | WEFT_TASK_DONE)));

@@ -519,7 +519,7 @@ static void req_free(Req *r) {
   if (r->h && r->fut.state == WEFT_FUTURE_PENDING)
     weft_future_settle_cancelled(&r->fut);
   while (r->fut.waiters.next && r->fut.waiters.next != &r->fut.waiters)
-    weft_waiter_remove(r->fut.waiters.next);
+    weft_waiter_remove((weft_waiter_t *)r->fut.waiters.next);
   if (r->h) detach(r);
   if (r->easy) curl_easy_cleanup(r->easy); /* never added */
   curl_slist_free_all(r->hdrs);

@@ -14,17 +14,23 @@
 
 #define lw_container(p, T, m) ((T *)((char *)(p) - offsetof(T, m)))
 
-/* Uservalue slots of a future or task userdata. */
+/* Uservalue slots of a future (the first two) or task userdata. What
+ * most tasks never need lives in UV_EXTRA, made on first use: nil, the
+ * task's name alone (a string), or a table with the fields EX_NAME (its
+ * name), EX_TRACE (the traceback string of its failure) and EX_OWNED (the
+ * weak-keyed set of resources closed at its end). See lw_get_extra. */
 enum {
   UV_RESULT = 1, /* the single value, a packed table, or the dead thread
                     holding several results; or the error value */
-  UV_CO,         /* task: its coroutine while it runs */
-  UV_NAME,       /* task: its name (string) or nil */
   UV_CANCEL,     /* the cancellation error given to cancel(), or nil */
-  UV_TRACE,      /* task: traceback string of its failure */
-  UV_OWNED,      /* task: weak-keyed set of resources closed at its end */
-  UV_COUNT = UV_OWNED
+  UV_EXTRA,      /* task: see above */
+  UV_CO,         /* task: its coroutine while it runs */
+  UV_FUTURE_COUNT = UV_CANCEL,
+  UV_TASK_COUNT = UV_CO
 };
+#define EX_NAME "name"
+#define EX_TRACE "trace"
+#define EX_OWNED "owned"
 
 enum { KIND_PROMISE = 1, KIND_TASK = 2 };
 enum { RES_NONE, RES_ONE, RES_TABLE, RES_THREAD };
@@ -109,10 +115,12 @@ typedef struct Task {
   int ref;
   int nargs;
   int status;
-  int delayed;         /* weft.after: first run waits until due */
-  int exposed;         /* coroutine.running() was called: do not reuse co */
-  uint64_t due;
-  weft_task_t *joined; /* group hand-off slot */
+  unsigned char delayed; /* weft.after: first run waits until u.due */
+  unsigned char exposed; /* coroutine.running() was called: keep co */
+  union {
+    uint64_t due;         /* weft.after, until the first run */
+    weft_task_t *joined;  /* group:join's hand-off slot, while it waits */
+  } u;
 } Task;
 
 #define upstate(L) ((State *)lua_touserdata(L, lua_upvalueindex(1)))
@@ -131,6 +139,12 @@ Task *lw_in_task(lua_State *L, State *S, const char *fname);
 int lw_spawn(lua_State *L, State *S, int first, const char *fname);
 int lw_spawn_at(lua_State *L, State *S, int fi, int prio, int name_idx);
 int lw_push_outcome(lua_State *L, int idx);
+/* Pushes field k (EX_*) of the extras of the task at idx, nil if unset;
+ * returns its type. Allocates nothing. [-0, +1, -] */
+int lw_get_extra(lua_State *L, int idx, const char *k);
+/* Sets field k (EX_*) of those extras to the value on top, popped.
+ * [-1, +0, m] */
+void lw_set_extra(lua_State *L, int idx, const char *k);
 /* Continuation of a wait with no result: raises if the wake-up was a
  * cancellation. */
 int lw_wake_k(lua_State *L, int st, lua_KContext ctx);

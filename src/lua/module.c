@@ -132,7 +132,7 @@ static int run_main(lua_State *L, State *S, int with_traceback) {
   if (with_traceback && m->t.done.state == WEFT_FUTURE_REJECTED) {
     lua_getiuservalue(L, 1, UV_RESULT);
     luaL_tolstring(L, -1, NULL);
-    if (lua_getiuservalue(L, 1, UV_TRACE) == LUA_TSTRING) {
+    if (lw_get_extra(L, 1, EX_TRACE) == LUA_TSTRING) {
       lua_pushliteral(L, "\n");
       lua_insert(L, -2);
       lua_concat(L, 3);
@@ -214,7 +214,7 @@ static int l_tasks(lua_State *L) {
     lua_createtable(L, 0, 6);
     setint(L, "id", t->id);
     lw_push_task(L, lt);
-    lua_getiuservalue(L, -1, UV_NAME);
+    lw_get_extra(L, -1, EX_NAME);
     lua_setfield(L, -3, "name");
     lua_setfield(L, -2, "task");
     lua_pushstring(L, lw_state_name(t->done.state));

@@ -367,7 +367,7 @@ static int join_k(lua_State *L, int st, lua_KContext ctx) {
   (void)ctx;
   if (t->status == WEFT_ECANCELED) lw_raise_cancel(L, t);
   if (t->status != 0) return 0; /* the group was cleared */
-  return member_outcome(L, lua_touserdata(L, 1), t->joined);
+  return member_outcome(L, lua_touserdata(L, 1), t->u.joined);
 }
 
 /* g:join_next() -> true, values... | false, err for the next child to end,
@@ -378,10 +378,10 @@ static int group_join_next(lua_State *L) {
   Task *t = lw_need_task(L, S, "g:join_next");
   int r;
   lua_settop(L, 1);
-  r = weft_group_join(&g->g, &t->t, &t->joined);
+  r = weft_group_join(&g->g, &t->t, &t->u.joined);
   if (r == WEFT_PENDING) return lua_yieldk(L, 0, 0, join_k);
   if (r != 0) return 0;
-  return member_outcome(L, g, t->joined);
+  return member_outcome(L, g, t->u.joined);
 }
 
 /* g:cancel(): cancels every running child */
@@ -412,16 +412,16 @@ static int drain_k(lua_State *L, int st, lua_KContext ctx) {
   Group *g = lua_touserdata(L, 1);
   (void)st;
   (void)ctx;
-  if (t->status == 0) drained(L, g, t->joined);
+  if (t->status == 0) drained(L, g, t->u.joined);
   return drain_loop(L, g, t);
 }
 
 static int drain_loop(lua_State *L, Group *g, Task *t) {
   for (;;) {
-    int r = weft_group_join(&g->g, &t->t, &t->joined);
+    int r = weft_group_join(&g->g, &t->t, &t->u.joined);
     if (r == WEFT_PENDING) return lua_yieldk(L, 0, 0, drain_k);
     if (r != 0) break;
-    drained(L, g, t->joined);
+    drained(L, g, t->u.joined);
   }
   g->closed = 1;
   lua_getiuservalue(L, 1, 2); /* the failed child, if not handed out */

@@ -51,6 +51,47 @@ static int error_tostring(lua_State *L) {
   return 1;
 }
 
+/* ------------------------------------------------------------- extras */
+
+int lw_get_extra(lua_State *L, int idx, const char *k) {
+  int t = lua_getiuservalue(L, idx, UV_EXTRA);
+  if (t == LUA_TTABLE) {
+    t = lua_getfield(L, -1, k);
+    lua_remove(L, -2);
+    return t;
+  }
+  if (t == LUA_TSTRING && strcmp(k, EX_NAME) == 0) return t;
+  lua_pop(L, 1);
+  lua_pushnil(L);
+  return LUA_TNIL;
+}
+
+void lw_set_extra(lua_State *L, int idx, const char *k) {
+  int t;
+  idx = lua_absindex(L, idx);
+  t = lua_getiuservalue(L, idx, UV_EXTRA);
+  if (t == LUA_TNIL && strcmp(k, EX_NAME) == 0 &&
+      lua_type(L, -2) == LUA_TSTRING) { /* a name alone: no table */
+    lua_pop(L, 1);
+    lua_setiuservalue(L, idx, UV_EXTRA);
+    return;
+  }
+  if (t != LUA_TTABLE) {
+    lua_createtable(L, 0, 2);
+    if (t == LUA_TSTRING) {
+      lua_insert(L, -2);
+      lua_setfield(L, -2, EX_NAME);
+    } else {
+      lua_remove(L, -2);
+    }
+    lua_pushvalue(L, -1);
+    lua_setiuservalue(L, idx, UV_EXTRA);
+  }
+  lua_insert(L, -2);
+  lua_setfield(L, -2, k);
+  lua_pop(L, 1);
+}
+
 /* Pushes the cancellation error of the future at idx: the one given to
  * cancel(), or a fresh one. [-0, +1, m] */
 static void push_cancel_error(lua_State *L, int idx) {
@@ -158,12 +199,13 @@ Task *lw_need_task(lua_State *L, State *S, const char *fname) {
   return t;
 }
 
-/* The traceback of a failed coroutine; run protected (it allocates).
- * [-0, +1, m] */
+/* [co, task] -> records the traceback of the failed coroutine co as
+ * task's EX_TRACE. Run protected (it allocates). */
 static int traceback(lua_State *L) {
   lua_State *co = lua_tothread(L, 1);
   luaL_traceback(L, co, NULL, 0);
-  return 1;
+  lw_set_extra(L, 2, EX_TRACE);
+  return 0;
 }
 
 /* Records t (its userdata at idx) in the table of failed tasks, so that
@@ -194,7 +236,7 @@ static int close_owned(lua_State *L) {
 void lw_task_own(lua_State *L, Task *t, int idx) {
   idx = lua_absindex(L, idx);
   lw_push_task(L, t);
-  if (lua_getiuservalue(L, -1, UV_OWNED) != LUA_TTABLE) {
+  if (lw_get_extra(L, -1, EX_OWNED) != LUA_TTABLE) {
     lua_pop(L, 1);
     lua_newtable(L);
     lua_createtable(L, 0, 1);
@@ -202,7 +244,7 @@ void lw_task_own(lua_State *L, Task *t, int idx) {
     lua_setfield(L, -2, "__mode");
     lua_setmetatable(L, -2);
     lua_pushvalue(L, -1);
-    lua_setiuservalue(L, -3, UV_OWNED);
+    lw_set_extra(L, -3, EX_OWNED);
   }
   lua_pushvalue(L, idx);
   lua_pushboolean(L, 1);
@@ -214,7 +256,7 @@ void lw_task_own(lua_State *L, Task *t, int idx) {
  * anchor, settles it as state. The userdata is on top of S->L; popped. */
 static void end_task(State *S, Task *t, int state) {
   lua_State *L = S->L;
-  if (lua_getiuservalue(L, -1, UV_OWNED) == LUA_TTABLE) {
+  if (lw_get_extra(L, -1, EX_OWNED) == LUA_TTABLE) {
     lua_pushcfunction(L, close_owned);
     lua_insert(L, -2);
     if (lua_pcall(L, 1, 0, 0) != LUA_OK) lua_pop(L, 1);
@@ -282,7 +324,7 @@ static void close_thread(lua_State *co, lua_State *from) {
 
 static void done_err(State *S, Task *t) {
   lua_State *L = S->L;
-  int cancelled, top, trace;
+  int cancelled, top;
   lw_push_task(L, t);
   top = lua_gettop(L);
   lua_xmove(t->co, L, 1); /* look at the error without growing co */
@@ -290,10 +332,12 @@ static void done_err(State *S, Task *t) {
               lw_is_error(L, -1, "cancelled");
   lua_xmove(L, t->co, 1);
   /* The traceback needs the frames, so take it before closing. */
-  lua_pushcfunction(L, traceback);
-  lua_getiuservalue(L, top, UV_CO);
-  trace = !cancelled && lua_pcall(L, 1, 1, 0) == LUA_OK;
-  if (!trace) lua_settop(L, top);
+  if (!cancelled) {
+    lua_pushcfunction(L, traceback);
+    lua_getiuservalue(L, top, UV_CO);
+    lua_pushvalue(L, top);
+    if (lua_pcall(L, 2, 0, 0) != LUA_OK) lua_pop(L, 1); /* no memory */
+  }
   S->current = t; /* __close handlers run as part of the task */
   close_thread(t->co, L);
   S->current = NULL;
@@ -301,7 +345,6 @@ static void done_err(State *S, Task *t) {
   lua_setiuservalue(L, top, UV_RESULT);
   t->h.res = RES_ONE;
   t->h.nres = 1;
-  if (trace) lua_setiuservalue(L, top, UV_TRACE);
   if (!cancelled) {
     lua_pushcfunction(L, note_failed);
     lua_pushvalue(L, top);
@@ -410,8 +453,8 @@ static int task_fn(weft_task_t *ct, int status) {
       t->delayed = 0;
       weft_loop_update_time(S->loop);
       now = weft_sched_now(S->sched);
-      if (t->due > now) {
-        if (weft_task_sleep(ct, t->due - now) != WEFT_PENDING) {
+      if (t->u.due > now) {
+        if (weft_task_sleep(ct, t->u.due - now) != WEFT_PENDING) {
           t->delayed = 1; /* no memory for the timer: try again later */
           weft_task_yield(ct);
         }
@@ -454,7 +497,7 @@ static int task_fn(weft_task_t *ct, int status) {
  * [-0, +1, m] */
 int lw_spawn_at(lua_State *L, State *S, int fi, int prio, int name_idx) {
   int top = lua_gettop(L), nargs = top - fi, i;
-  Task *t = lua_newuserdatauv(L, sizeof *t, UV_COUNT);
+  Task *t = lua_newuserdatauv(L, sizeof *t, UV_TASK_COUNT);
   memset(t, 0, sizeof *t);
   t->ref = LUA_NOREF;
   t->nargs = -1;
@@ -467,7 +510,7 @@ int lw_spawn_at(lua_State *L, State *S, int fi, int prio, int name_idx) {
   t->t.flags = WEFT_TASK_DONE;
   if (name_idx) {
     lua_pushvalue(L, name_idx);
-    lua_setiuservalue(L, -2, UV_NAME);
+    lw_set_extra(L, -2, EX_NAME);
   }
   t->co = NULL; /* made at the first run: see start_co */
   if (nargs <= 1) { /* no table: see give_co */
@@ -537,8 +580,8 @@ static int l_spawn_after(lua_State *L) {
   lw_spawn_at(L, S, 2, WEFT_PRIO_NORMAL, 1);
   t = lua_touserdata(L, -1);
   weft_loop_update_time(S->loop);
-  t->due = weft_sched_now(S->sched) + ms;
-  if (t->due < ms) t->due = WEFT_FOREVER - 1; /* overflow: never */
+  t->u.due = weft_sched_now(S->sched) + ms;
+  if (t->u.due < ms) t->u.due = WEFT_FOREVER - 1; /* overflow: never */
   t->delayed = 1;
   return 1;
 }
@@ -801,7 +844,7 @@ static int promise_reject(lua_State *L) {
 
 /* weft.future() -> future, resolve, reject */
 static int l_future(lua_State *L) {
-  Promise *p = lua_newuserdatauv(L, sizeof *p, UV_COUNT);
+  Promise *p = lua_newuserdatauv(L, sizeof *p, UV_FUTURE_COUNT);
   memset(p, 0, sizeof *p);
   weft_future_init(&p->fut);
   p->h.f = &p->fut;
@@ -885,7 +928,7 @@ static int f_id(lua_State *L) {
 /* t:name() -> string or nil */
 static int f_name(lua_State *L) {
   checktask(L, "task:name");
-  lua_getiuservalue(L, 1, UV_NAME);
+  lw_get_extra(L, 1, EX_NAME);
   return 1;
 }
 
@@ -895,7 +938,7 @@ static int f_tostring(lua_State *L) {
                            lua_topointer(L, 1)), 1; /* not a future */
   if (f->kind == KIND_TASK) {
     Task *t = (Task *)f;
-    lua_getiuservalue(L, 1, UV_NAME);
+    lw_get_extra(L, 1, EX_NAME);
     lua_pushfstring(L, "weft.Task #%I %s%s%s(%s)", (lua_Integer)t->t.id,
                     lua_isstring(L, -1) ? "'" : "",
                     lua_isstring(L, -1) ? lua_tostring(L, -1) : "",
@@ -920,7 +963,7 @@ static int report(lua_State *L) {
   lua_pushfstring(L, "unhandled error in task #%I",
                   (lua_Integer)t->t.id);
   luaL_addvalue(&b);
-  if (lua_getiuservalue(L, 1, UV_NAME) == LUA_TSTRING) {
+  if (lw_get_extra(L, 1, EX_NAME) == LUA_TSTRING) {
     lua_pushfstring(L, " '%s'", lua_tostring(L, -1));
     lua_remove(L, -2);
     luaL_addvalue(&b);
@@ -932,7 +975,7 @@ static int report(lua_State *L) {
   luaL_tolstring(L, -1, NULL);
   lua_remove(L, -2);
   luaL_addvalue(&b);
-  if (lua_getiuservalue(L, 1, UV_TRACE) == LUA_TSTRING) {
+  if (lw_get_extra(L, 1, EX_TRACE) == LUA_TSTRING) {
     luaL_addchar(&b, '\n');
     luaL_addvalue(&b);
   } else {
