@@ -32,8 +32,10 @@ Routes (GET unless noted):
   /release               releases the waiting /gate responses
   /connections           the number of connections accepted so far
   /close                 "closed", with Connection: close
-  /drop/MS               "dropped"; the connection stays open and the server
-                         closes it MS milliseconds later, idle
+  /drop                  "dropped", as if the connection stayed open (no
+                         Connection: close), then the server closes it
+  /stuck                 the port of a listener on 127.0.0.1 whose accept
+                         queue is full: a connection to it never completes
 """
 import os
 import select
@@ -203,15 +205,10 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return self.reply(200, "closed", [("Connection", "close")])
         if name == "drop":
-            conn = self.connection
-
-            def drop():
-                try:
-                    conn.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-            threading.Timer(int(arg) / 1000, drop).start()
+            self.close_connection = True
             return self.reply(200, "dropped")
+        if name == "stuck":
+            return self.reply(200, str(stuck_port()))
         if name == "connections":
             with Server.lock:
                 n = Server.connections
@@ -219,6 +216,29 @@ class Handler(BaseHTTPRequestHandler):
         return self.reply(404, "not found: " + path)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = route
+
+
+stuck = []  # the listener of /stuck and the connections that fill it
+
+
+def stuck_port():
+    """A listener that never accepts, its queue filled: on Linux further
+    connection attempts get no answer until they time out."""
+    with Server.lock:
+        if not stuck:
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            s.listen(0)
+            stuck.append(s)
+            for _ in range(8):
+                c = socket.socket()
+                c.setblocking(False)
+                try:
+                    c.connect(s.getsockname())
+                except BlockingIOError:
+                    pass
+                stuck.append(c)
+        return stuck[0].getsockname()[1]
 
 
 def make_certs(d):

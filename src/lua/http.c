@@ -102,23 +102,27 @@ static void load_curl(void) {
 typedef struct Http Http;
 typedef struct Req Req;
 
-/* About Sock: the poll handle of one socket. A socket weft opened for
- * curl (on_opensocket: a connection) keeps its Sock until curl closes it
- * (on_closesocket), across the requests of a kept-alive connection, so
- * that those requests cost no poll set-up. Between requests (from
- * CURL_POLL_REMOVE to curl's next CURL_POLL_IN/OUT; wanted is 0) it goes
- * on watching for reading if it did, and stops at its first event (the
- * server closed the connection: curl finds out when it reuses it). A
- * socket curl opened itself (its resolver's wake-up pair) is watched from
- * its CURL_POLL_IN/OUT until its CURL_POLL_REMOVE only, because curl
- * closes it without telling. events: what the poll watches now. The Sock
- * is freed in its close callback; next/prev list it in its Http and
- * byfd finds it by descriptor while it is open. */
+/* About Sock: the poll handle of one socket. A connection that has
+ * carried a whole transfer (proven: its socket was the transfer's
+ * CURLINFO_ACTIVESOCKET when it ended well) keeps its Sock until curl
+ * closes it through on_closesocket, across the requests of a kept-alive
+ * connection, so that those requests cost no poll set-up. Between
+ * requests (from CURL_POLL_REMOVE to curl's next CURL_POLL_IN/OUT; wanted
+ * is 0) it goes on watching for reading if it did, and stops at its first
+ * event (the server closed the connection: curl finds out when it reuses
+ * it). Any other socket is watched from its CURL_POLL_IN/OUT to its
+ * CURL_POLL_REMOVE only, because curl may close it without calling
+ * on_closesocket: its resolver's wake-up pair, and (before curl 8.2) a
+ * connection attempt that never completed. A socket weft opened (kept)
+ * whose REMOVE comes before the message that proves it is in doubt until
+ * check_done has read the messages (settle). events: what the poll
+ * watches now. The Sock is freed in its close callback; next/prev list
+ * it in its Http and byfd finds it by descriptor while it is open. */
 typedef struct Sock {
   uv_poll_t poll;
   curl_socket_t fd;
   int events;
-  unsigned char kept, wanted;
+  unsigned char kept, wanted, proven, doubt;
   Http *h;
   struct Sock *next, *prev;
 } Sock;
@@ -139,6 +143,7 @@ struct Http {
   Sock socks; /* list head */
   Sock **byfd; /* open Socks by descriptor */
   size_t nbyfd;
+  size_t ndoubt; /* Socks in doubt: see Sock */
   Req *reqs;
   size_t active;
   size_t maxconns; /* curl's connection cache: see grow_cache */
@@ -288,6 +293,7 @@ static void on_sock_closed(uv_handle_t *hd) {
 
 static void sock_close(Sock *s) {
   Http *h = s->h;
+  if (s->doubt) h->ndoubt--;
   s->prev->next = s->next;
   s->next->prev = s->prev;
   h->byfd[s->fd] = NULL;
@@ -313,6 +319,8 @@ static Sock *sock_new(Http *h, curl_socket_t fd, int kept) {
     h->byfd = p;
     h->nbyfd = n;
   }
+  /* One curl closed without telling: the number is free again. */
+  if (h->byfd[fd]) sock_close(h->byfd[fd]);
   if ((s = xalloc(sizeof *s)) == NULL) return NULL;
   if (uv_poll_init_socket(h->S->loop->uv, &s->poll, fd) != 0) {
     xfree(s, sizeof *s);
@@ -354,7 +362,10 @@ static void on_poll(uv_poll_t *p, int status, int events) {
     sock_watch(s, 0);
     return;
   }
-  if (status < 0) flags = CURL_CSELECT_ERR;
+  if (status < 0) {
+    flags = CURL_CSELECT_ERR;
+    s->events = 0; /* libuv stopped the poll */
+  }
   if (events & UV_READABLE) flags |= CURL_CSELECT_IN;
   if (events & UV_WRITABLE) flags |= CURL_CSELECT_OUT;
   curl_multi_socket_action(h->multi, s->fd, flags, &running);
@@ -372,10 +383,16 @@ static int on_socket(CURL *e, curl_socket_t fd, int what, void *ud,
   if (what == CURL_POLL_REMOVE) {
     if (s == NULL) return 0;
     s->wanted = 0;
-    if (!s->kept)
+    if (!s->kept) {
       sock_close(s);
-    else if (s->events & UV_WRITABLE)
+      return 0;
+    }
+    if (s->events & UV_WRITABLE)
       sock_watch(s, 0); /* writable at once: it would only spin */
+    if (!s->proven && !s->doubt) {
+      s->doubt = 1;
+      h->ndoubt++;
+    }
     return 0;
   }
   if (s == NULL && (s = sock_new(h, fd, 0)) == NULL) return -1;
@@ -496,6 +513,18 @@ static void finish(Req *r, CURLcode code) {
   wake(r);
 }
 
+/* Closes the Socks in doubt that no message proved. */
+static void settle(Http *h) {
+  Sock *s, *next;
+  for (s = h->socks.next; h->ndoubt && s != &h->socks; s = next) {
+    next = s->next;
+    if (!s->doubt) continue;
+    s->doubt = 0;
+    h->ndoubt--;
+    if (!s->proven && !s->wanted) sock_close(s);
+  }
+}
+
 /* Settles the requests curl has finished. Called after each
  * curl_multi_socket_action, never from inside a curl callback, so
  * removing handles is allowed. */
@@ -505,10 +534,18 @@ static void check_done(Http *h) {
   while ((m = curl_multi_info_read(h->multi, &left)) != NULL) {
     Req *r = NULL;
     CURLcode code = m->data.result;
+    curl_socket_t fd = CURL_SOCKET_BAD;
+    Sock *s;
     if (m->msg != CURLMSG_DONE) continue;
     curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+    if (code == CURLE_OK &&
+        curl_easy_getinfo(m->easy_handle, CURLINFO_ACTIVESOCKET, &fd) ==
+            CURLE_OK &&
+        (s = sock_find(h, fd)) != NULL && s->kept)
+      s->proven = 1;
     finish(r, code); /* m is invalid from here on */
   }
+  settle(h);
 }
 
 static void req_free(Req *r) {
@@ -520,7 +557,10 @@ static void req_free(Req *r) {
     weft_future_settle_cancelled(&r->fut);
   while (r->fut.waiters.next && r->fut.waiters.next != &r->fut.waiters)
     weft_waiter_remove((weft_waiter_t *)r->fut.waiters.next);
-  if (r->h) detach(r);
+  if (r->h) {
+    detach(r);
+    settle(r->h);
+  }
   if (r->easy) curl_easy_cleanup(r->easy); /* never added */
   curl_slist_free_all(r->hdrs);
   xfree(r->head.p, r->head.cap);

@@ -327,8 +327,8 @@ describe("weft.http", function()
         -- Each dropped connection goes idle into curl's cache and the
         -- server closes it there; the next requests find it dead.
         for _ = 1, 5 do
-          assert.equal("dropped", http.get(srv.url .. "/drop/20").body)
-          weft.sleep(60)
+          assert.equal("dropped", http.get(srv.url .. "/drop").body)
+          weft.sleep(20)
           for _ = 1, 3 do
             assert.equal("hello", http.get(srv.url .. "/hello").body)
           end
@@ -337,6 +337,29 @@ describe("weft.http", function()
         assert.is_true(after <= fds + 1, ("%d fds open, %d before")
           :format(after, fds))
       end))
+
+    it("connects after an attempt that never completed", async(function()
+      -- A connection attempt that times out is closed by curl 7.88
+      -- without on_closesocket; its number goes to the next sockets
+      -- (the resolver's pair for a host name, then connections).
+      local port = tonumber(http.get(srv.url .. "/stuck").body)
+      local e = H.raises(http.get, "http://127.0.0.1:" .. port .. "/",
+        { timeout_ms = 200 })
+      assert.equal("timeout", e.kind)
+      local f = assert(io.open("/proc/sys/kernel/hostname"))
+      local host = f:read("l")
+      f:close()
+      pcall(http.get, srv.url:gsub("127%.0%.0%.1", host) .. "/close",
+        { timeout_ms = 5000 })
+      for _ = 1, 3 do
+        local fns = {}
+        for i = 1, 4 do
+          fns[i] = function() return http.get(srv.url .. "/close").body end
+        end
+        local out = weft.all(fns)
+        for i = 1, 4 do assert.equal("closed", out[i]) end
+      end
+    end))
 
     it("connects after curl's resolver closed its own socket",
       async(function()
@@ -353,7 +376,7 @@ describe("weft.http", function()
         if ok then
           assert.equal("closed", r.body)
         else
-          assert.equal("io", r.kind)
+          assert.is_true(r.kind == "io" or r.kind == "timeout", r.message)
         end
         -- Twenty new connections at once take the lowest free numbers,
         -- the pair's among them.
