@@ -149,6 +149,10 @@ void lw_set_extra(lua_State *L, int idx, const char *k);
  * cancellation. */
 int lw_wake_k(lua_State *L, int st, lua_KContext ctx);
 void lw_push_task(lua_State *L, Task *t);
+/* Pushes the cancellation error of the cancelled future at idx: the one
+ * given to cancel(), or the plain one, made and kept on first use so that
+ * every await raises the same value. [-0, +1, m] */
+void lw_push_cancel_error(lua_State *L, int idx);
 /* Raises the cancellation error of t, the running task. Never returns. */
 void lw_raise_cancel(lua_State *L, Task *t);
 void lw_new_error(lua_State *L, const char *kind, const char *msg);

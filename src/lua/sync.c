@@ -353,10 +353,8 @@ static int member_outcome(lua_State *L, Group *g, weft_task_t *m) {
   lua_pushboolean(L, 0);
   if (m->done.state == WEFT_FUTURE_REJECTED)
     lua_getiuservalue(L, top + 1, UV_RESULT);
-  else if (lua_getiuservalue(L, top + 1, UV_CANCEL) == LUA_TNIL) {
-    lua_pop(L, 1);
-    lw_new_error(L, "cancelled", "cancelled");
-  }
+  else
+    lw_push_cancel_error(L, top + 1);
   lua_remove(L, top + 1);
   return 2;
 }

@@ -92,18 +92,19 @@ void lw_set_extra(lua_State *L, int idx, const char *k) {
   lua_pop(L, 1);
 }
 
-/* Pushes the cancellation error of the future at idx: the one given to
- * cancel(), or a fresh one. [-0, +1, m] */
-static void push_cancel_error(lua_State *L, int idx) {
+void lw_push_cancel_error(lua_State *L, int idx) {
+  idx = lua_absindex(L, idx);
   if (lua_getiuservalue(L, idx, UV_CANCEL) != LUA_TNIL) return;
   lua_pop(L, 1);
   lw_new_error(L, "cancelled", "cancelled");
+  lua_pushvalue(L, -1);
+  lua_setiuservalue(L, idx, UV_CANCEL);
 }
 
 /* Raises the running task's cancellation in its own coroutine. */
 void lw_raise_cancel(lua_State *L, Task *t) {
   lw_push_task(L, t);
-  push_cancel_error(L, lua_gettop(L));
+  lw_push_cancel_error(L, -1);
   lua_error(L);
 }
 
@@ -171,7 +172,7 @@ int lw_push_outcome(lua_State *L, int idx) {
     lua_getiuservalue(L, idx, UV_RESULT);
     return lua_error(L);
   case WEFT_FUTURE_CANCELLED:
-    push_cancel_error(L, idx);
+    lw_push_cancel_error(L, idx);
     return lua_error(L);
   default: return luaL_error(L, "future:result: the future is pending");
   }
@@ -894,17 +895,15 @@ static int f_cancel(lua_State *L) {
     lua_pushboolean(L, 0);
     return 1;
   }
+  /* Without a reason the error is made when first needed (most
+   * cancelled timers are never awaited). */
   reason = luaL_optstring(L, 2, NULL);
-  if (reason)
-    lua_pushfstring(L, "cancelled: %s", reason);
-  else
-    lua_pushliteral(L, "cancelled");
-  lw_new_error(L, "cancelled", lua_tostring(L, -1));
   if (reason) {
+    lw_new_error(L, "cancelled", lua_pushfstring(L, "cancelled: %s", reason));
     lua_pushvalue(L, 2);
     lua_setfield(L, -2, "reason");
+    lua_setiuservalue(L, 1, UV_CANCEL);
   }
-  lua_setiuservalue(L, 1, UV_CANCEL);
   if (f->kind == KIND_TASK)
     weft_task_cancel(&((Task *)f)->t);
   else

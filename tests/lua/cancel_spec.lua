@@ -265,6 +265,34 @@ describe("cancellation rules", function()
       assert.equal("fulfilled", t:state())
     end))
 
+  it("raises one plain cancellation error, inside and to every await",
+    async(function()
+      local inside
+      local t = weft.spawn(function()
+        local ok, e = pcall(weft.sleep, 1e6)
+        assert.is_false(ok)
+        inside = e
+        error(e, 0)
+      end)
+      weft.yield()
+      assert.is_true(t:cancel())
+      local e = H.raises_cancel(t.await, t)
+      assert.equal("cancelled", e.message)
+      assert.is_nil(e.reason)
+      assert.equal(inside, e)
+      assert.equal(e, H.raises_cancel(t.await, t))
+      -- a task cancelled before it ran, and a plain future
+      local u = weft.spawn(function() end)
+      u:cancel()
+      local eu = H.raises_cancel(u.await, u)
+      assert.equal(eu, H.raises_cancel(u.await, u))
+      local f = weft.future()
+      f:cancel()
+      local ef = H.raises_cancel(f.await, f)
+      assert.equal(ef, H.raises_cancel(f.await, f))
+      assert.are_not.equal(ef, eu)
+    end))
+
   it("a task may raise another error while cancelled", async(function()
     local e = {}
     local t = weft.spawn(function()
