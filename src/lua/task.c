@@ -494,7 +494,7 @@ static int task_fn(weft_task_t *ct, int status) {
 }
 
 /* Creates a task running the function at index fi with the arguments above
- * it; pushes the task. name_idx is 0 or the index of its name.
+ * it; pushes the task. name_idx is 0 or the index of its name (a string).
  * [-0, +1, m] */
 int lw_spawn_at(lua_State *L, State *S, int fi, int prio, int name_idx) {
   int top = lua_gettop(L), nargs = top - fi, i;
@@ -509,9 +509,9 @@ int lw_spawn_at(lua_State *L, State *S, int fi, int prio, int name_idx) {
   t->h.f = &t->t.done;
   weft_future_init(&t->t.done); /* valid even if what follows fails */
   t->t.flags = WEFT_TASK_DONE;
-  if (name_idx) {
+  if (name_idx) { /* a string (checked): alone in UV_EXTRA */
     lua_pushvalue(L, name_idx);
-    lw_set_extra(L, -2, EX_NAME);
+    lua_setiuservalue(L, -2, UV_EXTRA);
   }
   t->co = NULL; /* made at the first run: see start_co */
   if (nargs <= 1) { /* no table: see give_co */
@@ -571,12 +571,13 @@ static uint64_t check_ms(lua_State *L, int idx, const char *fname);
 
 /* I.spawn_after(ms, fn, ...) -> Task named "after" that runs fn(...)
  * once ms have passed since this call (checked by the prelude). Until
- * then it waits on its timer without a coroutine. */
+ * then it waits on its timer without a coroutine. Upvalue 2 is the
+ * name, made once. */
 static int l_spawn_after(lua_State *L) {
   State *S = upstate(L);
   uint64_t ms = check_ms(L, 1, "weft.after");
   Task *t;
-  lua_pushliteral(L, "after");
+  lua_pushvalue(L, lua_upvalueindex(2));
   lua_replace(L, 1);
   lw_spawn_at(L, S, 2, WEFT_PRIO_NORMAL, 1);
   t = lua_touserdata(L, -1);
@@ -1110,7 +1111,7 @@ static const luaL_Reg weft_funcs[] = {
 
 static const luaL_Reg internal_funcs[] = {
     {"wait", l_wait}, {"wait_for", l_wait_for}, {"is_future", l_is_future},
-    {"spawn_after", l_spawn_after}, {"is_task_co", l_is_task_co},
+    {"is_task_co", l_is_task_co},
     {"co_running", l_co_running},
     {"check_task", l_check_task},
     {"is_task", l_is_task}, {"error", l_error}, {"is_error", l_is_error},
@@ -1147,6 +1148,10 @@ void lw_open_futures(lua_State *L, State *S) {
 
   lua_pushlightuserdata(L, S);
   luaL_setfuncs(L, internal_funcs, 1);
+  lua_pushlightuserdata(L, S);
+  lua_pushliteral(L, "after");
+  lua_pushcclosure(L, l_spawn_after, 2);
+  lua_setfield(L, -2, "spawn_after");
   lua_pushlightuserdata(L, S);
   lua_pushvalue(L, -3);
   lua_insert(L, -2); /* [weft, internal, weft, S] */
