@@ -31,6 +31,7 @@ static struct {
   CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
   CURLcode (*easy_pause)(CURL *, int);
   void (*easy_cleanup)(CURL *);
+  void (*easy_reset)(CURL *);
   const char *(*easy_strerror)(CURLcode);
   CURLM *(*multi_init)(void);
   CURLMcode (*multi_setopt)(CURLM *, CURLMoption, ...);
@@ -50,6 +51,7 @@ static void load_curl(void) {
   static const char *const names[] = {
       "curl_global_init", "curl_easy_init", "curl_easy_setopt",
       "curl_easy_getinfo", "curl_easy_pause", "curl_easy_cleanup",
+      "curl_easy_reset",
       "curl_easy_strerror", "curl_multi_init", "curl_multi_setopt",
       "curl_multi_add_handle", "curl_multi_remove_handle",
       "curl_multi_socket_action",
@@ -80,6 +82,7 @@ static void load_curl(void) {
 #define curl_easy_getinfo curl.easy_getinfo
 #define curl_easy_pause curl.easy_pause
 #define curl_easy_cleanup curl.easy_cleanup
+#define curl_easy_reset curl.easy_reset
 #define curl_easy_strerror curl.easy_strerror
 #define curl_multi_init curl.multi_init
 #define curl_multi_setopt curl.multi_setopt
@@ -98,6 +101,7 @@ static void load_curl(void) {
 #define HIGH_WATER (64 * 1024)
 #define MAX_REDIRECTS 10
 #define MAX_IDLE_CONNS 256 /* connections kept for reuse */
+#define MAX_SPARE_EASY 64  /* ended transfers' easy handles kept for reuse */
 
 typedef struct Http Http;
 typedef struct Req Req;
@@ -144,6 +148,8 @@ struct Http {
   Sock **byfd; /* open Socks by descriptor */
   size_t nbyfd;
   size_t ndoubt; /* Socks in doubt: see Sock */
+  CURL *spare[MAX_SPARE_EASY]; /* easy handles to reuse, reset */
+  int nspare;
   Req *reqs;
   size_t active;
   size_t maxconns; /* curl's connection cache: see grow_cache */
@@ -483,7 +489,12 @@ static void detach(Req *r) {
   Http *h = r->h;
   if (r->easy == NULL) return;
   curl_multi_remove_handle(h->multi, r->easy);
-  curl_easy_cleanup(r->easy);
+  if (h->nspare < MAX_SPARE_EASY) { /* curl_easy_init costs mallocs */
+    curl_easy_reset(r->easy);
+    h->spare[h->nspare++] = r->easy;
+  } else {
+    curl_easy_cleanup(r->easy);
+  }
   r->easy = NULL;
   if (r->next) r->next->prev = r->prev;
   if (r->prev)
@@ -587,6 +598,7 @@ static void close_http(Closer *c) {
     detach(r);
     r->h = NULL;
   }
+  while (h->nspare > 0) curl_easy_cleanup(h->spare[--h->nspare]);
   curl_multi_cleanup(h->multi); /* may still report sockets to remove */
   h->multi = NULL;
   while (h->socks.next != &h->socks) sock_close(h->socks.next);
@@ -948,7 +960,8 @@ static int l_request(lua_State *L) {
   r->max_body = (curl_off_t)opt_int(L, 2, "max_body", -1);
   r->timeout_ms = opt_int(L, 2, "timeout_ms", 0);
   r->deadline = weft_sched_now(S->sched) + (uint64_t)r->timeout_ms;
-  if ((r->easy = curl_easy_init()) == NULL || setup(L, r, 2) != 0)
+  r->easy = h->nspare > 0 ? h->spare[--h->nspare] : curl_easy_init();
+  if (r->easy == NULL || setup(L, r, 2) != 0)
     return luaL_error(L, "%s: not enough memory", fname);
   curl_easy_setopt(r->easy, CURLOPT_OPENSOCKETFUNCTION, on_opensocket);
   curl_easy_setopt(r->easy, CURLOPT_OPENSOCKETDATA, h);
