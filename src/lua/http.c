@@ -106,22 +106,23 @@ static void load_curl(void) {
 typedef struct Http Http;
 typedef struct Req Req;
 
-/* About Sock: the poll handle of one socket. A connection that has
- * carried a whole transfer (proven: its socket was the transfer's
- * CURLINFO_ACTIVESOCKET when it ended well) keeps its Sock until curl
- * closes it through on_closesocket, across the requests of a kept-alive
- * connection, so that those requests cost no poll set-up. Between
- * requests (from CURL_POLL_REMOVE to curl's next CURL_POLL_IN/OUT; wanted
- * is 0) it goes on watching for reading if it did, and stops at its first
- * event (the server closed the connection: curl finds out when it reuses
- * it). Any other socket is watched from its CURL_POLL_IN/OUT to its
- * CURL_POLL_REMOVE only, because curl may close it without calling
- * on_closesocket: its resolver's wake-up pair, and (before curl 8.2) a
- * connection attempt that never completed. A socket weft opened (kept)
- * whose REMOVE comes before the message that proves it is in doubt until
- * check_done has read the messages (settle). events: what the poll
- * watches now. The Sock is freed in its close callback; next/prev list
- * it in its Http and byfd finds it by descriptor while it is open. */
+/* About Sock: the poll handle of one socket. A connection's socket that
+ * has been proven (it was a transfer's CURLINFO_ACTIVESOCKET when the
+ * transfer ended well: a connected socket in curl's cache) keeps its Sock
+ * until curl closes it through on_closesocket, across the requests of a
+ * kept-alive connection, so that those requests cost no poll set-up.
+ * Between requests (from CURL_POLL_REMOVE to curl's next CURL_POLL_IN/OUT;
+ * wanted is 0) it goes on watching for reading if it did, and stops at
+ * its first event (the server closed the connection: curl finds out when
+ * it reuses it). Any other socket is watched only while curl wants it,
+ * because curl may close it without calling on_closesocket: its
+ * resolver's wake-up pair, and (before curl 8.2) a connection attempt
+ * that never completed. A socket weft opened for curl (kept) is in doubt
+ * from its opening and from each REMOVE until check_done has read the
+ * messages that may prove it: settle then closes it unless it is proven
+ * or wanted. events: what the poll watches now. The Sock is freed in its
+ * close callback; next/prev list it in its Http and byfd finds it by
+ * descriptor while it is open. */
 typedef struct Sock {
   uv_poll_t poll;
   curl_socket_t fd;
@@ -312,8 +313,11 @@ static Sock *sock_find(Http *h, curl_socket_t fd) {
 
 /* A new Sock for fd, listed and found by fd, watching nothing. NULL out
  * of memory. */
+static void sock_watch(Sock *s, int events);
+
 static Sock *sock_new(Http *h, curl_socket_t fd, int kept) {
-  Sock *s;
+  Sock *s, *old;
+  int wanted = 0, events = 0;
   if (fd < 0) return NULL;
   if ((size_t)fd >= h->nbyfd) {
     size_t n = h->nbyfd ? h->nbyfd : 64;
@@ -325,8 +329,14 @@ static Sock *sock_new(Http *h, curl_socket_t fd, int kept) {
     h->byfd = p;
     h->nbyfd = n;
   }
-  /* One curl closed without telling: the number is free again. */
-  if (h->byfd[fd]) sock_close(h->byfd[fd]);
+  /* One curl closed without telling: the number is free again. If curl
+   * still wanted it, it wants the new socket the same way without saying
+   * so again. */
+  if ((old = h->byfd[fd]) != NULL) {
+    wanted = old->wanted;
+    events = old->events;
+    sock_close(old);
+  }
   if ((s = xalloc(sizeof *s)) == NULL) return NULL;
   if (uv_poll_init_socket(h->S->loop->uv, &s->poll, fd) != 0) {
     xfree(s, sizeof *s);
@@ -343,6 +353,14 @@ static Sock *sock_new(Http *h, curl_socket_t fd, int kept) {
   h->socks.next = s;
   h->byfd[fd] = s;
   h->handles++;
+  if (kept) {
+    s->doubt = 1;
+    h->ndoubt++;
+  }
+  if (wanted) {
+    s->wanted = 1;
+    sock_watch(s, events);
+  }
   return s;
 }
 
@@ -553,7 +571,8 @@ static void check_done(Http *h) {
         curl_easy_getinfo(m->easy_handle, CURLINFO_ACTIVESOCKET, &fd) ==
             CURLE_OK &&
         (s = sock_find(h, fd)) != NULL && s->kept)
-      s->proven = 1;
+      s->proven = 1; /* (a reset handle may name its previous one: also
+                        a connected socket in the cache) */
     finish(r, code); /* m is invalid from here on */
   }
   settle(h);
