@@ -490,8 +490,7 @@ static int l_job(lua_State *L) {
   weft_host_fn job = (weft_host_fn)(uintptr_t)lua_touserdata(
       L, lua_upvalueindex(2));
   Task *t = lw_need_task(L, S, name);
-  weft_value_t *args = lw_args_to_value(L, 1, lua_gettop(L), name);
-  return lw_call(L, t, name, job, &pool_opts, args, NULL, NULL);
+  return lw_call(L, t, name, job, &pool_opts, 1, lua_gettop(L), NULL, NULL);
 }
 
 static HandleUd *check_handle(lua_State *L, const char *fname) {
@@ -509,10 +508,10 @@ static int l_handle_job(lua_State *L) {
       L, lua_upvalueindex(2));
   HandleUd *hu = check_handle(L, name);
   Task *t = lw_need_task(L, S, name);
-  weft_value_t *args = lw_args_to_value(L, 2, lua_gettop(L) - 1, name);
   weft_fn_opts o = pool_opts;
   o.ud = hu->h;
-  return lw_call(L, t, name, job, &o, args, fileh_ref, fileh_unref);
+  return lw_call(L, t, name, job, &o, 2, lua_gettop(L) - 1, fileh_ref,
+                 fileh_unref);
 }
 
 /* I.fs_wrap(fd, path) -> handle, owned by the running task. */

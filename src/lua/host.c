@@ -27,6 +27,7 @@ typedef struct HostFn {
  * the task's stack, so an abandoned wait still releases it (__gc). */
 typedef struct CallUd {
   weft_call_t *c;
+  weft_value_t args; /* the arguments, until the call takes them */
 } CallUd;
 
 static int call_gc(lua_State *L) {
@@ -34,6 +35,7 @@ static int call_gc(lua_State *L) {
   if (cu == NULL) return 0; /* a table given this metatable */
   if (cu->c) weft__call_release(cu->c);
   cu->c = NULL;
+  weft_value_free(&cu->args); /* a conversion that raised */
   return 0;
 }
 
@@ -149,7 +151,7 @@ static int wait_call(lua_State *L, Task *t, int cidx) {
 }
 
 int lw_call(lua_State *L, Task *t, const char *name, weft_host_fn fn,
-            const weft_fn_opts *opts, weft_value_t *args,
+            const weft_fn_opts *opts, int first, int nargs,
             void (*hold)(void *), void (*fini)(void *)) {
   State *S = upstate(L);
   weft_pool_t *pool = NULL;
@@ -158,10 +160,13 @@ int lw_call(lua_State *L, Task *t, const char *name, weft_host_fn fn,
   if (opts->kind == WEFT_FN_POOL) pool = get_pool(L, S, name);
   cu = lua_newuserdatauv(L, sizeof *cu, 0);
   cu->c = NULL;
-  luaL_setmetatable(L, CALL_MT);
+  weft_value_nil(&cu->args);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, S->mt_call_ref);
+  lua_setmetatable(L, -2);
   cidx = lua_gettop(L);
+  lw_args_to_value(L, first, nargs, name, &cu->args);
   if (hold) hold(opts->ud); /* nothing raises from here on */
-  cu->c = weft__call_new(S->loop, name, fn, opts, pool, args);
+  cu->c = weft__call_new(S->loop, name, fn, opts, pool, &cu->args);
   if (cu->c == NULL) {
     if (fini) fini(opts->ud);
     return luaL_error(L, "%s: not enough memory", name);
@@ -175,11 +180,10 @@ static int host_call(lua_State *L) {
   State *S = upstate(L);
   HostFn *h = lua_touserdata(L, lua_upvalueindex(2));
   Task *t = NULL;
-  weft_value_t *args;
   if (h->opts.kind != WEFT_FN_SYNC) t = lw_need_task(L, S, h->name);
   if (h->opts.kind == WEFT_FN_POOL) get_pool(L, S, h->name);
-  args = lw_args_to_value(L, 1, lua_gettop(L), h->name);
-  return lw_call(L, t, h->name, h->fn, &h->opts, args, NULL, NULL);
+  return lw_call(L, t, h->name, h->fn, &h->opts, 1, lua_gettop(L), NULL,
+                 NULL);
 }
 
 int weft_lua_push_fn(lua_State *L, const char *name, weft_host_fn fn,
@@ -360,11 +364,10 @@ int weft_lua_result(lua_State *L, int idx, int *nres) {
 }
 
 void lw_open_host(lua_State *L, State *S) {
-  (void)S;
   luaL_newmetatable(L, CALL_MT);
   lua_pushcfunction(L, call_gc);
   lua_setfield(L, -2, "__gc");
-  lua_pop(L, 1);
+  S->mt_call_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   luaL_newmetatable(L, HOSTFN_MT);
   lua_pop(L, 1);
 }

@@ -74,6 +74,7 @@ typedef struct State {
    * move), and registry references, to set them likewise. */
   const void *mt_future, *mt_chan;
   int mt_future_ref;
+  int mt_call_ref; /* host.c: a call's metatable */
 } State;
 
 #define STATE_KEY "weft.state"
@@ -163,9 +164,12 @@ void lw_open_futures(lua_State *L, State *S);
 int lw_report_failed(lua_State *L, State *S);
 
 /* marshal.c */
-weft_value_t *lw_new_box(lua_State *L);
-weft_value_t *lw_args_to_value(lua_State *L, int first, int nargs,
-                               const char *fname);
+/* Converts the nargs values from first into an array value in *out (nil
+ * on entry). out must belong to a collectable object that frees it, since
+ * a conversion that raises leaves a part built: the path of a value that
+ * cannot cross threads, or no memory. [-0, +0, e] */
+void lw_args_to_value(lua_State *L, int first, int nargs, const char *fname,
+                      weft_value_t *out);
 void lw_push_value(lua_State *L, const weft_value_t *v);
 
 /* Makes the object at idx a resource of task t: when t ends, its
@@ -174,15 +178,17 @@ void lw_task_own(lua_State *L, Task *t, int idx);
 
 /* host.c */
 void lw_open_host(lua_State *L, State *S);
-/* Starts a call of fn (weft_call_t semantics, with args moved in) from
- * task t (NULL only for WEFT_FN_SYNC), waits for it and returns its result
- * as a host function would; use as `return lw_call(...)`. hold, if given,
+/* Starts a call of fn (weft_call_t semantics) with the nargs values from
+ * first as its arguments (converted by lw_args_to_value, raising as it
+ * does) from task t (NULL only for WEFT_FN_SYNC), waits for it and returns
+ * its result as a host function would; use as `return lw_call(...)`.
+ * hold, if given,
  * takes a hold on opts->ud once nothing can raise any more; fini releases
  * it once the call is gone (also if the call cannot be made).
  * A rejection with call->err set raises an error of kind "io" whose code
  * field is libuv's name for it ("ENOENT"). */
 int lw_call(lua_State *L, Task *t, const char *name, weft_host_fn fn,
-            const weft_fn_opts *opts, weft_value_t *args,
+            const weft_fn_opts *opts, int first, int nargs,
             void (*hold)(void *), void (*fini)(void *));
 void lw_closer_add(State *S, Closer *c);
 /* A write to a pipe or socket whose reader has gone raises SIGPIPE, whose

@@ -22,25 +22,7 @@ typedef struct Conv {
   const char *fname;
 } Conv;
 
-#define BOX_MT "weft.ValueBox"
 #define MAX_DEPTH 200
-
-static int box_gc(lua_State *L) {
-  weft_value_t *v = lua_touserdata(L, 1);
-  if (v) weft_value_free(v); /* NULL: a table given this metatable */
-  return 0;
-}
-
-weft_value_t *lw_new_box(lua_State *L) {
-  weft_value_t *v = lua_newuserdatauv(L, sizeof *v, 0);
-  weft_value_nil(v);
-  if (luaL_newmetatable(L, BOX_MT)) {
-    lua_pushcfunction(L, box_gc);
-    lua_setfield(L, -2, "__gc");
-  }
-  lua_setmetatable(L, -2);
-  return v;
-}
 
 static void path_add(Conv *c, int n, size_t room) {
   if (n > 0) c->len += (size_t)n < room ? (size_t)n : room - 1;
@@ -180,33 +162,27 @@ static void convert(Conv *c, int idx, weft_value_t *out, int depth) {
   }
 }
 
-/* Converts the nargs values from first into an array value held by a box
- * pushed on the stack; returns the value. Raises with the path on a value
- * that cannot cross threads. [-0, +1, e] */
-weft_value_t *lw_args_to_value(lua_State *L, int first, int nargs,
-                               const char *fname) {
+void lw_args_to_value(lua_State *L, int first, int nargs, const char *fname,
+                      weft_value_t *out) {
   Conv c;
-  weft_value_t *box;
   int i, tables = 0;
   for (i = 0; i < nargs; i++) tables |= lua_type(L, first + i) == LUA_TTABLE;
   if (tables)
     lua_newtable(L); /* visiting: only tables can form cycles */
   else
     lua_pushnil(L);
-  box = lw_new_box(L);
   c.L = L;
-  c.visiting = lua_gettop(L) - 1;
+  c.visiting = lua_gettop(L);
   c.fname = fname;
-  if (weft_value_array(box, (size_t)nargs) != 0)
+  if (weft_value_array(out, (size_t)nargs) != 0)
     luaL_error(L, "%s: not enough memory", fname);
   for (i = 0; i < nargs; i++) {
     size_t saved;
     c.len = 0;
     path_int(&c, "args[%lld]", (long long)i + 1, &saved);
-    convert(&c, first + i, &box->u.a.items[i], 0);
+    convert(&c, first + i, &out->u.a.items[i], 0);
   }
-  lua_remove(L, -2);
-  return box;
+  lua_pop(L, 1);
 }
 
 /* Pushes a Lua copy of v. [-0, +1, m] */
