@@ -17,8 +17,9 @@
 typedef struct Conv {
   lua_State *L;
   int visiting; /* stack index of the visiting table */
-  char path[256];
+  char path[256]; /* where in argument arg, for errors: ".items[3]" */
   size_t len;
+  int arg;
   const char *fname;
 } Conv;
 
@@ -42,7 +43,8 @@ static void path_int(Conv *c, const char *fmt, long long i, size_t *saved) {
 }
 
 static int fail(Conv *c, const char *what) {
-  return luaL_error(c->L, "%s: %s: %s", c->fname, c->path, what);
+  return luaL_error(c->L, "%s: args[%d]%s: %s", c->fname, c->arg,
+                    c->path, what);
 }
 
 static int ident(const char *s, size_t len) {
@@ -176,10 +178,10 @@ void lw_args_to_value(lua_State *L, int first, int nargs, const char *fname,
   c.fname = fname;
   if (weft_value_array(out, (size_t)nargs) != 0)
     luaL_error(L, "%s: not enough memory", fname);
-  for (i = 0; i < nargs; i++) {
-    size_t saved;
+  for (i = 0; i < nargs; i++) { /* the path is made inside tables only */
+    c.arg = i + 1;
     c.len = 0;
-    path_int(&c, "args[%lld]", (long long)i + 1, &saved);
+    c.path[0] = '\0';
     convert(&c, first + i, &out->u.a.items[i], 0);
   }
   lua_pop(L, 1);
