@@ -299,8 +299,8 @@ static int watch_k(lua_State *L, int st, lua_KContext ctx) {
       lua_touserdata(L, lua_upvalueindex(2));
   (void)st;
   (void)ctx;
-  if (f->f->state == WEFT_FUTURE_PENDING) {
-    weft_task_await(&S->current->t, f->f, WEFT_FOREVER);
+  if (lw_future(f)->state == WEFT_FUTURE_PENDING) {
+    weft_task_await(&S->current->t, lw_future(f), WEFT_FOREVER);
     return lua_yieldk(L, 0, 0, watch_k);
   }
   done(lua_touserdata(L, lua_upvalueindex(3)), L, 1);
@@ -347,7 +347,7 @@ int weft_lua_spawn(lua_State *L, int nargs, weft_lua_done_fn done, void *ud) {
 
 static int result_entry(lua_State *L) {
   Fut *f = lw_checkfut(L, NULL, 1, "weft_lua_result");
-  if (f->f->state == WEFT_FUTURE_PENDING)
+  if (lw_future(f)->state == WEFT_FUTURE_PENDING)
     return luaL_error(L, "weft_lua_result: the task is still running");
   return lw_push_outcome(L, 1);
 }

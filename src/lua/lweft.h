@@ -15,20 +15,21 @@
 #define lw_container(p, T, m) ((T *)((char *)(p) - offsetof(T, m)))
 
 /* Uservalue slots of a future (the first two) or task userdata. What
- * most tasks never need lives in UV_EXTRA, made on first use: nil, the
- * task's name alone (a string), or a table with the fields EX_NAME (its
- * name), EX_TRACE (the traceback string of its failure) and EX_OWNED (the
- * weak-keyed set of resources closed at its end). See lw_get_extra. */
+ * most never need lives in UV_EXTRA, made on first use: nil, a task's
+ * name alone (a string), or a table with the fields EX_NAME (its name),
+ * EX_CANCEL (the cancellation error), EX_TRACE (the traceback string of
+ * a task's failure) and EX_OWNED (the weak-keyed set of resources closed
+ * at a task's end). See lw_get_extra. */
 enum {
   UV_RESULT = 1, /* the single value, a packed table, or the dead thread
                     holding several results; or the error value */
-  UV_CANCEL,     /* the cancellation error given to cancel(), or nil */
-  UV_EXTRA,      /* task: see above */
+  UV_EXTRA,      /* see above */
   UV_CO,         /* task: its coroutine while it runs */
-  UV_FUTURE_COUNT = UV_CANCEL,
+  UV_FUTURE_COUNT = UV_EXTRA,
   UV_TASK_COUNT = UV_CO
 };
 #define EX_NAME "name"
+#define EX_CANCEL "cancel"
 #define EX_TRACE "trace"
 #define EX_OWNED "owned"
 
@@ -85,12 +86,11 @@ typedef struct State {
 #define GROUP_MT "weft.Group"
 #define COMBO_MT "weft.Combo"
 
-/* About Fut: the common head of a promise and a task userdata. f points
- * into the same userdata. nres counts the stored results; res says how
- * they are stored in UV_RESULT. observed is set once some code retrieved
- * the outcome (await, result, a combinator, a group). */
+/* About Fut: the common head of a promise and a task userdata, followed
+ * at once by the future (lw_future). nres counts the stored results; res
+ * says how they are stored in UV_RESULT. observed is set once some code
+ * retrieved the outcome (await, result, a combinator, a group). */
 typedef struct Fut {
-  weft_future_t *f;
   State *S;
   int nres;
   unsigned char kind, res, observed, reported;
@@ -124,6 +124,14 @@ typedef struct Task {
   } u;
 } Task;
 
+/* The future of the promise or task whose Fut is h: a Promise's fut and
+ * a Task's t (whose first member is its future done) both follow the
+ * Fut directly. */
+#define lw_future(h) ((weft_future_t *)((Fut *)(h) + 1))
+_Static_assert(offsetof(Promise, fut) == sizeof(Fut), "lw_future");
+_Static_assert(offsetof(Task, t) == sizeof(Fut), "lw_future");
+_Static_assert(offsetof(weft_task_t, done) == 0, "lw_future");
+
 #define upstate(L) ((State *)lua_touserdata(L, lua_upvalueindex(1)))
 
 /* How many idle coroutines a state keeps for reuse. */
@@ -140,8 +148,8 @@ Task *lw_in_task(lua_State *L, State *S, const char *fname);
 int lw_spawn(lua_State *L, State *S, int first, const char *fname);
 int lw_spawn_at(lua_State *L, State *S, int fi, int prio, int name_idx);
 int lw_push_outcome(lua_State *L, int idx);
-/* Pushes field k (EX_*) of the extras of the task at idx, nil if unset;
- * returns its type. Allocates nothing. [-0, +1, -] */
+/* Pushes field k (EX_*) of the extras of the future or task at idx, nil
+ * if unset; returns its type. Allocates nothing. [-0, +1, -] */
 int lw_get_extra(lua_State *L, int idx, const char *k);
 /* Sets field k (EX_*) of those extras to the value on top, popped.
  * [-1, +0, m] */

@@ -94,11 +94,11 @@ void lw_set_extra(lua_State *L, int idx, const char *k) {
 
 void lw_push_cancel_error(lua_State *L, int idx) {
   idx = lua_absindex(L, idx);
-  if (lua_getiuservalue(L, idx, UV_CANCEL) != LUA_TNIL) return;
+  if (lw_get_extra(L, idx, EX_CANCEL) != LUA_TNIL) return;
   lua_pop(L, 1);
   lw_new_error(L, "cancelled", "cancelled");
   lua_pushvalue(L, -1);
-  lua_setiuservalue(L, idx, UV_CANCEL);
+  lw_set_extra(L, idx, EX_CANCEL);
 }
 
 /* Raises the running task's cancellation in its own coroutine. */
@@ -166,7 +166,7 @@ static int push_values(lua_State *L, int idx, Fut *f) {
 int lw_push_outcome(lua_State *L, int idx) {
   Fut *f = lua_touserdata(L, idx);
   f->observed = 1;
-  switch (f->f->state) {
+  switch (lw_future(f)->state) {
   case WEFT_FUTURE_FULFILLED: return push_values(L, idx, f);
   case WEFT_FUTURE_REJECTED:
     lua_getiuservalue(L, idx, UV_RESULT);
@@ -506,7 +506,6 @@ int lw_spawn_at(lua_State *L, State *S, int fi, int prio, int name_idx) {
   lua_setmetatable(L, -2);
   t->h.S = S;
   t->h.kind = KIND_TASK;
-  t->h.f = &t->t.done;
   weft_future_init(&t->t.done); /* valid even if what follows fails */
   t->t.flags = WEFT_TASK_DONE;
   if (name_idx) { /* a string (checked): alone in UV_EXTRA */
@@ -609,9 +608,9 @@ static int f_await(lua_State *L) {
   Fut *f = lw_checkfut(L, S, 1, "await");
   Task *t = lw_need_task(L, S, "await");
   lua_settop(L, 1);
-  if (f->f->state == WEFT_FUTURE_PENDING) {
+  if (lw_future(f)->state == WEFT_FUTURE_PENDING) {
     if (f == &t->h) return luaL_error(L, "await: a task cannot await itself");
-    if (weft_task_await(&t->t, f->f, WEFT_FOREVER) == WEFT_ENOMEM)
+    if (weft_task_await(&t->t, lw_future(f), WEFT_FOREVER) == WEFT_ENOMEM)
       return luaL_error(L, "await: not enough memory");
     return lua_yieldk(L, 0, 0, await_k);
   }
@@ -684,7 +683,7 @@ static int l_wait_for(lua_State *L) {
   if (f == &t->h)
     return luaL_error(L, "weft.timeout: a task cannot await itself");
   weft_loop_update_time(S->loop);
-  r = weft_task_await(&t->t, f->f, ms);
+  r = weft_task_await(&t->t, lw_future(f), ms);
   if (r == WEFT_ENOMEM) return luaL_error(L, "weft.timeout: not enough memory");
   if (r == 0) {
     lua_pushboolean(L, 1);
@@ -786,10 +785,10 @@ static int l_wait(lua_State *L) {
     lua_rawgeti(L, 2, i + 1);
     f = lua_touserdata(L, -1);
     lua_pop(L, 1);
-    if (f->f->state != WEFT_FUTURE_PENDING)
-      combo_item(c, i, f->f->state);
+    if (lw_future(f)->state != WEFT_FUTURE_PENDING)
+      combo_item(c, i, lw_future(f)->state);
     else
-      weft_future_on(f->f, &c->w[i]);
+      weft_future_on(lw_future(f), &c->w[i]);
   }
   if (n == 0 || c->done.state != WEFT_FUTURE_PENDING) {
     combo_detach(c);
@@ -849,7 +848,6 @@ static int l_future(lua_State *L) {
   Promise *p = lua_newuserdatauv(L, sizeof *p, UV_FUTURE_COUNT);
   memset(p, 0, sizeof *p);
   weft_future_init(&p->fut);
-  p->h.f = &p->fut;
   p->h.S = upstate(L);
   p->h.kind = KIND_PROMISE;
   lua_rawgeti(L, LUA_REGISTRYINDEX, p->h.S->mt_future_ref);
@@ -866,14 +864,14 @@ static int l_future(lua_State *L) {
 /* f:state() -> "pending" | "fulfilled" | "rejected" | "cancelled" */
 static int f_state(lua_State *L) {
   Fut *f = lw_checkfut(L, upstate(L), 1, "future:state");
-  lua_pushstring(L, lw_state_name(f->f->state));
+  lua_pushstring(L, lw_state_name(lw_future(f)->state));
   return 1;
 }
 
 /* f:done() -> whether f is settled */
 static int f_done(lua_State *L) {
   Fut *f = lw_checkfut(L, upstate(L), 1, "future:done");
-  lua_pushboolean(L, f->f->state != WEFT_FUTURE_PENDING);
+  lua_pushboolean(L, lw_future(f)->state != WEFT_FUTURE_PENDING);
   return 1;
 }
 
@@ -890,7 +888,7 @@ static int f_result(lua_State *L) {
 static int f_cancel(lua_State *L) {
   Fut *f = lw_checkfut(L, upstate(L), 1, "future:cancel");
   const char *reason;
-  if (f->f->state != WEFT_FUTURE_PENDING ||
+  if (lw_future(f)->state != WEFT_FUTURE_PENDING ||
       (f->kind == KIND_TASK &&
        (((Task *)f)->t.flags & (WEFT_TASK_DONE | WEFT_TASK_CANCEL)))) {
     lua_pushboolean(L, 0);
@@ -903,12 +901,12 @@ static int f_cancel(lua_State *L) {
     lw_new_error(L, "cancelled", lua_pushfstring(L, "cancelled: %s", reason));
     lua_pushvalue(L, 2);
     lua_setfield(L, -2, "reason");
-    lua_setiuservalue(L, 1, UV_CANCEL);
+    lw_set_extra(L, 1, EX_CANCEL);
   }
   if (f->kind == KIND_TASK)
     weft_task_cancel(&((Task *)f)->t);
   else
-    weft_future_settle_cancelled(f->f);
+    weft_future_settle_cancelled(lw_future(f));
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -943,9 +941,9 @@ static int f_tostring(lua_State *L) {
                     lua_isstring(L, -1) ? "'" : "",
                     lua_isstring(L, -1) ? lua_tostring(L, -1) : "",
                     lua_isstring(L, -1) ? "' " : "",
-                    lw_state_name(f->f->state));
+                    lw_state_name(lw_future(f)->state));
   } else {
-    lua_pushfstring(L, "weft.Future (%s)", lw_state_name(f->f->state));
+    lua_pushfstring(L, "weft.Future (%s)", lw_state_name(lw_future(f)->state));
   }
   return 1;
 }
@@ -1019,7 +1017,7 @@ int lw_report_failed(lua_State *L, State *S) {
 static int f_gc(lua_State *L) {
   Fut *f = lua_touserdata(L, 1);
   if (f == NULL) return 0; /* a table given this metatable */
-  if (f->kind == KIND_TASK && f->f->state == WEFT_FUTURE_REJECTED &&
+  if (f->kind == KIND_TASK && lw_future(f)->state == WEFT_FUTURE_REJECTED &&
       !f->observed && !f->reported)
     report_task(L, f->S, 1);
   return 0;
