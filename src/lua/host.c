@@ -255,34 +255,29 @@ void lw_state_close(State *S) {
   S->pool = NULL;
 }
 
-static void setint(lua_State *L, const char *k, uint64_t v) {
-  lua_pushinteger(L, (lua_Integer)v);
-  lua_setfield(L, -2, k);
-}
-
 /* Adds the pool counters to the stats table on top. */
 void lw_host_stats(lua_State *L, State *S) {
   weft_pool_stats ps;
   uint64_t wait = 0, started = 0;
   int i;
-  setint(L, "calls_in_flight", S->loop ? S->loop->inflight : 0);
+  lw_setint(L, "calls_in_flight", S->loop ? S->loop->inflight : 0);
   if (S->pool == NULL) return;
   weft_pool_get_stats(S->pool, &ps);
   for (i = 0; i < WEFT_NPRIO; i++) {
     wait += ps.wait_ns[i];
     started += ps.started[i];
   }
-  setint(L, "pool_threads", ps.threads);
-  setint(L, "pool_queued", ps.queued);
-  setint(L, "pool_busy", ps.running);
-  setint(L, "pool_queue_max", ps.queue_max);
-  setint(L, "pool_done", ps.done);
-  setint(L, "pool_cancelled", ps.cancelled);
-  setint(L, "pool_rejected_full", ps.rejected_full);
-  setint(L, "pool_wait_us", started ? wait / started / 1000 : 0);
+  lw_setint(L, "pool_threads", ps.threads);
+  lw_setint(L, "pool_queued", ps.queued);
+  lw_setint(L, "pool_busy", ps.running);
+  lw_setint(L, "pool_queue_max", ps.queue_max);
+  lw_setint(L, "pool_done", ps.done);
+  lw_setint(L, "pool_cancelled", ps.cancelled);
+  lw_setint(L, "pool_rejected_full", ps.rejected_full);
+  lw_setint(L, "pool_wait_us", started ? wait / started / 1000 : 0);
   lua_createtable(L, 0, WEFT_NPRIO); /* the mean queue wait per priority */
   for (i = 0; i < WEFT_NPRIO; i++)
-    setint(L, lw_prio_names[i],
+    lw_setint(L, lw_prio_names[i],
            ps.started[i] ? ps.wait_ns[i] / ps.started[i] / 1000 : 0);
   lua_setfield(L, -2, "pool_wait_us_by_priority");
 }

@@ -149,6 +149,8 @@ struct Http {
   Sock **byfd; /* open Socks by descriptor */
   size_t nbyfd;
   size_t ndoubt; /* Socks in doubt: see Sock */
+  size_t connections; /* open sockets weft opened for curl (kept) */
+  uint64_t requests;  /* started */
   CURL *spare[MAX_SPARE_EASY]; /* easy handles to reuse, reset */
   int nspare;
   Req *reqs;
@@ -301,6 +303,7 @@ static void on_sock_closed(uv_handle_t *hd) {
 static void sock_close(Sock *s) {
   Http *h = s->h;
   if (s->doubt) h->ndoubt--;
+  if (s->kept) h->connections--;
   s->prev->next = s->next;
   s->next->prev = s->prev;
   h->byfd[s->fd] = NULL;
@@ -356,6 +359,7 @@ static Sock *sock_new(Http *h, curl_socket_t fd, int kept) {
   if (kept) {
     s->doubt = 1;
     h->ndoubt++;
+    h->connections++;
   }
   if (wanted) {
     s->wanted = 1;
@@ -612,6 +616,7 @@ static void maybe_free_http(Http *h) {
 static void close_http(Closer *c) {
   Http *h = lw_container(c, Http, closer);
   h->closing = 1;
+  h->S->http = NULL;
   while (h->reqs) {
     Req *r = h->reqs;
     detach(r);
@@ -655,6 +660,7 @@ static Http *get_http(lua_State *L, State *S) {
   h->closer.close = close_http;
   lw_closer_add(S, &h->closer);
   ctx->h = h;
+  S->http = h;
   return h;
 }
 
@@ -993,6 +999,7 @@ static int l_request(lua_State *L) {
   if (r->next) r->next->prev = r;
   h->reqs = r;
   h->active++;
+  h->requests++;
   grow_cache(h);
   keep_ref(h);
   return park(L, S, t, r, request_k);
@@ -1091,4 +1098,14 @@ void lw_open_http(lua_State *L, State *S) {
   ctx = lua_newuserdatauv(L, sizeof *ctx, 0);
   ctx->h = NULL;
   luaL_setfuncs(L, fns, 2);
+}
+
+/* Adds the HTTP counters to the stats table on top, once a request has
+ * made the curl multi. */
+void lw_http_stats(lua_State *L, State *S) {
+  Http *h = S->http;
+  if (h == NULL) return;
+  lw_setint(L, "http_requests", h->requests);
+  lw_setint(L, "http_active", h->active);
+  lw_setint(L, "http_connections", h->connections);
 }

@@ -76,6 +76,7 @@ typedef struct State {
   const void *mt_future, *mt_chan;
   int mt_future_ref;
   int mt_call_ref; /* host.c: a call's metatable */
+  struct Http *http;  /* http.c: the curl multi, once made */
 } State;
 
 #define STATE_KEY "weft.state"
@@ -213,6 +214,9 @@ void lw_open_proc(lua_State *L, State *S); /* proc.c: process, dns */
 void lw_open_tcp(lua_State *L, State *S);  /* tcp.c */
 void lw_open_http(lua_State *L, State *S); /* http.c */
 void lw_host_stats(lua_State *L, State *S);
+void lw_http_stats(lua_State *L, State *S); /* http.c */
+/* Sets field k of the table on top to the integer v. [-0, +0, e] */
+void lw_setint(lua_State *L, const char *k, uint64_t v);
 void lw_state_close(State *S);
 
 /* sync.c */

@@ -168,7 +168,7 @@ static int l_now(lua_State *L) {
   return 1;
 }
 
-static void setint(lua_State *L, const char *k, uint64_t v) {
+void lw_setint(lua_State *L, const char *k, uint64_t v) {
   lua_pushinteger(L, (lua_Integer)v);
   lua_setfield(L, -2, k);
 }
@@ -179,17 +179,18 @@ static int l_stats(lua_State *L) {
   weft_stats_t st;
   weft_sched_stats(S->sched, &st);
   lua_createtable(L, 0, 10);
-  setint(L, "spawned", st.spawned);
-  setint(L, "done", st.finished);
-  setint(L, "fulfilled", st.fulfilled);
-  setint(L, "failed", st.rejected);
-  setint(L, "cancelled", st.cancelled);
-  setint(L, "live", st.live);
-  setint(L, "ready", st.ready);
-  setint(L, "timers", st.timers);
-  setint(L, "dispatched", st.dispatched);
-  setint(L, "unhandled", S->unhandled);
+  lw_setint(L, "spawned", st.spawned);
+  lw_setint(L, "done", st.finished);
+  lw_setint(L, "fulfilled", st.fulfilled);
+  lw_setint(L, "failed", st.rejected);
+  lw_setint(L, "cancelled", st.cancelled);
+  lw_setint(L, "live", st.live);
+  lw_setint(L, "ready", st.ready);
+  lw_setint(L, "timers", st.timers);
+  lw_setint(L, "dispatched", st.dispatched);
+  lw_setint(L, "unhandled", S->unhandled);
   lw_host_stats(L, S);
+  lw_http_stats(L, S);
   return 1;
 }
 
@@ -212,7 +213,7 @@ static int l_tasks(lua_State *L) {
        t = weft_sched_next_live(S->sched, t)) {
     Task *lt = t->data;
     lua_createtable(L, 0, 6);
-    setint(L, "id", t->id);
+    lw_setint(L, "id", t->id);
     lw_push_task(L, lt);
     lw_get_extra(L, -1, EX_NAME);
     lua_setfield(L, -3, "name");
@@ -223,7 +224,7 @@ static int l_tasks(lua_State *L) {
     lua_setfield(L, -2, "status");
     lua_pushstring(L, lw_prio_names[t->prio]);
     lua_setfield(L, -2, "priority");
-    setint(L, "age", now - t->born);
+    lw_setint(L, "age", now - t->born);
     lua_rawseti(L, -2, ++i);
   }
   return 1;

@@ -309,10 +309,16 @@ describe("weft.http", function()
       async(function()
         http.get(srv.url .. "/hello")
         local fds, before = open_fds(), connections()
+        local st0 = weft.stats()
         for _ = 1, 20 do
           assert.equal("closed", http.get(srv.url .. "/close").body)
           assert.equal("hello", http.get(srv.url .. "/hello").body)
         end
+        local st = weft.stats()
+        assert.equal(st0.http_requests + 40, st.http_requests)
+        assert.equal(0, st.http_active)
+        -- one kept-alive connection to this server before and after
+        assert.equal(st0.http_connections, st.http_connections)
         local opened = connections() - before
         assert.equal(20, opened)
         local after = open_fds()
@@ -343,9 +349,11 @@ describe("weft.http", function()
       -- without on_closesocket; its number goes to the next sockets
       -- (the resolver's pair for a host name, then connections).
       local port = tonumber(http.get(srv.url .. "/stuck").body)
+      local open = weft.stats().http_connections
       local e = H.raises(http.get, "http://127.0.0.1:" .. port .. "/",
         { timeout_ms = 200 })
       assert.equal("timeout", e.kind)
+      assert.equal(open, weft.stats().http_connections) -- none left over
       local f = assert(io.open("/proc/sys/kernel/hostname"))
       local host = f:read("l")
       f:close()
@@ -359,7 +367,31 @@ describe("weft.http", function()
         local out = weft.all(fns)
         for i = 1, 4 do assert.equal("closed", out[i]) end
       end
+      -- (one /close may have used the kept-alive one to this server)
+      assert.is_true(weft.stats().http_connections <= open)
     end))
+
+    it("counts requests, transfers in flight and connections",
+      async(function()
+        local st0, n = weft.stats(), 0
+        local function get(path)
+          n = n + 1
+          return http.get(srv.url .. path)
+        end
+        local started = tonumber(get("/hangs").body)
+        local tasks = {}
+        for i = 1, 3 do tasks[i] = weft.spawn(get, "/hang") end
+        while tonumber(get("/hangs").body) < started + 3 do weft.sleep(5) end
+        local st = weft.stats()
+        assert.equal(3, st.http_active)
+        assert.is_true(st.http_connections >= 3)
+        for i = 1, 3 do tasks[i]:cancel() end
+        for i = 1, 3 do H.raises_cancel(tasks[i].await, tasks[i]) end
+        st = weft.stats()
+        assert.equal(0, st.http_active)
+        assert.equal(st0.http_requests + n, st.http_requests)
+        assert.is_true(st.http_connections <= st0.http_connections + 1)
+      end))
 
     it("connects after curl's resolver closed its own socket",
       async(function()
