@@ -28,10 +28,9 @@ enum {
   UV_FUTURE_COUNT = UV_EXTRA,
   UV_TASK_COUNT = UV_CO
 };
-#define EX_NAME "name"
-#define EX_CANCEL "cancel"
-#define EX_TRACE "trace"
-#define EX_OWNED "owned"
+/* Integer keys: reading them never allocates (a string key may have to
+ * be made), and task_fn reads EX_OWNED where nothing may raise. */
+enum { EX_NAME = 1, EX_CANCEL, EX_TRACE, EX_OWNED, EX_COUNT = EX_OWNED };
 
 enum { KIND_PROMISE = 1, KIND_TASK = 2 };
 enum { RES_NONE, RES_ONE, RES_TABLE, RES_THREAD };
@@ -151,10 +150,10 @@ int lw_spawn_at(lua_State *L, State *S, int fi, int prio, int name_idx);
 int lw_push_outcome(lua_State *L, int idx);
 /* Pushes field k (EX_*) of the extras of the future or task at idx, nil
  * if unset; returns its type. Allocates nothing. [-0, +1, -] */
-int lw_get_extra(lua_State *L, int idx, const char *k);
+int lw_get_extra(lua_State *L, int idx, int k);
 /* Sets field k (EX_*) of those extras to the value on top, popped.
  * [-1, +0, m] */
-void lw_set_extra(lua_State *L, int idx, const char *k);
+void lw_set_extra(lua_State *L, int idx, int k);
 /* Continuation of a wait with no result: raises if the wake-up was a
  * cancellation. */
 int lw_wake_k(lua_State *L, int st, lua_KContext ctx);

@@ -8,9 +8,10 @@
 
 #include "lweft.h"
 
-/* About conversion: to_value never raises while it holds a partial tree
- * of its own: the tree being built lives in a Box userdata whose __gc
- * frees it, so an error (bad value, cycle, out of memory) anywhere leaves
+/* About conversion: lw_args_to_value never raises while it holds a
+ * partial tree of its own: the tree being built lives in a collectable
+ * object that frees it (the call's userdata, whose __gc is call_gc in
+ * host.c), so an error (bad value, cycle, out of memory) anywhere leaves
  * nothing behind. Tables on the current path are marked in a visiting
  * table to detect cycles; the path to the current value is kept in a
  * buffer for error messages ("args[2].items[3]"). */

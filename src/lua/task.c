@@ -53,34 +53,34 @@ static int error_tostring(lua_State *L) {
 
 /* ------------------------------------------------------------- extras */
 
-int lw_get_extra(lua_State *L, int idx, const char *k) {
+int lw_get_extra(lua_State *L, int idx, int k) {
   int t = lua_getiuservalue(L, idx, UV_EXTRA);
   if (t == LUA_TTABLE) {
-    t = lua_getfield(L, -1, k);
+    t = lua_rawgeti(L, -1, k);
     lua_remove(L, -2);
     return t;
   }
-  if (t == LUA_TSTRING && strcmp(k, EX_NAME) == 0) return t;
+  if (t == LUA_TSTRING && k == EX_NAME) return t;
   lua_pop(L, 1);
   lua_pushnil(L);
   return LUA_TNIL;
 }
 
-void lw_set_extra(lua_State *L, int idx, const char *k) {
+void lw_set_extra(lua_State *L, int idx, int k) {
   int t;
   idx = lua_absindex(L, idx);
   t = lua_getiuservalue(L, idx, UV_EXTRA);
-  if (t == LUA_TNIL && strcmp(k, EX_NAME) == 0 &&
+  if (t == LUA_TNIL && k == EX_NAME &&
       lua_type(L, -2) == LUA_TSTRING) { /* a name alone: no table */
     lua_pop(L, 1);
     lua_setiuservalue(L, idx, UV_EXTRA);
     return;
   }
   if (t != LUA_TTABLE) {
-    lua_createtable(L, 0, 2);
+    lua_createtable(L, EX_COUNT, 0);
     if (t == LUA_TSTRING) {
       lua_insert(L, -2);
-      lua_setfield(L, -2, EX_NAME);
+      lua_rawseti(L, -2, EX_NAME);
     } else {
       lua_remove(L, -2);
     }
@@ -88,7 +88,7 @@ void lw_set_extra(lua_State *L, int idx, const char *k) {
     lua_setiuservalue(L, idx, UV_EXTRA);
   }
   lua_insert(L, -2);
-  lua_setfield(L, -2, k);
+  lua_rawseti(L, -2, k);
   lua_pop(L, 1);
 }
 
