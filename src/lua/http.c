@@ -314,10 +314,11 @@ static Sock *sock_find(Http *h, curl_socket_t fd) {
   return fd >= 0 && (size_t)fd < h->nbyfd ? h->byfd[fd] : NULL;
 }
 
-/* A new Sock for fd, listed and found by fd, watching nothing. NULL out
- * of memory. */
 static void sock_watch(Sock *s, int events);
 
+/* A new Sock for fd, listed and found by fd; kept: weft opened it for
+ * curl (it starts in doubt). It watches nothing, unless it replaces one
+ * curl still wanted. NULL out of memory. */
 static Sock *sock_new(Http *h, curl_socket_t fd, int kept) {
   Sock *s, *old;
   int wanted = 0, events = 0;
@@ -450,7 +451,7 @@ static curl_socket_t on_opensocket(void *ud, curlsocktype purpose,
 static int on_closesocket(void *ud, curl_socket_t fd) {
   Sock *s = sock_find(ud, fd);
   if (s) sock_close(s);
-  return close(fd);
+  return close(fd) == 0 ? 0 : 1; /* curl's contract: 1 for an error */
 }
 
 static void on_timeout(uv_timer_t *t) {

@@ -41,6 +41,15 @@ end
 
 local pid = assert(io.open("/proc/self/stat")):read("n")
 
+-- The test server's URL with the machine's host name for 127.0.0.1: a
+-- name curl resolves in its resolver thread.
+local function by_host_name(url)
+  local f = assert(io.open("/proc/sys/kernel/hostname"))
+  local host = f:read("l")
+  f:close()
+  return (url:gsub("127%.0%.0%.1", host))
+end
+
 local function open_fds()
   local p = io.popen("ls /proc/" .. pid .. "/fd | wc -l")
   local n = tonumber(p:read("a"))
@@ -354,11 +363,7 @@ describe("weft.http", function()
         { timeout_ms = 200 })
       assert.equal("timeout", e.kind)
       assert.equal(open, weft.stats().http_connections) -- none left over
-      local f = assert(io.open("/proc/sys/kernel/hostname"))
-      local host = f:read("l")
-      f:close()
-      pcall(http.get, srv.url:gsub("127%.0%.0%.1", host) .. "/close",
-        { timeout_ms = 5000 })
+      pcall(http.get, by_host_name(srv.url) .. "/close", { timeout_ms = 5000 })
       for _ = 1, 3 do
         local fns = {}
         for i = 1, 4 do
@@ -400,10 +405,7 @@ describe("weft.http", function()
         -- its own and closes without a callback; the connection made
         -- next gets the same descriptor number. The name may map to
         -- another loopback address where nothing listens: an io error.
-        local f = assert(io.open("/proc/sys/kernel/hostname"))
-        local host = f:read("l")
-        f:close()
-        local url = srv.url:gsub("127%.0%.0%.1", host)
+        local url = by_host_name(srv.url)
         local ok, r = pcall(http.get, url .. "/close", { timeout_ms = 5000 })
         if ok then
           assert.equal("closed", r.body)
