@@ -62,6 +62,8 @@ typedef struct State {
   int co_pool_ref;    /* coroutines of tasks that returned, for reuse */
   int co_pool_n;
   int task_cos_ref;   /* weak set of every task coroutine alive */
+  int cancel_ref;     /* a plain cancellation error made up front: see
+                         lw_push_cancel_error */
   unsigned long unhandled;
   weft_lua_report_fn report;
   void *report_ud;

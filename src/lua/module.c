@@ -34,7 +34,8 @@ static State *get_state(lua_State *L) {
   lua_pop(L, 1);
   S = lua_newuserdatauv(L, sizeof *S, 0);
   memset(S, 0, sizeof *S);
-  S->failed_ref = S->co_pool_ref = S->task_cos_ref = LUA_NOREF;
+  S->failed_ref = S->co_pool_ref = S->task_cos_ref = S->cancel_ref =
+      LUA_NOREF;
   S->closers.next = S->closers.prev = &S->closers;
   lua_createtable(L, 0, 1);
   lua_pushcfunction(L, state_gc);

@@ -92,13 +92,31 @@ void lw_set_extra(lua_State *L, int idx, int k) {
   lua_pop(L, 1);
 }
 
+/* [fut] -> makes the future's plain cancellation error and keeps it. */
+static int make_cancel_error(lua_State *L) {
+  lw_new_error(L, "cancelled", "cancelled");
+  lua_pushvalue(L, -1);
+  lw_set_extra(L, 1, EX_CANCEL);
+  return 1;
+}
+
+/* The cancellation error of a future is made on first need and kept, so
+ * every waiter sees the same value. When memory is too short to make it,
+ * the state's preallocated plain one stands in (not kept: a later need
+ * may make the future's own), so a cancelled task still ends cancelled
+ * rather than failing with a memory error. */
 void lw_push_cancel_error(lua_State *L, int idx) {
+  Fut *f;
   idx = lua_absindex(L, idx);
   if (lw_get_extra(L, idx, EX_CANCEL) != LUA_TNIL) return;
   lua_pop(L, 1);
-  lw_new_error(L, "cancelled", "cancelled");
-  lua_pushvalue(L, -1);
-  lw_set_extra(L, idx, EX_CANCEL);
+  f = lua_touserdata(L, idx);
+  lua_pushcfunction(L, make_cancel_error);
+  lua_pushvalue(L, idx);
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+    lua_pop(L, 1);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, f->S->cancel_ref);
+  }
 }
 
 /* Raises the running task's cancellation in its own coroutine. */
@@ -1138,6 +1156,10 @@ void lw_open_futures(lua_State *L, State *S) {
   lua_pushcfunction(L, error_tostring);
   lua_setfield(L, -2, "__tostring");
   lua_pop(L, 1);
+  if (S->cancel_ref == LUA_NOREF) {
+    lw_new_error(L, "cancelled", "cancelled");
+    S->cancel_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  }
 
   luaL_newmetatable(L, COMBO_MT);
   lua_pushcfunction(L, combo_gc);

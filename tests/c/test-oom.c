@@ -318,6 +318,42 @@ static const char script[] =
     "weft.yield()\n"
     "return r[2], r[3]\n";
 
+/* The second scenario: named tasks, cancellation with and without a
+ * reason (a running task, one that never ran, a plain future), failing
+ * tasks that own open files, weft.after, and a failure nobody observes.
+ * The waits nothing settles end by cancellation, or by weft.run's
+ * deadlock pass when the script stopped early. */
+static const char script_tasks[] =
+    "local n = ...\n"
+    "local fs = weft.fs\n"
+    "local function stuck() weft.future():await() end\n"
+    "local t = weft.spawn({name = 'w'}, stuck)\n"
+    "weft.yield()\n"
+    "t:cancel()\n"
+    "pcall(t.await, t)\n"
+    "local u = weft.spawn({name = 'x'}, stuck)\n"
+    "weft.yield()\n"
+    "u:cancel('why')\n"
+    "pcall(u.await, u)\n"
+    "local v = weft.spawn(stuck)\n"
+    "v:cancel()\n"
+    "pcall(v.await, v)\n"
+    "local b = weft.spawn({name = 'bad'}, function()\n"
+    "  local h = fs.open('/dev/null') error('boom') end)\n"
+    "pcall(b.await, b)\n"
+    "local c = weft.spawn({name = 'c'}, function()\n"
+    "  local h = fs.open('/dev/null') stuck() end)\n"
+    "weft.yield()\n"
+    "c:cancel('r')\n"
+    "pcall(c.await, c)\n"
+    "local a = weft.after(0, function() return 1 end)\n"
+    "a:await()\n"
+    "local f = weft.future() f:cancel() pcall(f.await, f)\n"
+    "local g = weft.future() g:cancel('z') pcall(g.await, g)\n"
+    "weft.spawn({name = 'lost'}, function() error('lost') end)\n"
+    "weft.yield()\n"
+    "return n * 5 + 5, 'slept'\n";
+
 static unsigned long reports;
 static void count_report(void *ud, const char *text) {
   (void)ud;
@@ -325,14 +361,15 @@ static void count_report(void *ud, const char *text) {
   reports++;
 }
 
-/* Opens the libraries and weft, loads the script: the part that may
- * raise, run protected. Pushes the script function. */
+/* Opens the libraries and weft, loads the script (a light userdata):
+ * the part that may raise, run protected. Pushes the script function. */
 static int setup(lua_State *L) {
+  const char *src = (const char *)lua_touserdata(L, 1);
   luaL_openlibs(L);
   luaL_requiref(L, "weft", luaopen_weft, 1);
   lua_pop(L, 1);
   weft_lua_set_report(L, count_report, NULL);
-  if (luaL_loadstring(L, script) != LUA_OK) return lua_error(L);
+  if (luaL_loadstring(L, src) != LUA_OK) return lua_error(L);
   return 1;
 }
 
@@ -349,12 +386,13 @@ static void expect_message(lua_State *L) {
 }
 
 /* One run: returns 1 if it completed and gave the right results. */
-static int lua_scenario(test_alloc *a) {
+static int lua_scenario(test_alloc *a, const char *src) {
   lua_State *L = lua_newstate(test_alloc_fn, a);
   int ok = 0, st;
   if (L == NULL) return 0;
   lua_pushcfunction(L, setup);
-  if (lua_pcall(L, 0, 1, 0) != LUA_OK) {
+  lua_pushlightuserdata(L, (void *)src);
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
     expect_message(L);
   } else {
     int base = lua_gettop(L) - 1;
@@ -379,7 +417,7 @@ static int lua_scenario(test_alloc *a) {
 /* Runs the Lua scenario with allocation n failing (once, or from n on
  * when sticky) for n = 1, 2, ... until a run injects no failure; that run
  * must succeed. Returns how many runs failed. */
-static size_t sweep_lua(int sticky) {
+static size_t sweep_lua(const char *src, int sticky) {
   test_alloc a;
   size_t n, failures = 0;
   int ok = 0;
@@ -387,7 +425,7 @@ static size_t sweep_lua(int sticky) {
     test_alloc_init(&a);
     a.fail_at = n;
     a.sticky = sticky;
-    ok = lua_scenario(&a);
+    ok = lua_scenario(&a, src);
     failures += !ok;
     test_alloc_expect_empty(&a);
     if (a.failed == 0) break;
@@ -402,14 +440,61 @@ static void oom_lua_state_running_tasks_never_crashes_or_leaks(
   (void)state;
   /* Lua retries once after a failed allocation, but weft's own
    * allocations (loop, heap, channel buffer) do not: some runs fail. */
-  assert_true(sweep_lua(0) > 0);
+  assert_true(sweep_lua(script, 0) > 0);
+  assert_true(sweep_lua(script_tasks, 0) > 0);
 }
 
 /* With every allocation from n on failing, even the calls a host makes
  * outside any protected call (weft_lua_run) must not raise. */
 static void oom_lua_state_survives_a_persistent_shortage(void **state) {
   (void)state;
-  assert_true(sweep_lua(1) > 0);
+  assert_true(sweep_lua(script, 1) > 0);
+  assert_true(sweep_lua(script_tasks, 1) > 0);
+}
+
+/* oom(true) makes every allocation from now on fail; oom(false) ends
+ * that. The test_alloc is upvalue 1. */
+static int l_oom(lua_State *L) {
+  test_alloc *a = lua_touserdata(L, lua_upvalueindex(1));
+  a->sticky = 1;
+  a->fail_at = lua_toboolean(L, 1) ? a->allocs + 1 : 0;
+  return 0;
+}
+
+/* A parked task cancelled while no memory can be had still ends
+ * cancelled (its cancellation error is the state's preallocated one),
+ * not failed with a memory error and reported as unhandled. */
+static void oom_cancelled_task_ends_cancelled(void **state) {
+  static const char src[] =
+      "local oom = ...\n"
+      "local t = weft.spawn(function() weft.future():await() end)\n"
+      "weft.yield()\n"
+      "oom(true)\n"
+      "t:cancel()\n"
+      "weft.yield()\n"
+      "oom(false)\n"
+      "local ok, err = pcall(t.await, t)\n"
+      "return t:state(), ok, weft.is_cancelled(err)\n";
+  test_alloc a;
+  lua_State *L;
+  (void)state;
+  test_alloc_init(&a);
+  L = lua_newstate(test_alloc_fn, &a);
+  assert_non_null(L);
+  reports = 0;
+  lua_pushcfunction(L, setup);
+  lua_pushlightuserdata(L, (void *)src);
+  assert_int_equal(lua_pcall(L, 1, 1, 0), LUA_OK);
+  lua_pushlightuserdata(L, &a);
+  lua_pushcclosure(L, l_oom, 1);
+  assert_int_equal(weft_lua_run(L, 1, 1), LUA_OK);
+  assert_true(a.failed > 0); /* memory did run out */
+  assert_string_equal(lua_tostring(L, -3), "cancelled");
+  assert_false(lua_toboolean(L, -2));
+  assert_true(lua_toboolean(L, -1));
+  assert_int_equal(reports, 0);
+  lua_close(L);
+  test_alloc_expect_empty(&a);
 }
 
 int main(void) {
@@ -419,6 +504,7 @@ int main(void) {
       cmocka_unit_test(oom_loop_new_fails_cleanly),
       cmocka_unit_test(oom_lua_state_running_tasks_never_crashes_or_leaks),
       cmocka_unit_test(oom_lua_state_survives_a_persistent_shortage),
+      cmocka_unit_test(oom_cancelled_task_ends_cancelled),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
