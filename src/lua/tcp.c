@@ -18,6 +18,7 @@
 #define READ_ROOM (64 * 1024)  /* free room offered to each socket read */
 #define KEEP_MAX (1024 * 1024) /* an emptied buffer above this is freed */
 #define WHERE_MAX 320 /* "host:port" of a peer, for messages */
+#define LINE_MAX_DEFAULT (1024 * 1024) /* longest line a read takes */
 
 /* What a reader waits for (tcp.lua passes these numbers). */
 enum { R_SOME = 1, R_EXACT, R_LINE, R_LINE_KEEP, R_ALL };
@@ -251,6 +252,8 @@ static int l_resolve(lua_State *L) {
  *   in the kernel, so a slow reader slows the sender. rerr is 0 while the
  *   stream is open, then UV_EOF or the error that ended it; the buffered
  *   bytes are still handed out first. No newline lies in [off, scan).
+ *   A line longer than max_line (SIZE_MAX: no limit) is an error, so a
+ *   peer that never sends "\n" cannot fill memory.
  * - Writing: one write or shutdown at a time (writer), waiting on wfut;
  *   werr is its outcome. The string being written is anchored in the
  *   userdata's user value until the write completes. Connecting uses
@@ -274,7 +277,7 @@ typedef struct Conn {
   weft_loop_t *loop;
   weft_future_t rfut, wfut;
   char *buf;
-  size_t off, len, cap, scan, need;
+  size_t off, len, cap, scan, need, max_line;
   int rmode, rerr, reading;
   int werr, cerr;
   Task *reader, *writer; /* the tasks waiting to read and to write */
@@ -317,6 +320,7 @@ static void conn_init(Conn *c, State *S) {
   uv_tcp_init(S->loop->uv, &c->tcp); /* no socket yet: cannot fail */
   c->tcp.data = c->creq.data = c->wreq.data = c->sreq.data = c;
   c->loop = S->loop;
+  c->max_line = LINE_MAX_DEFAULT;
   weft_future_init(&c->rfut);
   weft_future_init(&c->wfut);
   c->closer.close = conn_closer;
@@ -362,8 +366,8 @@ static int satisfied(Conn *c, int mode, size_t need) {
   switch (mode) {
   case R_SOME: return avail > 0;
   case R_EXACT: return avail >= need;
-  case R_LINE:
-  case R_LINE_KEEP: return avail > 0 && find_nl(c) != NULL;
+  case R_LINE: /* need: the longest line */
+  case R_LINE_KEEP: return avail > 0 && (find_nl(c) != NULL || avail > need);
   default: return 0; /* R_ALL: only the end answers */
   }
 }
@@ -432,19 +436,31 @@ static void take(lua_State *L, Conn *c, size_t n, int chop) {
   }
 }
 
+/* Raises that the line at the front of the buffer is longer than max
+ * bytes; the bytes stay, for a read of a count. */
+static int raise_long(lua_State *L, Conn *c, int mode, size_t max) {
+  lua_pushfstring(L, "%s: %s: line longer than %I bytes", read_names[mode],
+                  c->name, (lua_Integer)max);
+  lw_new_error(L, "io", lua_tostring(L, -1));
+  lua_pushliteral(L, "EMSGSIZE");
+  lua_setfield(L, -2, "code");
+  return lua_error(L);
+}
+
 /* Answers a read from the buffer if it can: pushes the result and returns
  * 1, or returns 0 when the reader must wait. At the end of the stream,
  * the bytes left come first; then nil at the end ("" for R_ALL), or the
- * stream's error. R_EXACT raises when the stream ended short. */
+ * stream's error. R_EXACT raises when the stream ended short; a line
+ * read, when the line is longer than need. */
 static int answer(lua_State *L, Conn *c, int mode, size_t need) {
-  size_t avail = c->len - c->off;
-  const char *nl;
+  size_t avail = c->len - c->off, n;
   if (satisfied(c, mode, need)) {
     if (mode == R_SOME) take(L, c, avail < need ? avail : need, 0);
     if (mode == R_EXACT) take(L, c, need, 0);
     if (mode == R_LINE || mode == R_LINE_KEEP) {
-      nl = c->buf + c->scan;
-      take(L, c, (size_t)(nl - (c->buf + c->off)) + 1, mode == R_LINE);
+      n = c->scan - c->off; /* up to the newline, or all: none yet */
+      if (c->scan == c->len || n > need) return raise_long(L, c, mode, need);
+      take(L, c, n + 1, mode == R_LINE);
     }
     return 1;
   }
@@ -526,6 +542,10 @@ static int l_read(lua_State *L) {
   if (c->reader) { /* cancelled, not yet unwound: take over */
     c->reader = NULL;
     stop_reading(c);
+  }
+  if (mode == R_LINE || mode == R_LINE_KEEP) { /* need: the longest line */
+    lua_pushinteger(L, (lua_Integer)c->max_line);
+    lua_replace(L, 3);
   }
   if (answer(L, c, mode, (size_t)luaL_optinteger(L, 3, 0))) return 1;
   return wait_read(L, t, c);
@@ -799,6 +819,7 @@ typedef struct Server {
   State *S;
   weft_future_t closed;
   int ref, waiters, closing, refusing, stalled, open;
+  size_t max_line; /* of the connections it accepts */
   char name[WHERE_MAX];
 } Server;
 
@@ -924,6 +945,7 @@ static void on_connection(uv_stream_t *ls, int status) {
     return;
   }
   conn_init(c, S);
+  c->max_line = s->max_line;
   if (uv_accept(ls, (uv_stream_t *)&c->tcp) != 0) {
     conn_close(c, 0);
     return;
@@ -981,6 +1003,7 @@ static int l_listen(lua_State *L) {
   s->S = S;
   s->ref = LUA_NOREF;
   s->open = 1;
+  s->max_line = LINE_MAX_DEFAULT;
   uv_tcp_init(S->loop->uv, &s->tcp);
   s->tcp.data = s;
   weft_future_init(&s->closed);
@@ -1055,6 +1078,20 @@ static int server_gc(lua_State *L) {
   return 0;
 }
 
+/* I.tcp_set_max_line(conn or server, n): the longest line a read takes
+ * (a server: for the connections it accepts from now on); 0: no limit. */
+static int l_set_max_line(lua_State *L) {
+  lua_Integer n = luaL_checkinteger(L, 2);
+  size_t max = n > 0 ? (size_t)n : SIZE_MAX;
+  ServerUd *su = luaL_testudata(L, 1, SERVER_MT);
+  if (su) {
+    if (su->s) su->s->max_line = max;
+  } else {
+    check_conn(L, "conn:read")->max_line = max;
+  }
+  return 0;
+}
+
 /* I.tcp_server_info(server) -> port, closed */
 static int l_server_info(lua_State *L) {
   ServerUd *u = luaL_checkudata(L, 1, SERVER_MT);
@@ -1083,7 +1120,8 @@ static const luaL_Reg funcs[] = {
     {"tcp_closed", l_closed},     {"tcp_addr", l_addr},
     {"tcp_listen", l_listen},     {"tcp_server_wait", l_server_wait},
     {"tcp_server_close", l_server_close},
-    {"tcp_server_info", l_server_info}, {NULL, NULL}};
+    {"tcp_server_info", l_server_info},
+    {"tcp_set_max_line", l_set_max_line}, {NULL, NULL}};
 
 /* Adds the primitives to the internal table on top, and the metatables
  * of connections and servers as tcp_conn_mt and tcp_server_mt (tcp.lua

@@ -47,6 +47,18 @@ local function check_opts(fname, opts)
   return opts or {}
 end
 
+-- opts.max_line: nil (the default limit), a positive integer, or
+-- math.huge (no limit), which tcp.c takes as 0.
+local function check_max_line(fname, opts)
+  local n = opts.max_line
+  if n == nil then return nil end
+  if n == math.huge then return 0 end
+  if mtype(n) ~= "integer" or n < 1 then
+    argerr(fname, "opts.max_line", "a positive integer or math.huge", n)
+  end
+  return n
+end
+
 -- "host:port", or "[v6]:port", for messages.
 local function where(host, port)
   if host:find(":", 1, true) then return ("[%s]:%d"):format(host, port) end
@@ -56,7 +68,7 @@ end
 local tcp = {}
 weft.tcp = tcp
 
--- tcp.connect(host, port [, {timeout_ms}]) -> conn. A name's addresses
+-- tcp.connect(host, port [, {timeout_ms, max_line}]) -> conn. A name's addresses
 -- are tried in the resolver's order until one accepts; the time limit
 -- covers the lookup and every attempt.
 function tcp.connect(host, port, opts)
@@ -69,6 +81,7 @@ function tcp.connect(host, port, opts)
     argerr("tcp.connect", "opts.timeout_ms", "a positive number", ms, 3)
   end
   ms = ms and ms < 2 ^ 53 and ceil(ms) or nil -- math.huge: no limit
+  local max_line = check_max_line("tcp.connect", opts)
   local w = where(host, port)
   local deadline = ms and now() + ms
   local addrs = I.tcp_resolve(host, "tcp.connect", w, ms)
@@ -79,7 +92,10 @@ function tcp.connect(host, port, opts)
       if left <= 0 then left = 1 end -- the wait itself reports the timeout
     end
     local ok, conn = pcall(I.tcp_connect, addrs[i], port, w, left, ms)
-    if ok then return conn end
+    if ok then
+      if max_line then I.tcp_set_max_line(conn, max_line) end
+      return conn
+    end
     -- Refused or unreachable: try the next address. Anything else (a
     -- timeout, a cancellation) ends the attempt.
     if i == #addrs or type(conn) ~= "table" or conn.kind ~= "io" then
@@ -209,8 +225,8 @@ local function check_server(fname, self)
   end
 end
 
--- tcp.listen(host, port, handler [, {backlog}]) -> server; each accepted
--- connection runs handler(conn) in a task of its own.
+-- tcp.listen(host, port, handler [, {backlog, max_line}]) -> server;
+-- each accepted connection runs handler(conn) in a task of its own.
 function tcp.listen(host, port, handler, opts)
   check_task("tcp.listen")
   check_host("tcp.listen", host)
@@ -226,9 +242,12 @@ function tcp.listen(host, port, handler, opts)
     argerr("tcp.listen", "opts.backlog", "a positive integer", backlog,
       3)
   end
+  local max_line = check_max_line("tcp.listen", opts)
   local w = where(host, port)
   local addrs = I.tcp_resolve(host, "tcp.listen", w)
-  return I.tcp_listen(addrs[1], port, handler, backlog, w)
+  local server = I.tcp_listen(addrs[1], port, handler, backlog, w)
+  if max_line then I.tcp_set_max_line(server, max_line) end
+  return server
 end
 
 -- server:close([{cancel = true}]): stops accepting at once. Handlers

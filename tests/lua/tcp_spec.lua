@@ -188,6 +188,65 @@ describe("weft.tcp", function()
     srv:close()
   end))
 
+  it("limits the length of a line (opts.max_line)", async(function()
+    local got = {}
+    local srv = tcp.listen("127.0.0.1", 0, function(conn)
+      -- A handler's connection takes the server's limit.
+      local ok, err = pcall(conn.read, conn)
+      got.handler = err
+      got.rest = conn:read(100) -- the bytes stay, for a count
+      conn:write("ok\n")
+    end, { max_line = 8 })
+    local c <close> = tcp.connect("127.0.0.1", srv.port, { max_line = 5 })
+    c:write("123456789\n")
+    assert.equal("ok", c:read())
+    srv:close()
+    assert.equal("io", got.handler.kind)
+    assert.equal("EMSGSIZE", got.handler.code)
+    assert.matches("^conn:read: 127%.0%.0%.1:%d+: line longer than 8 bytes$",
+      got.handler.message)
+    assert.equal("123456789\n", got.rest)
+
+    -- A line of exactly the limit passes; one byte more does not, whether
+    -- its newline came with it or has not come yet.
+    local go, release = weft.future()
+    local srv2 = tcp.listen("127.0.0.1", 0, function(conn)
+      conn:write("12345\n123456\n")
+      go:await()
+      conn:write("abcdef")
+      weft.future():await() -- no newline ever comes
+    end)
+    local c2 <close> = tcp.connect("127.0.0.1", srv2.port, { max_line = 5 })
+    assert.equal("12345", c2:read())
+    local ok, err = pcall(c2.read, c2, "L")
+    assert.is_false(ok)
+    assert.equal("conn:read: " .. c2:getpeername() .. ":" .. srv2.port ..
+      ": line longer than 5 bytes", err.message)
+    assert.equal("123456\n", c2:read(7))
+    release()
+    ok, err = pcall(c2.read, c2)
+    assert.is_false(ok)
+    assert.equal("EMSGSIZE", err.code)
+    assert.equal("abcdef", c2:read(6))
+    srv2:close({ cancel = true })
+
+    -- math.huge: no limit; the default is 1 MiB.
+    local big = ("x"):rep(1024 * 1024)
+    local srv3 = tcp.listen("127.0.0.1", 0, function(conn)
+      pcall(conn.write, conn, big, "\n", big, "y\n") -- c3 stops reading
+    end)
+    local c3 <close> = tcp.connect("127.0.0.1", srv3.port)
+    assert.equal(big, c3:read())
+    ok, err = pcall(c3.read, c3)
+    assert.equal("conn:read: " .. c3:getpeername() .. ":" .. srv3.port ..
+      ": line longer than 1048576 bytes", err.message)
+    local c4 <close> = tcp.connect("127.0.0.1", srv3.port,
+      { max_line = math.huge })
+    assert.equal(big, c4:read())
+    assert.equal(big .. "y", c4:read())
+    srv3:close()
+  end))
+
   it("reads exactly n bytes across many packets", async(function()
     local data = {}
     for i = 1, 20000 do data[i] = ("%05d"):format(i) end
@@ -632,6 +691,11 @@ print(c:read())
         tcp.listen, "127.0.0.1", 0, f, true },
       { "tcp.listen: opts.backlog must be a positive integer, got number 0",
         tcp.listen, "127.0.0.1", 0, f, { backlog = 0 } },
+      { "tcp.connect: opts.max_line must be a positive integer or " ..
+        "math.huge, got number 0", tcp.connect, "h", 80, { max_line = 0 } },
+      { "tcp.listen: opts.max_line must be a positive integer or " ..
+        "math.huge, got string 8", tcp.listen, "127.0.0.1", 0, f,
+        { max_line = "8" } },
       { "tcp.listen: 999.1.1.1:0: ", tcp.listen, "999.1.1.1", 0, f },
     }
     for _, case in ipairs(cases) do
