@@ -3,6 +3,7 @@
  * loop, waits for every task, reports failures (CLI).
  * SPDX-License-Identifier: MIT
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,9 @@ static const char usage[] =
     "options:\n"
     "  -e code        run code as a main task (may be repeated)\n"
     "  --threads N    worker threads of the pool (default: the CPUs)\n"
+    "  --memory-limit SIZE\n"
+    "                 fail allocations past SIZE bytes (suffix k, M or G:\n"
+    "                 KiB, MiB, GiB); the script gets 'not enough memory'\n"
     "  -v, --version  print the version and exit\n"
     "  -h, --help     print this help and exit\n"
     "  --             stop handling options\n";
@@ -103,6 +107,8 @@ static int run(lua_State *L, int argc, char **argv) {
     } else if (!strcmp(argv[i], "--threads")) {
       if (++i == argc) { fail("--threads needs an argument"); return 2; }
       if ((r = set_threads(L, argv[i])) != 0) return r;
+    } else if (!strcmp(argv[i], "--memory-limit")) {
+      i++; /* taken by find_limit */
     } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
       fputs(usage, stdout);
       return 0;
@@ -128,7 +134,115 @@ static int run(lua_State *L, int argc, char **argv) {
   return weft_lua_unhandled(L) > 0;
 }
 
-#ifndef WEFT_SYSTEM_ALLOC
+/* ---------------------------------------------------------- allocators */
+
+/* The C library's allocator with lua_Alloc's contract: the state's in
+ * sanitizer builds (every Lua object is then a block the sanitizer sees),
+ * and under the budget of weft's values. */
+static void *sys_alloc(void *ud, void *p, size_t osize, size_t nsize) {
+  (void)ud;
+  (void)osize;
+  if (nsize == 0) {
+    free(p);
+    return NULL;
+  }
+  return realloc(p, nsize);
+}
+
+/* About budget: --memory-limit. It counts the blocks of the Lua state
+ * (values, tasks, coroutines, and weft's scheduler, which allocates
+ * through the state) in lua, and those of weft's value allocator (I/O
+ * buffers, host function values: any thread) in vals; a growth that would
+ * take the sum past max fails as if memory had run out, and is counted in
+ * refused. Only the Lua thread writes lua; the loads are relaxed, so a
+ * race may let the sum pass max by what other threads are allocating at
+ * that moment. */
+typedef struct budget {
+  lua_Alloc f; /* the state's allocator underneath */
+  void *ud;
+  size_t max;
+  atomic_size_t lua, vals, refused;
+} budget;
+
+static int over(budget *b, size_t osize, size_t nsize) {
+  size_t used = atomic_load_explicit(&b->lua, memory_order_relaxed) +
+                atomic_load_explicit(&b->vals, memory_order_relaxed);
+  if (nsize <= osize || (used <= b->max && nsize - osize <= b->max - used))
+    return 0;
+  atomic_fetch_add_explicit(&b->refused, 1, memory_order_relaxed);
+  return 1;
+}
+
+static void *budget_lua(void *ud, void *p, size_t osize, size_t nsize) {
+  budget *b = ud;
+  size_t old = p ? osize : 0; /* without a block osize is a type tag */
+  void *q;
+  if (over(b, old, nsize)) return NULL;
+  q = b->f(b->ud, p, osize, nsize);
+  if (q != NULL || nsize == 0)
+    atomic_store_explicit(
+        &b->lua,
+        atomic_load_explicit(&b->lua, memory_order_relaxed) - old + nsize,
+        memory_order_relaxed);
+  return q;
+}
+
+static void *budget_vals(void *ud, void *p, size_t osize, size_t nsize) {
+  budget *b = ud;
+  size_t old = p ? osize : 0;
+  void *q;
+  if (over(b, old, nsize)) return NULL;
+  if ((q = sys_alloc(NULL, p, osize, nsize)) == NULL && nsize != 0)
+    return NULL;
+  if (nsize >= old)
+    atomic_fetch_add_explicit(&b->vals, nsize - old, memory_order_relaxed);
+  else
+    atomic_fetch_sub_explicit(&b->vals, old - nsize, memory_order_relaxed);
+  return q;
+}
+
+/* Parses a --memory-limit SIZE: digits and an optional k, M or G (KiB,
+ * MiB, GiB). 0 if it is not one, or too large. */
+static size_t parse_size(const char *a) {
+  char *end;
+  unsigned long long v, unit = 1;
+  if (*a < '0' || *a > '9') return 0;
+  v = strtoull(a, &end, 10);
+  if (*end == 'k' || *end == 'K') unit = 1ull << 10;
+  if (*end == 'm' || *end == 'M') unit = 1ull << 20;
+  if (*end == 'g' || *end == 'G') unit = 1ull << 30;
+  if (unit > 1) end++;
+  if (*end != '\0' || v > SIZE_MAX / unit) return 0;
+  return (size_t)(v * unit);
+}
+
+/* The state's allocator must be chosen before the state exists, so
+ * --memory-limit is looked for before run() walks the options, the same
+ * way: they end at the script, at "--" or at a non-option. Returns 0 (and
+ * the size in *max, 0 for none) or the exit status of a bad use. */
+static int find_limit(int argc, char **argv, size_t *max, const char **arg) {
+  int i;
+  *max = 0;
+  for (i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "-e") || !strcmp(argv[i], "--threads")) {
+      i++;
+    } else if (!strcmp(argv[i], "--memory-limit")) {
+      if (++i == argc) return fail("--memory-limit needs an argument"), 2;
+      if (*max) return fail("--memory-limit given twice"), 2;
+      if ((*max = parse_size(argv[i])) == 0) {
+        fprintf(stderr, "weft: --memory-limit needs a size in bytes such as "
+                        "65536, 512k, 64M or 1G, got '%s'\n", argv[i]);
+        return 2;
+      }
+      *arg = argv[i];
+    } else if (!strcmp(argv[i], "--") || argv[i][0] != '-' ||
+               argv[i][1] == '\0') {
+      break;
+    }
+  }
+  return 0;
+}
+
 /* Warnings and panics as with luaL_newstate (lauxlib.c): warnings are
  * off until warn("@on"); each message goes to stderr after "Lua warning:
  * ". st: 0 off, 1 on, 2 inside a message of several pieces. */
@@ -165,38 +279,56 @@ static int panic(lua_State *L) {
   return 0;
 }
 
-/* A state on the slab allocator, with luaL_newstate's panic and
- * warnings. */
-static lua_State *new_state(slab *heap) {
+/* A state on allocator f, with luaL_newstate's panic and warnings. */
+static lua_State *new_state(lua_Alloc f, void *ud) {
   static int warn_state;
-  lua_State *L;
-  slab_init(heap);
-  L = lua_newstate(slab_alloc, heap);
+  lua_State *L = lua_newstate(f, ud);
   if (L != NULL) {
     lua_atpanic(L, panic);
     lua_setwarnf(L, warn_fn, &warn_state);
   }
   return L;
 }
-#endif
 
 /* The state runs on the slab allocator (alloc.c), except in sanitizer
- * builds, where every Lua object must be a block the sanitizer sees. */
+ * builds, and under a budget with --memory-limit. */
 int main(int argc, char **argv) {
+  static budget b;
   lua_State *L;
+  const char *limit = NULL;
+  size_t max;
   int status;
 #ifdef WEFT_SYSTEM_ALLOC
-  L = luaL_newstate();
+  lua_Alloc f = sys_alloc;
+  void *ud = NULL;
 #else
   static slab heap;
-  L = new_state(&heap);
+  lua_Alloc f = slab_alloc;
+  void *ud = &heap;
+  slab_init(&heap);
 #endif
-  if (L == NULL) return fail("cannot create the Lua state: not enough memory");
-  status = run(L, argc, argv);
-  lua_close(L);
+  if ((status = find_limit(argc, argv, &max, &limit)) != 0) return status;
+  if (max) {
+    b.f = f;
+    b.ud = ud;
+    b.max = max;
+    weft_value_set_allocator(budget_vals, &b);
+    f = budget_lua;
+    ud = &b;
+  }
+  L = new_state(f, ud);
+  if (L == NULL) {
+    status = fail("cannot create the Lua state: not enough memory");
+  } else {
+    status = run(L, argc, argv);
+    lua_close(L);
+  }
   if (pool) weft_pool_free(pool);
 #ifndef WEFT_SYSTEM_ALLOC
   slab_free(&heap);
 #endif
+  if (status != 0 && atomic_load(&b.refused) > 0)
+    fprintf(stderr, "weft: the memory limit was reached (--memory-limit "
+                    "%s)\n", limit);
   return status;
 }

@@ -27,6 +27,68 @@ describe("weft CLI", function()
       true), err)
   end)
 
+  it("fails allocations past --memory-limit with a clean error", function()
+    -- Past the limit: the script's error, a note, exit status 1.
+    local out, err, code = cli({}, [[
+      local t = {}
+      for i = 1, 1e7 do t[i] = { i } end
+      print("not reached")
+    ]], { "--memory-limit", "4M" })
+    assert.equal(1, code)
+    assert.equal("", out)
+    assert.matches("not enough memory", err)
+    assert.matches("weft: the memory limit was reached %(%-%-memory%-limit 4M%)",
+      err)
+    -- The error can be caught, the memory given back and the work go on;
+    -- weft's objects, and its own buffers (a file's contents), count too.
+    local big = os.tmpname()
+    local f = assert(io.open(big, "wb"))
+    f:write(("x"):rep(3 * 1024 * 1024))
+    f:close()
+    out, err, code = cli({ big }, [[
+      local ok, e = pcall(function()
+        local t = {}
+        for i = 1, 1e7 do t[i] = weft.future() end
+      end)
+      print(ok, e)
+      collectgarbage()
+      ok, e = pcall(weft.fs.read, ...)
+      print(ok, e)
+      local ts = {}
+      for i = 1, 1000 do ts[i] = weft.spawn(function() return i end) end
+      local sum = 0
+      for i = 1, #ts do sum = sum + ts[i]:await() end
+      print(sum)
+    ]], { "--memory-limit", "2M" })
+    os.remove(big)
+    assert.equal("", err)
+    assert.equal(0, code)
+    assert.equal("false\tnot enough memory\n" ..
+      "false\tfs.read: " .. big .. ": Not enough memory\n500500\n", out)
+    -- Without the limit the same file is read.
+    out, err, code = cli({}, nil, { "--memory-limit", "64M", "-e",
+      "print(#weft.fs.read('/proc/self/status') > 0)" })
+    assert.equal("true\n", out)
+    assert.equal(0, code)
+    for _, bad in ipairs { "0", "x", "12Q", "", "-5", "99999999999G" } do
+      _, err, code = cli({}, nil, { "--memory-limit", bad, "-e", "print(1)" })
+      assert.equal(2, code)
+      assert.truthy(err:find("--memory-limit needs a size in bytes such as " ..
+        "65536, 512k, 64M or 1G, got '" .. bad .. "'", 1, true), err)
+    end
+    _, err, code = cli({}, nil, { "--memory-limit" })
+    assert.equal(2, code)
+    assert.truthy(err:find("--memory-limit needs an argument", 1, true), err)
+    _, err, code = cli({}, nil, { "--memory-limit", "1M", "--memory-limit",
+      "2M", "-e", "print(1)" })
+    assert.equal(2, code)
+    assert.truthy(err:find("--memory-limit given twice", 1, true), err)
+    -- After the script name it is the script's argument.
+    out, _, code = cli({ "--memory-limit", "1" }, [[print(...)]])
+    assert.equal(0, code)
+    assert.equal("--memory-limit\t1\n", out)
+  end)
+
   it("runs a script and passes its arguments as ... and arg", function()
     local out, err, code = cli({ "one", "two words", "" }, [[
       print(select("#", ...), ...)
