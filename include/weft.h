@@ -276,6 +276,7 @@ struct weft_sched_s {
   weft_task_t *ready_head[WEFT_NPRIO], *ready_tail[WEFT_NPRIO];
   unsigned ready_mask;
   unsigned fair_count, fair_cursor;
+  int stop; /* weft_sched_stop was called during this run */
 #if WEFT_EMBEDDED
   weft_timer_t *heap[WEFT_CONF_TIMERS];
 #else
@@ -307,6 +308,11 @@ uint64_t weft_sched_now(const weft_sched_t *s);
  * ready tasks (those that became ready meanwhile included). Returns the
  * number of task resumes. */
 size_t weft_sched_run(weft_sched_t *s, size_t max);
+/* Makes the weft_sched_run in progress return once the current task
+ * function has returned, even with tasks still ready; harmless outside a
+ * run. For a task that has run long and wants the host to fire timers and
+ * poll I/O before the next resume (the Lua binding's preemption). */
+void weft_sched_stop(weft_sched_t *s);
 /* Whether a task is ready to run. */
 int weft_sched_has_ready(const weft_sched_t *s);
 /* Stores the earliest timer deadline in *due (OUT) and returns 0, or

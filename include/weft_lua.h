@@ -67,6 +67,22 @@ int weft_lua_push_fn(lua_State *L, const char *name, weft_host_fn fn,
  * use. [-0, +0, m] */
 int weft_lua_set_pool(lua_State *L, weft_pool_t *pool);
 
+/* Turns preemption on (slice_ms > 0) or off (0). With it on, a task
+ * whose Lua code has run slice_ms without waiting is made to yield, as by
+ * weft.yield(), at a point where Lua can yield (not inside a C function
+ * that calls Lua, such as a string.gsub callback, nor inside a nested
+ * coroutine: there, when it returns to the task), so timers and other
+ * tasks run at least every slice to two slices. Every instruction
+ * boundary may then be a yield point: tasks that share tables must not
+ * rely on running uninterrupted. A watchdog thread and the SIGURG signal
+ * do it (a handler with SA_RESTART is installed for the process, once):
+ * call this on the thread that runs the loop, before running it, and not
+ * from inside a task (WEFT_ESTATE). WEFT_ENOMEM if the thread or its
+ * memory cannot be had; WEFT_EINVAL if the handler cannot be installed.
+ * Costs nothing while tasks wait or yield within a slice.
+ * [-0, +0, m] */
+int weft_lua_set_preempt(lua_State *L, unsigned slice_ms);
+
 /* -------------------------------------------- non-blocking evaluation */
 
 /* Called on the loop thread when a task started by weft_lua_spawn ends;

@@ -23,6 +23,7 @@ static const char usage[] =
     "options:\n"
     "  -e code        run code as a main task (may be repeated)\n"
     "  --threads N    worker threads of the pool (default: the CPUs)\n"
+    "  --preempt MS   make a task that runs MS ms without waiting yield\n"
     "  --memory-limit SIZE\n"
     "                 fail allocations past SIZE bytes (suffix k, M or G:\n"
     "                 KiB, MiB, GiB); the script gets 'not enough memory'\n"
@@ -92,6 +93,23 @@ static int set_threads(lua_State *L, const char *n) {
   return 0;
 }
 
+/* --preempt MS: the time slice of a task that does not wait. */
+static int set_preempt(lua_State *L, const char *ms) {
+  char *end;
+  long v = strtol(ms, &end, 10);
+  int r;
+  if (*ms == '\0' || *end != '\0' || v < 1 || v > 60000) {
+    fprintf(stderr, "weft: --preempt needs milliseconds from 1 to 60000, "
+                    "got '%s'\n", ms);
+    return 2;
+  }
+  if ((r = weft_lua_set_preempt(L, (unsigned)v)) != 0) {
+    fprintf(stderr, "weft: --preempt: %s\n", weft_strerror(r));
+    return 2;
+  }
+  return 0;
+}
+
 static int run(lua_State *L, int argc, char **argv) {
   int i, ran = 0, r;
   luaL_openlibs(L);
@@ -107,6 +125,9 @@ static int run(lua_State *L, int argc, char **argv) {
     } else if (!strcmp(argv[i], "--threads")) {
       if (++i == argc) { fail("--threads needs an argument"); return 2; }
       if ((r = set_threads(L, argv[i])) != 0) return r;
+    } else if (!strcmp(argv[i], "--preempt")) {
+      if (++i == argc) { fail("--preempt needs an argument"); return 2; }
+      if ((r = set_preempt(L, argv[i])) != 0) return r;
     } else if (!strcmp(argv[i], "--memory-limit")) {
       i++; /* taken by find_limit */
     } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
@@ -224,7 +245,8 @@ static int find_limit(int argc, char **argv, size_t *max, const char **arg) {
   int i;
   *max = 0;
   for (i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "-e") || !strcmp(argv[i], "--threads")) {
+    if (!strcmp(argv[i], "-e") || !strcmp(argv[i], "--threads") ||
+        !strcmp(argv[i], "--preempt")) {
       i++;
     } else if (!strcmp(argv[i], "--memory-limit")) {
       if (++i == argc) return fail("--memory-limit needs an argument"), 2;

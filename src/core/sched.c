@@ -123,13 +123,16 @@ static void dispatch(weft_sched_t *s, weft_task_t *t) {
 size_t weft_sched_run(weft_sched_t *s, size_t max) {
   size_t n = 0;
   weft_task_t *t;
+  s->stop = 0;
   weft__timers_run(s);
-  while (n < max && (t = next(s)) != NULL) {
+  while (n < max && !s->stop && (t = next(s)) != NULL) {
     dispatch(s, t);
     n++;
   }
   return n;
 }
+
+void weft_sched_stop(weft_sched_t *s) { s->stop = 1; }
 
 int weft_sched_has_ready(const weft_sched_t *s) { return s->ready_mask != 0; }
 

@@ -206,12 +206,7 @@ int weft_lua_push_fn(lua_State *L, const char *name, weft_host_fn fn,
 }
 
 int weft_lua_set_pool(lua_State *L, weft_pool_t *pool) {
-  State *S;
-  luaL_requiref(L, "weft", luaopen_weft, 0);
-  lua_pop(L, 1);
-  lua_getfield(L, LUA_REGISTRYINDEX, STATE_KEY);
-  S = lua_touserdata(L, -1);
-  lua_pop(L, 1);
+  State *S = lw_open_state(L);
   if (S->pool || pool == NULL) return WEFT_ESTATE;
   S->pool = pool;
   S->owns_pool = 0;
@@ -244,6 +239,7 @@ void lw_closer_remove(Closer *c) {
  * first, then the loop (it cancels calls still queued in the pool and runs
  * until the handles' close callbacks ran), then its own pool. */
 void lw_state_close(State *S) {
+  lw_preempt_free(S);
   while (S->closers.next && S->closers.next != &S->closers) {
     Closer *c = S->closers.next;
     lw_closer_remove(c);

@@ -78,6 +78,9 @@ typedef struct State {
   int mt_future_ref;
   int mt_call_ref; /* host.c: a call's metatable */
   struct Http *http;  /* http.c: the curl multi, once made */
+  struct Preempt *pre; /* preempt.c: while preemption is on */
+  unsigned long preemptions;
+  int preempted; /* the task just resumed was preempted */
 } State;
 
 #define STATE_KEY "weft.state"
@@ -219,6 +222,16 @@ void lw_http_stats(lua_State *L, State *S); /* http.c */
 /* Sets field k of the table on top to the integer v. [-0, +0, e] */
 void lw_setint(lua_State *L, const char *k, uint64_t v);
 void lw_state_close(State *S);
+/* The state of L, with the module opened first if needed (metatables,
+ * prelude). [-0, +0, m] */
+State *lw_open_state(lua_State *L);
+
+/* preempt.c: the driver brackets each resume of a task's coroutine with
+ * these while S->pre is set. */
+typedef struct Preempt Preempt;
+void lw_preempt_begin(Preempt *p, lua_State *co);
+void lw_preempt_end(Preempt *p, lua_State *co);
+void lw_preempt_free(State *S);
 
 /* sync.c */
 void lw_open_sync(lua_State *L, State *S);

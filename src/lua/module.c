@@ -147,18 +147,20 @@ static int run_main(lua_State *L, State *S, int with_traceback) {
 
 static int l_run(lua_State *L) { return run_main(L, upstate(L), 0); }
 
-/* The entries of weft_lua_run, one per traceback setting: light C
- * functions, so pushing one allocates nothing and cannot raise. */
-static State *open_state(lua_State *L) {
+State *lw_open_state(lua_State *L) {
   luaL_requiref(L, "weft", luaopen_weft, 0); /* metatables, prelude */
   lua_pop(L, 1);
   return get_state(L);
 }
 
-static int run_entry(lua_State *L) { return run_main(L, open_state(L), 0); }
+/* The entries of weft_lua_run, one per traceback setting: light C
+ * functions, so pushing one allocates nothing and cannot raise. */
+static int run_entry(lua_State *L) {
+  return run_main(L, lw_open_state(L), 0);
+}
 
 static int run_entry_tb(lua_State *L) {
-  return run_main(L, open_state(L), 1);
+  return run_main(L, lw_open_state(L), 1);
 }
 
 /* weft.now() -> monotonic milliseconds (integer) */
@@ -190,6 +192,7 @@ static int l_stats(lua_State *L) {
   lw_setint(L, "timers", st.timers);
   lw_setint(L, "dispatched", st.dispatched);
   lw_setint(L, "unhandled", S->unhandled);
+  lw_setint(L, "preemptions", S->preemptions);
   lw_host_stats(L, S);
   lw_http_stats(L, S);
   return 1;

@@ -494,14 +494,21 @@ static int task_fn(weft_task_t *ct, int status) {
   }
   t->status = status;
   S->current = t;
+  if (S->pre) lw_preempt_begin(S->pre, t->co);
   r = lua_resume(t->co, S->L, nargs, &nres);
+  if (S->pre) lw_preempt_end(S->pre, t->co);
   S->current = NULL;
   if (r == LUA_YIELD) {
     /* A weft wait parked or queued the task. A bare coroutine.yield()
-     * from the task body did neither: treat it as weft.yield(). */
+     * from the task body, or a preemption (preempt.c), did neither:
+     * treat it as weft.yield(). */
     if (!(ct->flags & (WEFT_TASK_PARKED | WEFT_TASK_QUEUED))) {
       lua_pop(t->co, nres);
       weft_task_yield(ct);
+    }
+    if (S->preempted) { /* let the loop fire timers and poll I/O now */
+      S->preempted = 0;
+      weft_sched_stop(S->sched);
     }
   } else if (r == LUA_OK) {
     done_ok(S, t, nres);

@@ -89,6 +89,35 @@ describe("weft CLI", function()
     assert.equal("--memory-limit\t1\n", out)
   end)
 
+  it("preempts a task that never waits with --preempt", function()
+    -- The main task's timer fires while the other task spins, and stops
+    -- it; without preemption the spin would end at its bound instead.
+    local script = [[
+      local stop = false
+      local busy = weft.spawn(function()
+        local n = 0
+        while not stop and n < 1e9 do n = n + 1 end
+        return stop
+      end)
+      weft.sleep(5)
+      stop = true
+      print(busy:await(), weft.stats().preemptions > 0)
+    ]]
+    local out, err, code = cli({}, script, { "--preempt", "2" })
+    assert.equal("", err)
+    assert.equal(0, code)
+    assert.equal("true\ttrue\n", out)
+    for _, bad in ipairs { "0", "x", "60001", "" } do
+      _, err, code = cli({}, nil, { "--preempt", bad, "-e", "print(1)" })
+      assert.equal(2, code)
+      assert.truthy(err:find("--preempt needs milliseconds from 1 to 60000, "
+        .. "got '" .. bad .. "'", 1, true), err)
+    end
+    _, err, code = cli({}, nil, { "--preempt" })
+    assert.equal(2, code)
+    assert.truthy(err:find("--preempt needs an argument", 1, true), err)
+  end)
+
   it("runs a script and passes its arguments as ... and arg", function()
     local out, err, code = cli({ "one", "two words", "" }, [[
       print(select("#", ...), ...)

@@ -1,0 +1,173 @@
+/*
+ * preempt.c - preemption of Lua tasks that run too long without waiting
+ * (Lua binding).
+ * SPDX-License-Identifier: MIT
+ *
+ * A hook that fires every n instructions would make every instruction
+ * slower (Lua checks for hooks on each one while a count hook is set), so
+ * none is set until it is needed. A watchdog thread looks at the running
+ * resume once per slice; when the same resume is still running a slice
+ * later, it sends SIGURG to the loop thread, whose handler sets a count
+ * hook of 1 on the task's coroutine (lua_sethook may be called from a
+ * signal handler: lua.c does it for Ctrl-C). At the next instruction the
+ * hook removes itself and yields, and the driver (task_fn) requeues the
+ * task at the back of its level, as it does for a bare coroutine.yield().
+ * Where the task cannot yield (inside a C function that calls Lua, such
+ * as a string.gsub callback), the hook tries again every
+ * PREEMPT_RETRY instructions until it can.
+ */
+#define _POSIX_C_SOURCE 200809L /* pthread_kill, sigaction */
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include <uv.h>
+
+#include "host.h"
+#include "lweft.h"
+
+#define PREEMPT_RETRY 1000
+
+/* About Preempt: one per state with preemption on. running is the number
+ * of the resume in progress (count, from 1), 0 between resumes: the loop
+ * thread writes it, the watchdog reads it. target and armed are shared
+ * with the signal handler, which runs on the loop thread. mu guards stop,
+ * which cv announces. */
+struct Preempt {
+  State *S;
+  uv_thread_t watchdog;
+  uv_mutex_t mu;
+  uv_cond_t cv;
+  int stop;
+  pthread_t loop;
+  uint64_t slice_ns;
+  atomic_ulong running;
+  unsigned long count;
+  lua_State *volatile target; /* the task's coroutine while it runs */
+  volatile sig_atomic_t armed; /* the handler set target's hook */
+};
+
+/* The loop thread's Preempt while it resumes a task (NULL between
+ * resumes), for the handler and the hook. */
+static _Thread_local Preempt *volatile tl_pre;
+
+static void hook(lua_State *L, lua_Debug *ar) {
+  Preempt *p = tl_pre;
+  (void)ar;
+  if (p == NULL || L != p->target) { /* a coroutine that copied the hook */
+    lua_sethook(L, NULL, 0, 0);
+    return;
+  }
+  if (!lua_isyieldable(L)) { /* inside a C call: try again soon */
+    lua_sethook(L, hook, LUA_MASKCOUNT, PREEMPT_RETRY);
+    return;
+  }
+  lua_sethook(L, NULL, 0, 0);
+  p->armed = 0;
+  p->S->preemptions++;
+  p->S->preempted = 1; /* task_fn: end the scheduler's run */
+  lua_yield(L, 0); /* must be the hook's last call */
+}
+
+static void on_signal(int sig) {
+  Preempt *p = tl_pre;
+  lua_State *co;
+  (void)sig;
+  if (p == NULL || (co = p->target) == NULL) return; /* between resumes */
+  p->armed = 1;
+  lua_sethook(co, hook, LUA_MASKCOUNT, 1);
+}
+
+static void watchdog(void *arg) {
+  Preempt *p = arg;
+  unsigned long seen = 0, now;
+  uv_mutex_lock(&p->mu);
+  while (!p->stop) {
+    uv_cond_timedwait(&p->cv, &p->mu, p->slice_ns);
+    if (p->stop) break;
+    now = atomic_load_explicit(&p->running, memory_order_relaxed);
+    if (now != 0 && now == seen) pthread_kill(p->loop, SIGURG);
+    seen = now;
+  }
+  uv_mutex_unlock(&p->mu);
+}
+
+static uv_once_t handler_once = UV_ONCE_INIT;
+static int handler_err;
+
+static void install_handler(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sa.sa_flags = SA_RESTART; /* system calls the signal interrupts go on */
+  sigemptyset(&sa.sa_mask);
+  if (sigaction(SIGURG, &sa, NULL) != 0) handler_err = 1;
+}
+
+static void stop_watchdog(Preempt *p) {
+  uv_mutex_lock(&p->mu);
+  p->stop = 1;
+  uv_cond_signal(&p->cv);
+  uv_mutex_unlock(&p->mu);
+  uv_thread_join(&p->watchdog);
+  uv_cond_destroy(&p->cv);
+  uv_mutex_destroy(&p->mu);
+}
+
+void lw_preempt_free(State *S) {
+  Preempt *p = S->pre;
+  if (p == NULL) return;
+  S->pre = NULL;
+  stop_watchdog(p);
+  weft__sched_alloc(S->sched, p, sizeof *p, 0);
+}
+
+int weft_lua_set_preempt(lua_State *L, unsigned slice_ms) {
+  State *S = lw_open_state(L);
+  Preempt *p;
+  if (S->current != NULL) return WEFT_ESTATE; /* not from inside a task */
+  lw_preempt_free(S);
+  if (slice_ms == 0) return 0;
+  uv_once(&handler_once, install_handler);
+  if (handler_err) return WEFT_EINVAL;
+  p = weft__sched_alloc(S->sched, NULL, 0, sizeof *p);
+  if (p == NULL) return WEFT_ENOMEM;
+  memset(p, 0, sizeof *p);
+  p->S = S;
+  p->loop = pthread_self();
+  p->slice_ns = (uint64_t)slice_ms * 1000000u;
+  atomic_init(&p->running, 0);
+  if (uv_mutex_init(&p->mu) != 0) goto fail;
+  if (uv_cond_init(&p->cv) != 0) {
+    uv_mutex_destroy(&p->mu);
+    goto fail;
+  }
+  if (uv_thread_create(&p->watchdog, watchdog, p) != 0) {
+    uv_cond_destroy(&p->cv);
+    uv_mutex_destroy(&p->mu);
+    goto fail;
+  }
+  S->pre = p;
+  return 0;
+fail:
+  weft__sched_alloc(S->sched, p, sizeof *p, 0);
+  return WEFT_ENOMEM;
+}
+
+void lw_preempt_begin(Preempt *p, lua_State *co) {
+  tl_pre = p;
+  p->target = co;
+  atomic_store_explicit(&p->running, ++p->count, memory_order_relaxed);
+}
+
+void lw_preempt_end(Preempt *p, lua_State *co) {
+  p->target = NULL;
+  atomic_signal_fence(memory_order_seq_cst);
+  if (p->armed) { /* the hook did not fire: take it off */
+    p->armed = 0;
+    lua_sethook(co, NULL, 0, 0);
+  }
+  tl_pre = NULL;
+  atomic_store_explicit(&p->running, 0, memory_order_relaxed);
+}
