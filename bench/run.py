@@ -79,14 +79,23 @@ WORKLOADS = {
            ["{port}", "200", "50"]),
     "W8": ("CPU-bound loop in a task", "cpu_ms", False, "CPU ms",
            "w8_cpu", ["100000000"], ["1000000"]),
+    "W8b": ("1 ms timer during a CPU-bound task", "late_ms", False,
+            "ms late (max)", "w8_latency", ["100000000"], ["3000000"]),
 }
+# W8b: weft runs with preemption on, at this slice (ms).
+W8B_SLICE = "2"
 W6_FILES = {"full": (1000, 10), "quick": (100, 1)}
 
 NOT_LUA54 = "W8 measures task overhead on the Lua 5.4 VM; this peer runs " \
             "another VM"
+NO_PREEMPT = "W8b: like Lua 5.4 + luv and Node.js, nothing preempts the " \
+             "loop, so the timer waits for all of it"
 NA = {("luajit-luv", "W8"): NOT_LUA54, ("node", "W8"): NOT_LUA54,
       ("python-asyncio", "W8"): NOT_LUA54,
-      ("python-uvloop", "W8"): NOT_LUA54}
+      ("python-uvloop", "W8"): NOT_LUA54,
+      ("luajit-luv", "W8b"): NO_PREEMPT, ("lua54-cqueues", "W8b"): NO_PREEMPT,
+      ("python-asyncio", "W8b"): NO_PREEMPT,
+      ("python-uvloop", "W8b"): NO_PREEMPT}
 
 
 def command(w, impl, args, build):
@@ -106,6 +115,9 @@ def command(w, impl, args, build):
         if not os.path.exists(os.path.join(ROOT, script)):
             return "%s does not exist yet (weft.%s is being built)" % (
                 script, "fs" if w == "W6" else "http")
+        if w == "W8b":
+            return [os.path.join(build, "weft"), "--preempt", W8B_SLICE,
+                    script] + args
         return [os.path.join(build, "weft"), script] + args
     lua = {"lua54-luv": ["lua5.4", "bench/peers/luv_%s.lua"],
            "luajit-luv": ["luajit", "bench/peers/luv_%s.lua"],
@@ -442,6 +454,9 @@ def check_target(R, w):
             return "overhead ≤ 2%", "needs weft and plain lua5.4", None
         o = me / plain - 1
         return "overhead ≤ 2%", "overhead %+.1f%%" % (o * 100), o <= 0.02
+    if w == "W8b":
+        return ("none (BENCH.md: once preemption exists)",
+                "weft --preempt %s" % W8B_SLICE, None)
     return "", "", None
 
 

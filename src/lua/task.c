@@ -504,9 +504,15 @@ static int task_fn(weft_task_t *ct, int status) {
      * treat it as weft.yield(). */
     if (!(ct->flags & (WEFT_TASK_PARKED | WEFT_TASK_QUEUED))) {
       lua_pop(t->co, nres);
-      weft_task_yield(ct);
+      /* Preempted: a 0 ms sleep from the current time queues it behind
+       * the tasks whose timers came due while it ran, when the loop next
+       * fires them (weft_sched_stop ends this run so that it does so at
+       * once). */
+      if (S->preempted) weft_loop_update_time(S->loop);
+      if (!S->preempted || weft_task_sleep(ct, 0) != WEFT_PENDING)
+        weft_task_yield(ct);
     }
-    if (S->preempted) { /* let the loop fire timers and poll I/O now */
+    if (S->preempted) {
       S->preempted = 0;
       weft_sched_stop(S->sched);
     }
