@@ -91,11 +91,13 @@ static int call_k(lua_State *L, int st, lua_KContext cidx) {
   (void)st;
   if (t->status == WEFT_ETIMEDOUT || t->status == WEFT_ECANCELED) {
     if (weft__call_cancel(c) || c->fut.state == WEFT_FUTURE_CANCELLED) {
-      lua_pushfstring(L, "%s: timed out after %I ms", c->name,
-                      (lua_Integer)c->timeout_ms);
+      int cancelled = t->status == WEFT_ECANCELED;
+      if (!cancelled) /* none for a cancellation: memory may be short */
+        lua_pushfstring(L, "%s: timed out after %I ms", c->name,
+                        (lua_Integer)c->timeout_ms);
       weft__call_release(c);
       cu->c = NULL;
-      if (t->status == WEFT_ECANCELED) lw_raise_cancel(L, t);
+      if (cancelled) lw_raise_cancel(L, t);
       lw_new_error(L, "timeout", lua_tostring(L, -1));
       return lua_error(L);
     }

@@ -900,16 +900,19 @@ static int raise_failed(lua_State *L, Guard *g) {
 }
 
 /* The wait ended by a cancellation or a deadline: the request goes (its
- * guard at gidx lets go) and the error is raised. */
+ * guard at gidx lets go) and the error is raised. A cancellation makes
+ * no message first: with memory short, it must still end as one. */
 static int give_up(lua_State *L, Task *t, int gidx) {
   Guard *g = lua_touserdata(L, gidx);
   Req *r = g->req;
-  lua_pushfstring(L, "%s: %s: timed out after %I ms", r->fname, r->url,
-                  r->timeout_ms);
+  int cancelled = t->status == WEFT_ECANCELED;
+  if (!cancelled) /* the message needs r */
+    lua_pushfstring(L, "%s: %s: timed out after %I ms", r->fname, r->url,
+                    r->timeout_ms);
   g->req = NULL;
   g->state = G_CLOSED;
   req_free(r);
-  if (t->status == WEFT_ECANCELED) lw_raise_cancel(L, t);
+  if (cancelled) lw_raise_cancel(L, t);
   lw_new_error(L, "timeout", lua_tostring(L, -1));
   return lua_error(L);
 }

@@ -1082,7 +1082,7 @@ static int server_gc(lua_State *L) {
  * (a server: for the connections it accepts from now on); 0: no limit. */
 static int l_set_max_line(lua_State *L) {
   lua_Integer n = luaL_checkinteger(L, 2);
-  size_t max = n > 0 ? (size_t)n : SIZE_MAX;
+  size_t max = n <= 0 || (uint64_t)n > SIZE_MAX ? SIZE_MAX : (size_t)n;
   ServerUd *su = luaL_testudata(L, 1, SERVER_MT);
   if (su) {
     if (su->s) su->s->max_line = max;

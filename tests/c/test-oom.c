@@ -461,13 +461,40 @@ static int l_oom(lua_State *L) {
   return 0;
 }
 
+/* A loop host function that never completes: the test cancels it. */
+static void never_completes(weft_call_t *call, void *ud) {
+  (void)call;
+  (void)ud;
+}
+
+/* Pushes never(): a host function whose call waits until cancelled. */
+static void push_never(lua_State *L) {
+  weft_fn_opts o;
+  memset(&o, 0, sizeof o);
+  o.kind = WEFT_FN_LOOP;
+  o.priority = WEFT_PRIO_NORMAL;
+  assert_int_equal(weft_lua_push_fn(L, "never", never_completes, &o), 0);
+}
+
 /* A parked task cancelled while no memory can be had still ends
  * cancelled (its cancellation error is the state's preallocated one),
- * not failed with a memory error and reported as unhandled. */
-static void oom_cancelled_task_ends_cancelled(void **state) {
+ * not failed with a memory error and reported as unhandled: waiting on
+ * a future, inside a host function call, and inside an HTTP request. */
+static void cancel_under_oom(const char *wait) {
   static const char src[] =
-      "local oom = ...\n"
-      "local t = weft.spawn(function() weft.future():await() end)\n"
+      "local oom, never, wait = ...\n"
+      "local url\n"
+      "if wait == 'http' then -- a server that never answers\n"
+      "  local srv = weft.tcp.listen('127.0.0.1', 0, function()\n"
+      "    weft.future():await()\n"
+      "  end)\n"
+      "  url = 'http://127.0.0.1:' .. srv.port .. '/'\n"
+      "end\n"
+      "local t = weft.spawn(function()\n"
+      "  if wait == 'call' then never()\n"
+      "  elseif wait == 'http' then weft.http.get(url)\n"
+      "  else weft.future():await() end\n"
+      "end)\n"
       "weft.yield()\n"
       "oom(true)\n"
       "t:cancel()\n"
@@ -477,7 +504,6 @@ static void oom_cancelled_task_ends_cancelled(void **state) {
       "return t:state(), ok, weft.is_cancelled(err)\n";
   test_alloc a;
   lua_State *L;
-  (void)state;
   test_alloc_init(&a);
   L = lua_newstate(test_alloc_fn, &a);
   assert_non_null(L);
@@ -487,7 +513,9 @@ static void oom_cancelled_task_ends_cancelled(void **state) {
   assert_int_equal(lua_pcall(L, 1, 1, 0), LUA_OK);
   lua_pushlightuserdata(L, &a);
   lua_pushcclosure(L, l_oom, 1);
-  assert_int_equal(weft_lua_run(L, 1, 1), LUA_OK);
+  push_never(L);
+  lua_pushstring(L, wait);
+  assert_int_equal(weft_lua_run(L, 3, 1), LUA_OK);
   assert_true(a.failed > 0); /* memory did run out */
   assert_string_equal(lua_tostring(L, -3), "cancelled");
   assert_false(lua_toboolean(L, -2));
@@ -495,6 +523,13 @@ static void oom_cancelled_task_ends_cancelled(void **state) {
   assert_int_equal(reports, 0);
   lua_close(L);
   test_alloc_expect_empty(&a);
+}
+
+static void oom_cancelled_task_ends_cancelled(void **state) {
+  (void)state;
+  cancel_under_oom("future");
+  cancel_under_oom("call");
+  cancel_under_oom("http");
 }
 
 int main(void) {

@@ -230,6 +230,24 @@ describe("weft.tcp", function()
     assert.equal("abcdef", c2:read(6))
     srv2:close({ cancel = true })
 
+    -- A line of the limit whose newline comes later waits for it; at the
+    -- end of the stream a longer last line raises, and stays for a count.
+    local go4, release4 = weft.future()
+    local srv4 = tcp.listen("127.0.0.1", 0, function(conn)
+      conn:write("abcde")
+      go4:await()
+      conn:write("\n123456")
+    end)
+    local c4 <close> = tcp.connect("127.0.0.1", srv4.port, { max_line = 5 })
+    weft.spawn(function() weft.sleep(5) release4() end)
+    assert.equal("abcde", c4:read())
+    ok, err = pcall(c4.read, c4)
+    assert.is_false(ok)
+    assert.equal("EMSGSIZE", err.code)
+    assert.equal("123456", c4:read(10))
+    assert.is_nil(c4:read())
+    srv4:close()
+
     -- math.huge: no limit; the default is 1 MiB.
     local big = ("x"):rep(1024 * 1024)
     local srv3 = tcp.listen("127.0.0.1", 0, function(conn)
@@ -240,10 +258,10 @@ describe("weft.tcp", function()
     ok, err = pcall(c3.read, c3)
     assert.equal("conn:read: " .. c3:getpeername() .. ":" .. srv3.port ..
       ": line longer than 1048576 bytes", err.message)
-    local c4 <close> = tcp.connect("127.0.0.1", srv3.port,
+    local c5 <close> = tcp.connect("127.0.0.1", srv3.port,
       { max_line = math.huge })
-    assert.equal(big, c4:read())
-    assert.equal(big .. "y", c4:read())
+    assert.equal(big, c5:read())
+    assert.equal(big .. "y", c5:read())
     srv3:close()
   end))
 
