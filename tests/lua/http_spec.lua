@@ -2,7 +2,7 @@
 -- 127.0.0.1 with ephemeral ports, with a test CA made at start-up): verbs,
 -- headers, redirects, chunked and streamed bodies, limits, failures,
 -- timeouts, cancellation, TLS, many requests in flight, keep-alive and
--- bad arguments.
+-- bad arguments; HTTP/2 streams against a local nginx.
 local H = require "helper"
 local weft = H.weft
 local async = H.async
@@ -422,6 +422,113 @@ describe("weft.http", function()
         for i = 1, 20 do assert.equal("closed", out[i]) end
         assert.equal("hello", http.get(srv.url .. "/hello").body)
       end))
+  end)
+
+  describe("HTTP/2", function()
+    -- A local nginx speaking HTTP/2 over TLS (ALPN), with the test
+    -- server's certificate. Each response says its connection's number
+    -- and protocol (X-Conn, X-Proto).
+    local ng = {}
+    lazy_setup(function()
+      local p = io.popen("mktemp -d")
+      ng.dir = p:read("l")
+      p:close()
+      p = io.popen("python3 -c 'import socket; s = socket.socket(); " ..
+        "s.bind((\"127.0.0.1\", 0)); print(s.getsockname()[1])'")
+      ng.port = p:read("n")
+      p:close()
+      local d, certs = ng.dir, srv.ca:match("^(.*)/[^/]*$")
+      os.execute("chmod 755 " .. d .. " && mkdir -p " .. d .. "/www " ..
+        d .. "/logs")
+      local f = assert(io.open(d .. "/www/small", "w"))
+      f:write(("s"):rep(128))
+      f:close()
+      f = assert(io.open(d .. "/www/big", "w"))
+      f:write(("b"):rep(1024 * 1024))
+      f:close()
+      ng.conf = d .. "/nginx.conf"
+      f = assert(io.open(ng.conf, "w"))
+      f:write(([[
+worker_processes 1;
+daemon off;
+pid D/nginx.pid;
+error_log D/logs/error.log warn;
+events { worker_connections 256; }
+http {
+  access_log off;
+  client_body_temp_path D/tmp_body;
+  proxy_temp_path D/tmp_proxy;
+  fastcgi_temp_path D/tmp_fastcgi;
+  uwsgi_temp_path D/tmp_uwsgi;
+  scgi_temp_path D/tmp_scgi;
+  server {
+    listen 127.0.0.1:PORT ssl http2;
+    ssl_certificate CERTS/srv.pem;
+    ssl_certificate_key CERTS/srv.key;
+    root D/www;
+    add_header X-Conn $connection always;
+    add_header X-Proto $server_protocol always;
+    location /slow { alias D/www/big; limit_rate 16k; }
+  }
+}
+]]):gsub("D/", d .. "/"):gsub("PORT", ng.port):gsub("CERTS", certs)
+        :sub(1))
+      f:close()
+      ng.pipe = assert(io.popen("exec env -u LD_PRELOAD nginx -p " .. d ..
+        " -e " .. d .. "/logs/error.log -c " .. ng.conf .. " 2>&1", "r"))
+      assert(os.execute("bash -c 'for i in $(seq 100); do " ..
+        "(exec 3<>/dev/tcp/127.0.0.1/" .. ng.port .. ") 2>/dev/null && " ..
+        "exit 0; sleep 0.05; done; exit 1'"), "nginx did not start")
+      ng.url = "https://127.0.0.1:" .. ng.port
+    end)
+    lazy_teardown(function()
+      os.execute("env -u LD_PRELOAD nginx -p " .. ng.dir .. " -e " ..
+        ng.dir .. "/logs/error.log -c " .. ng.conf .. " -s stop")
+      if ng.pipe then ng.pipe:close() end
+      os.execute("rm -rf " .. ng.dir)
+    end)
+
+    it("shares one connection among the requests in flight", async(function()
+      local ts = {}
+      for i = 1, 20 do
+        ts[i] = weft.spawn(function()
+          return http.get(ng.url .. "/small", { ca_file = srv.ca })
+        end)
+      end
+      local conns = {}
+      for i = 1, 20 do
+        local r = ts[i]:await()
+        assert.equal(200, r.status)
+        assert.equal(("s"):rep(128), r.body)
+        assert.equal("HTTP/2.0", r.headers["x-proto"])
+        conns[r.headers["x-conn"]] = true
+      end
+      local n = 0
+      for _ in pairs(conns) do n = n + 1 end
+      assert.equal(1, n) -- streams of one connection
+      local r = http.get(ng.url .. "/big", { ca_file = srv.ca })
+      assert.equal(1024 * 1024, #r.body)
+    end))
+
+    it("cancels a stream and keeps its connection", async(function()
+      local first = http.get(ng.url .. "/small", { ca_file = srv.ca })
+      local got, put = weft.future()
+      local slow = weft.spawn(function()
+        local r = http.get(ng.url .. "/slow", { ca_file = srv.ca,
+          stream = true })
+        put(r.headers["x-conn"], r:read())
+        r:read() -- waits: 16 KiB a second
+      end)
+      local conn, chunk = got:await()
+      assert.equal(first.headers["x-conn"], conn)
+      assert.is_true(#chunk > 0)
+      slow:cancel()
+      H.raises_cancel(slow.await, slow)
+      local again = http.get(ng.url .. "/small", { ca_file = srv.ca })
+      assert.equal(200, again.status)
+      assert.equal(conn, again.headers["x-conn"])
+      assert.equal(0, weft.stats().http_active)
+    end))
   end)
 
   describe("streaming", function()
