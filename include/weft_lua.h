@@ -71,16 +71,19 @@ int weft_lua_set_pool(lua_State *L, weft_pool_t *pool);
  * whose Lua code has run slice_ms without waiting is made to yield, as by
  * weft.yield(), at a point where Lua can yield (not inside a C function
  * that calls Lua, such as a string.gsub callback, nor inside a nested
- * coroutine: there, when it returns to the task), so timers and other
- * tasks run at least every slice to two slices. Every instruction
- * boundary may then be a yield point: tasks that share tables must not
- * rely on running uninterrupted. A watchdog thread and the SIGURG signal
- * do it (a handler with SA_RESTART is installed for the process, once):
- * call this on the thread that runs the loop, before running it, and not
- * from inside a task (WEFT_ESTATE). WEFT_ENOMEM if the thread or its
- * memory cannot be had; WEFT_EINVAL if the handler cannot be installed.
- * Costs nothing while tasks wait or yield within a slice.
- * [-0, +0, m] */
+ * coroutine: there, when it returns to the task), and the loop fires
+ * timers and polls I/O before the next resume. A timer is then about two
+ * slices late at most with one task computing, about one slice per task
+ * computing at once with several. Every instruction boundary may be a
+ * yield point: tasks that share tables must not rely on running
+ * uninterrupted. A coroutine with a debug hook of its own keeps it and
+ * is not preempted. A watchdog thread, which wakes once a slice, and the
+ * SIGURG signal do it (a handler with SA_RESTART is installed for the
+ * process, once): call this on the thread that runs the loop, before
+ * running it, and not from inside a task (WEFT_ESTATE). WEFT_ENOMEM if
+ * the thread or its memory cannot be had; WEFT_EINVAL if the handler
+ * cannot be installed. No hook is set, so Lua runs at full speed, until
+ * a task overruns its slice. [-0, +0, m] */
 int weft_lua_set_preempt(lua_State *L, unsigned slice_ms);
 
 /* -------------------------------------------- non-blocking evaluation */

@@ -3,6 +3,7 @@
  * loop, waits for every task, reports failures (CLI).
  * SPDX-License-Identifier: MIT
  */
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,6 +128,7 @@ static int run(lua_State *L, int argc, char **argv) {
       if ((r = set_threads(L, argv[i])) != 0) return r;
     } else if (!strcmp(argv[i], "--preempt")) {
       if (++i == argc) { fail("--preempt needs an argument"); return 2; }
+      if (ran) { fail("--preempt must come before any -e"); return 2; }
       if ((r = set_preempt(L, argv[i])) != 0) return r;
     } else if (!strcmp(argv[i], "--memory-limit")) {
       i++; /* taken by find_limit */
@@ -228,7 +230,9 @@ static size_t parse_size(const char *a) {
   char *end;
   unsigned long long v, unit = 1;
   if (*a < '0' || *a > '9') return 0;
+  errno = 0;
   v = strtoull(a, &end, 10);
+  if (errno == ERANGE) return 0;
   if (*end == 'k' || *end == 'K') unit = 1ull << 10;
   if (*end == 'm' || *end == 'M') unit = 1ull << 20;
   if (*end == 'g' || *end == 'G') unit = 1ull << 30;
@@ -263,6 +267,17 @@ static int find_limit(int argc, char **argv, size_t *max, const char **arg) {
     }
   }
   return 0;
+}
+
+/* run() as a protected call: an error outside the chunks (no memory to
+ * open the libraries or to store the arguments, under --memory-limit) is
+ * reported, not a panic. [argc, argv] -> the exit status. */
+static int pmain(lua_State *L) {
+  int argc = (int)lua_tointeger(L, 1);
+  char **argv = lua_touserdata(L, 2);
+  lua_settop(L, 0);
+  lua_pushinteger(L, run(L, argc, argv));
+  return 1;
 }
 
 /* Warnings and panics as with luaL_newstate (lauxlib.c): warnings are
@@ -342,7 +357,16 @@ int main(int argc, char **argv) {
   if (L == NULL) {
     status = fail("cannot create the Lua state: not enough memory");
   } else {
-    status = run(L, argc, argv);
+    lua_pushcfunction(L, pmain); /* light: nothing here allocates */
+    lua_pushinteger(L, argc);
+    lua_pushlightuserdata(L, argv);
+    if (lua_pcall(L, 2, 1, 0) == LUA_OK) {
+      status = (int)lua_tointeger(L, -1);
+    } else {
+      fail(lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1)
+                                          : "(error object is not a string)");
+      status = 1;
+    }
     lua_close(L);
   }
   if (pool) weft_pool_free(pool);

@@ -31,9 +31,9 @@
 
 /* About Preempt: one per state with preemption on. running is the number
  * of the resume in progress (count, from 1), 0 between resumes: the loop
- * thread writes it, the watchdog reads it. target and armed are shared
- * with the signal handler, which runs on the loop thread. mu guards stop,
- * which cv announces. */
+ * thread writes it, the watchdog reads it. target is shared with the
+ * signal handler, which runs on the loop thread. mu guards stop, which cv
+ * announces. */
 struct Preempt {
   State *S;
   uv_thread_t watchdog;
@@ -45,7 +45,6 @@ struct Preempt {
   atomic_ulong running;
   unsigned long count;
   lua_State *volatile target; /* the task's coroutine while it runs */
-  volatile sig_atomic_t armed; /* the handler set target's hook */
 };
 
 /* The loop thread's Preempt while it resumes a task (NULL between
@@ -63,20 +62,22 @@ static void hook(lua_State *L, lua_Debug *ar) {
     lua_sethook(L, hook, LUA_MASKCOUNT, PREEMPT_RETRY);
     return;
   }
-  lua_sethook(L, NULL, 0, 0);
-  p->armed = 0;
+  lua_sethook(L, NULL, 0, 0); /* a signal now sets it again: end clears */
   p->S->preemptions++;
   p->S->preempted = 1; /* task_fn: end the scheduler's run */
   lua_yield(L, 0); /* must be the hook's last call */
 }
 
+/* A coroutine with a debug hook of its own (a debugger, a profiler, a
+ * coverage tool) keeps it and is not preempted. */
 static void on_signal(int sig) {
   Preempt *p = tl_pre;
   lua_State *co;
+  lua_Hook h;
   (void)sig;
   if (p == NULL || (co = p->target) == NULL) return; /* between resumes */
-  p->armed = 1;
-  lua_sethook(co, hook, LUA_MASKCOUNT, 1);
+  h = lua_gethook(co);
+  if (h == NULL || h == hook) lua_sethook(co, hook, LUA_MASKCOUNT, 1);
 }
 
 static void watchdog(void *arg) {
@@ -161,13 +162,12 @@ void lw_preempt_begin(Preempt *p, lua_State *co) {
   atomic_store_explicit(&p->running, ++p->count, memory_order_relaxed);
 }
 
+/* From here the handler does nothing; a hook it set before is taken off
+ * (the hook did not fire, or a signal came after it had). */
 void lw_preempt_end(Preempt *p, lua_State *co) {
   p->target = NULL;
   atomic_signal_fence(memory_order_seq_cst);
-  if (p->armed) { /* the hook did not fire: take it off */
-    p->armed = 0;
-    lua_sethook(co, NULL, 0, 0);
-  }
+  if (lua_gethook(co) == hook) lua_sethook(co, NULL, 0, 0);
   tl_pre = NULL;
   atomic_store_explicit(&p->running, 0, memory_order_relaxed);
 }

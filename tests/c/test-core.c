@@ -442,6 +442,33 @@ static void sched_run_resumes_at_most_max_tasks(void **state) {
   test_sched_end(&s, &a);
 }
 
+/* Stops the scheduler's run, then ends. */
+static int fn_stop(weft_task_t *t, int status) {
+  note(t, status);
+  weft_sched_stop(t->sched);
+  return WEFT_READY;
+}
+
+static void sched_stop_ends_the_run_after_the_current_task(void **state) {
+  weft_sched_t s;
+  test_alloc a;
+  probe p[3];
+  (void)state;
+  test_sched_begin(&s, &a);
+  memset(p, 0, sizeof p);
+  weft_sched_stop(&s); /* outside a run: no effect on the next one */
+  start(&s, &p[0], fn_yield, WEFT_PRIO_NORMAL, NULL);
+  start(&s, &p[1], fn_stop, WEFT_PRIO_NORMAL, NULL);
+  start(&s, &p[2], fn_yield, WEFT_PRIO_NORMAL, NULL);
+  assert_int_equal(weft_sched_run(&s, 10), 2); /* p[0], then p[1] stops */
+  assert_int_equal(p[1].runs, 1);
+  assert_int_equal(p[2].runs, 0);
+  assert_true(weft_sched_has_ready(&s));
+  assert_int_equal(weft_sched_run(&s, 10), 1); /* the next run starts anew */
+  assert_int_equal(p[2].runs, 1);
+  test_sched_end(&s, &a);
+}
+
 static int fn_check_current(weft_task_t *t, int status) {
   note(t, status);
   assert_ptr_equal(weft_sched_current(t->sched), t);
@@ -1746,6 +1773,7 @@ int main(void) {
       cmocka_unit_test(
           ready_queue_fairness_serves_every_level_in_each_window),
       cmocka_unit_test(sched_run_resumes_at_most_max_tasks),
+      cmocka_unit_test(sched_stop_ends_the_run_after_the_current_task),
       cmocka_unit_test(sched_current_is_the_running_task_only),
       cmocka_unit_test(task_start_rejects_bad_arguments),
       cmocka_unit_test(task_ids_are_unique_from_one_and_live_list_iterates),

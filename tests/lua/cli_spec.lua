@@ -70,7 +70,15 @@ describe("weft CLI", function()
       "print(#weft.fs.read('/proc/self/status') > 0)" })
     assert.equal("true\n", out)
     assert.equal(0, code)
-    for _, bad in ipairs { "0", "x", "12Q", "", "-5", "99999999999G" } do
+    -- Too small to open the libraries: the same clean error.
+    out, err, code = cli({}, nil, { "--memory-limit", "64k", "-e",
+      "print(1)" })
+    assert.equal(1, code)
+    assert.equal("", out)
+    assert.matches("^weft: not enough memory\nweft: the memory limit was " ..
+      "reached %(%-%-memory%-limit 64k%)\n$", err)
+    for _, bad in ipairs { "0", "x", "12Q", "", "-5", "99999999999G",
+                           "99999999999999999999" } do
       _, err, code = cli({}, nil, { "--memory-limit", bad, "-e", "print(1)" })
       assert.equal(2, code)
       assert.truthy(err:find("--memory-limit needs a size in bytes such as " ..
@@ -107,6 +115,22 @@ describe("weft CLI", function()
     assert.equal("", err)
     assert.equal(0, code)
     assert.equal("true\ttrue\n", out)
+    -- A task with a debug hook of its own keeps it and is not preempted.
+    out, err, code = cli({}, [[
+      local n = 0
+      local t = weft.spawn(function()
+        debug.sethook(function() n = n + 1 end, "l")
+        local x = 0
+        for i = 1, 1e6 do x = x + 1 end
+        local h = debug.gethook()
+        debug.sethook()
+        return h ~= nil
+      end)
+      print(t:await(), n >= 1e6, weft.stats().preemptions)
+    ]], { "--preempt", "1" })
+    assert.equal("", err)
+    assert.equal(0, code)
+    assert.equal("true\ttrue\t0\n", out)
     for _, bad in ipairs { "0", "x", "60001", "" } do
       _, err, code = cli({}, nil, { "--preempt", bad, "-e", "print(1)" })
       assert.equal(2, code)
@@ -116,6 +140,10 @@ describe("weft CLI", function()
     _, err, code = cli({}, nil, { "--preempt" })
     assert.equal(2, code)
     assert.truthy(err:find("--preempt needs an argument", 1, true), err)
+    _, err, code = cli({}, nil, { "-e", "x = 1", "--preempt", "2" })
+    assert.equal(2, code)
+    assert.truthy(err:find("--preempt must come before any -e", 1, true),
+      err)
   end)
 
   it("runs a script and passes its arguments as ... and arg", function()
