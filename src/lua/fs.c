@@ -536,12 +536,20 @@ static int l_wrap(lua_State *L) {
   return 1;
 }
 
-/* h:close() / __gc / __close: drops the handle's reference; the
- * descriptor closes once no job uses it. Closing twice is harmless. */
-static int l_hclose(lua_State *L) {
-  HandleUd *hu = luaL_checkudata(L, 1, HANDLE_MT);
+/* Drops the handle's reference; the descriptor closes once no job uses
+ * it. Closing twice is harmless. Also how its owning task closes it (see
+ * LwOwned). */
+static void hclose(lua_State *L, void *ud) {
+  HandleUd *hu = ud;
+  (void)L;
   if (hu->h) fileh_unref(hu->h);
   hu->h = NULL;
+}
+static const LwOwned handle_owned = {hclose};
+
+/* h:close() / __gc / __close */
+static int l_hclose(lua_State *L) {
+  hclose(L, luaL_checkudata(L, 1, HANDLE_MT));
   return 0;
 }
 
@@ -604,6 +612,7 @@ void lw_open_fs(lua_State *L, State *S) {
   lua_setfield(L, -2, "__gc");
   lua_pushcfunction(L, l_hclose);
   lua_setfield(L, -2, "__close");
+  lw_set_owned_close(L, &handle_owned);
   lua_pop(L, 1);
   lua_pushcfunction(L, l_flags);
   lua_setfield(L, -2, "fs_flags");

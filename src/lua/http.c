@@ -805,14 +805,20 @@ static int setup(lua_State *L, Req *r, int idx) {
   return 0;
 }
 
-static int guard_close(lua_State *L) {
-  Guard *g = lua_touserdata(L, 1);
-  Req *r;
-  if (g == NULL) return 0; /* a table given this metatable */
-  r = g->req;
+static void guard_release(lua_State *L, void *ud) {
+  Guard *g = ud;
+  Req *r = g->req;
+  (void)L;
   g->req = NULL;
   if (g->state == G_OPEN) g->state = G_CLOSED;
   if (r) req_free(r);
+}
+static const LwOwned guard_owned = {guard_release}; /* see LwOwned */
+
+static int guard_close(lua_State *L) {
+  Guard *g = lua_touserdata(L, 1);
+  if (g == NULL) return 0; /* a table given this metatable */
+  guard_release(L, g);
   return 0;
 }
 
@@ -1102,6 +1108,7 @@ void lw_open_http(lua_State *L, State *S) {
   lua_setfield(L, -2, "__gc");
   lua_pushcfunction(L, guard_close);
   lua_setfield(L, -2, "__close");
+  lw_set_owned_close(L, &guard_owned);
   lua_pop(L, 1);
   lua_pushlightuserdata(L, S);
   ctx = lua_newuserdatauv(L, sizeof *ctx, 0);

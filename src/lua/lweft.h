@@ -189,6 +189,15 @@ void lw_push_value(lua_State *L, const weft_value_t *v);
  * __close metamethod runs (unless it was collected first). [-0, +0, m] */
 void lw_task_own(lua_State *L, Task *t, int idx);
 
+/* About LwOwned: how a resource a task owns is closed when the task ends:
+ * close gets the resource's userdata and must not raise or allocate
+ * (memory may be short). Each owned type puts one in its metatable with
+ * lw_set_owned_close (metatable on top). */
+typedef struct LwOwned {
+  void (*close)(lua_State *L, void *ud);
+} LwOwned;
+void lw_set_owned_close(lua_State *L, const LwOwned *o);
+
 /* host.c */
 void lw_open_host(lua_State *L, State *S);
 /* Starts a call of fn (weft_call_t semantics) with the nargs values from

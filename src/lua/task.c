@@ -238,18 +238,32 @@ static int note_failed(lua_State *L) {
   return 0;
 }
 
-/* [owned] -> closes each resource still there; errors are dropped. */
-static int close_owned(lua_State *L) {
+/* The key of an LwOwned in a metatable: its address. */
+static const char owned_key = 0;
+
+void lw_set_owned_close(lua_State *L, const LwOwned *o) {
+  lua_pushlightuserdata(L, (void *)o);
+  lua_rawsetp(L, -2, &owned_key);
+}
+
+/* [owned] -> closes each resource still there (popped). No Lua call, so
+ * nothing to allocate: a task that ends while memory is short still lets
+ * go of its connections and files. */
+static void close_owned(lua_State *L) {
+  int t = lua_gettop(L);
+  const LwOwned *o;
   lua_pushnil(L);
-  while (lua_next(L, 1)) {
+  while (lua_next(L, t)) {
     lua_pop(L, 1);
-    if (luaL_getmetafield(L, -1, "__close") != LUA_TNIL) {
-      lua_pushvalue(L, -2);
-      lua_pushnil(L);
-      if (lua_pcall(L, 2, 0, 0) != LUA_OK) lua_pop(L, 1);
+    if (lua_getmetatable(L, -1)) {
+      if (lua_rawgetp(L, -1, &owned_key) == LUA_TLIGHTUSERDATA) {
+        o = lua_touserdata(L, -1);
+        o->close(L, lua_touserdata(L, -3));
+      }
+      lua_pop(L, 2);
     }
   }
-  return 0;
+  lua_pop(L, 1);
 }
 
 void lw_task_own(lua_State *L, Task *t, int idx) {
@@ -275,13 +289,10 @@ void lw_task_own(lua_State *L, Task *t, int idx) {
  * anchor, settles it as state. The userdata is on top of S->L; popped. */
 static void end_task(State *S, Task *t, int state) {
   lua_State *L = S->L;
-  if (lw_get_extra(L, -1, EX_OWNED) == LUA_TTABLE) {
-    lua_pushcfunction(L, close_owned);
-    lua_insert(L, -2);
-    if (lua_pcall(L, 1, 0, 0) != LUA_OK) lua_pop(L, 1);
-  } else {
+  if (lw_get_extra(L, -1, EX_OWNED) == LUA_TTABLE)
+    close_owned(L);
+  else
     lua_pop(L, 1);
-  }
   if (t->h.res != RES_THREAD) {
     lua_pushnil(L);
     lua_setiuservalue(L, -2, UV_CO);

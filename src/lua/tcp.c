@@ -749,6 +749,14 @@ static int l_close(lua_State *L) {
   return 0;
 }
 
+/* The owning task ended (see LwOwned). */
+static void conn_owned_close(lua_State *L, void *ud) {
+  ConnUd *u = ud;
+  (void)L;
+  if (u->c) conn_close(u->c, 1);
+}
+static const LwOwned conn_owned = {conn_owned_close};
+
 /* __gc: nobody can be waiting on a connection that is garbage. */
 static int conn_gc(lua_State *L) {
   ConnUd *u = lua_touserdata(L, 1);
@@ -1061,7 +1069,14 @@ static int l_server_close(lua_State *L) {
   return 1;
 }
 
-/* __close (the owning task ended) */
+/* The owning task ended (see LwOwned). */
+static void server_owned_close(lua_State *L, void *ud) {
+  ServerUd *u = ud;
+  if (u->s) server_close(u->s, L, 1);
+}
+static const LwOwned server_owned = {server_owned_close};
+
+/* __close */
 static int server_close_mm(lua_State *L) {
   ServerUd *u = lua_touserdata(L, 1);
   if (u == NULL) return 0; /* a table given this metatable */
@@ -1138,6 +1153,7 @@ void lw_open_tcp(lua_State *L, State *S) {
   lua_setfield(L, -2, "__gc");
   lua_pushcfunction(L, l_close);
   lua_setfield(L, -2, "__close");
+  lw_set_owned_close(L, &conn_owned);
   lua_pushcfunction(L, conn_tostring);
   lua_setfield(L, -2, "__tostring");
   lua_setfield(L, -2, "tcp_conn_mt");
@@ -1146,6 +1162,7 @@ void lw_open_tcp(lua_State *L, State *S) {
   lua_setfield(L, -2, "__gc");
   lua_pushcfunction(L, server_close_mm);
   lua_setfield(L, -2, "__close");
+  lw_set_owned_close(L, &server_owned);
   lua_pushcfunction(L, server_tostring);
   lua_setfield(L, -2, "__tostring");
   lua_setfield(L, -2, "tcp_server_mt");

@@ -525,6 +525,44 @@ static void cancel_under_oom(const char *wait) {
   test_alloc_expect_empty(&a);
 }
 
+/* A task that ends while no memory can be had still closes what it owns
+ * (a connection, a file, a server): closing them makes no Lua call. */
+static void oom_ending_task_closes_what_it_owns(void **state) {
+  static const char src[] =
+      "local oom = ...\n"
+      "local srv = weft.tcp.listen('127.0.0.1', 0, function() end)\n"
+      "local c, h, s\n"
+      "local t = weft.spawn(function()\n"
+      "  c = weft.tcp.connect('127.0.0.1', srv.port)\n"
+      "  h = weft.fs.open('/dev/null')\n"
+      "  s = weft.tcp.listen('127.0.0.1', 0, function() end)\n"
+      "  oom(true)\n"
+      "  -- Collections give back the driver's spare call frames, so that\n"
+      "  -- any Lua call made for the task's end would need memory.\n"
+      "  for _ = 1, 10 do collectgarbage() end\n"
+      "end)\n"
+      "pcall(t.await, t)\n"
+      "oom(false)\n"
+      "return c:closed(), h:closed(), s:closed()\n";
+  test_alloc a;
+  lua_State *L;
+  (void)state;
+  test_alloc_init(&a);
+  L = lua_newstate(test_alloc_fn, &a);
+  assert_non_null(L);
+  lua_pushcfunction(L, setup);
+  lua_pushlightuserdata(L, (void *)src);
+  assert_int_equal(lua_pcall(L, 1, 1, 0), LUA_OK);
+  lua_pushlightuserdata(L, &a);
+  lua_pushcclosure(L, l_oom, 1);
+  assert_int_equal(weft_lua_run(L, 1, 1), LUA_OK);
+  assert_true(lua_toboolean(L, -3));
+  assert_true(lua_toboolean(L, -2));
+  assert_true(lua_toboolean(L, -1));
+  lua_close(L);
+  test_alloc_expect_empty(&a);
+}
+
 static void oom_cancelled_task_ends_cancelled(void **state) {
   (void)state;
   cancel_under_oom("future");
@@ -540,6 +578,7 @@ int main(void) {
       cmocka_unit_test(oom_lua_state_running_tasks_never_crashes_or_leaks),
       cmocka_unit_test(oom_lua_state_survives_a_persistent_shortage),
       cmocka_unit_test(oom_cancelled_task_ends_cancelled),
+      cmocka_unit_test(oom_ending_task_closes_what_it_owns),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
