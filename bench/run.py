@@ -655,7 +655,7 @@ set output "{png}"
 set title "weft / best peer (speed ratio; above 1: weft ahead)"
 set logscale y
 set yrange [{low}:{top}]
-set ytics (0.1, 0.2, 0.5, 1, 2, 5, 10)
+set ytics (0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100)
 set grid ytics
 set style fill solid 0.8 border -1
 set boxwidth 0.6
