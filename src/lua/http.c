@@ -757,10 +757,13 @@ static int setup(lua_State *L, Req *r, int idx) {
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->err);
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   /* Requests started together to an HTTPS host wait for the first
-   * connection's TLS handshake to learn whether it speaks HTTP/2, and
-   * then share it as streams, as browsers do, rather than each making a
-   * connection of its own. No effect on plain http:// (HTTP/1.1). */
-  curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+   * connection's TLS handshake to learn whether it speaks HTTP/2 (ALPN),
+   * and then share it as streams, as browsers do, rather than each making
+   * a connection of its own. Not for http://: there curl 7.88 would wait
+   * for a pending response's headers, so a slow request would hold up
+   * every other one to its host. */
+  if (strncasecmp(r->url, "https:", 6) == 0)
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);

@@ -252,13 +252,15 @@ void lw_set_owned_close(lua_State *L, const LwOwned *o) {
 static void close_owned(lua_State *L) {
   int t = lua_gettop(L);
   const LwOwned *o;
+  void *ud;
   lua_pushnil(L);
   while (lua_next(L, t)) {
     lua_pop(L, 1);
     if (lua_getmetatable(L, -1)) {
-      if (lua_rawgetp(L, -1, &owned_key) == LUA_TLIGHTUSERDATA) {
+      if (lua_rawgetp(L, -1, &owned_key) == LUA_TLIGHTUSERDATA &&
+          (ud = lua_touserdata(L, -3)) != NULL) { /* not a table */
         o = lua_touserdata(L, -1);
-        o->close(L, lua_touserdata(L, -3));
+        o->close(L, ud);
       }
       lua_pop(L, 2);
     }
