@@ -241,6 +241,7 @@ typedef struct Preempt Preempt;
 void lw_preempt_begin(Preempt *p, lua_State *co);
 void lw_preempt_end(Preempt *p, lua_State *co);
 void lw_preempt_free(State *S);
+int lw_l_preempt(lua_State *L); /* weft.preempt */
 
 /* sync.c */
 void lw_open_sync(lua_State *L, State *S);

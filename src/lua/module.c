@@ -248,7 +248,8 @@ static int l_is_timeout(lua_State *L) {
 static const luaL_Reg module_funcs[] = {
     {"run", l_run}, {"now", l_now}, {"stats", l_stats},
     {"tasks", l_tasks}, {"is_cancelled", l_is_cancelled},
-    {"is_timeout", l_is_timeout}, {NULL, NULL}};
+    {"is_timeout", l_is_timeout}, {"preempt", lw_l_preempt},
+    {NULL, NULL}};
 
 /* The Lua parts of the module, run in this order with (weft, internal). */
 static const struct {

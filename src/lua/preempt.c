@@ -156,6 +156,25 @@ fail:
   return WEFT_ENOMEM;
 }
 
+/* weft.preempt(ms): ms > 0 turns preemption on with that slice, 0 off. */
+int lw_l_preempt(lua_State *L) {
+  lua_Integer ms = 0;
+  int r;
+  if (!lua_isnoneornil(L, 1)) {
+    int isint;
+    ms = lua_tointegerx(L, 1, &isint);
+    if (!isint || ms < 0 || ms > 60000)
+      return luaL_error(L, "weft.preempt: ms must be an integer from 0 to "
+                           "60000, got %s", luaL_tolstring(L, 1, NULL));
+  }
+  r = weft_lua_set_preempt(L, (unsigned)ms);
+  if (r == WEFT_ESTATE)
+    return luaL_error(L, "weft.preempt: not from inside a task (call it "
+                         "before weft.run)");
+  if (r != 0) return luaL_error(L, "weft.preempt: %s", weft_strerror(r));
+  return 0;
+}
+
 void lw_preempt_begin(Preempt *p, lua_State *co) {
   tl_pre = p;
   p->target = co;

@@ -1,5 +1,5 @@
 -- time_spec.lua - weft.sleep, weft.yield, weft.now, weft.timeout,
--- weft.after and weft.every.
+-- weft.after, weft.every and weft.preempt.
 local H = require "helper"
 local weft = H.weft
 local async = H.async
@@ -255,4 +255,42 @@ describe("weft.every", function()
     H.raises_match("weft.every: fn must be a function",
       weft.every, 1, "f")
   end))
+end)
+
+describe("weft.preempt", function()
+  after_each(function() weft.preempt(0) end)
+
+  it("makes a task that never waits yield to a timer", function()
+    weft.preempt(2)
+    -- Without preemption the loop would run to its bound (seconds) and
+    -- return false. It makes a table now and then: under
+    -- ThreadSanitizer a signal is delivered only inside such a call.
+    local stopped, n = H.run(function()
+      local stop = false
+      local busy = weft.spawn(function()
+        local i = 0
+        while not stop and i < 1e9 do
+          i = i + 1
+          if i % 1000 == 0 then local _ = {} end
+        end
+        return stop
+      end)
+      weft.sleep(5)
+      stop = true
+      return busy:await(), weft.stats().preemptions
+    end)
+    assert.is_true(stopped)
+    assert.is_true(n > 0)
+  end)
+
+  it("rejects a bad slice, and a call from a task", function()
+    for _, bad in ipairs { -1, 1.5, 60001, "x" } do
+      H.raises_match("weft.preempt: ms must be an integer from 0 to 60000, "
+        .. "got " .. tostring(bad), weft.preempt, bad)
+    end
+    H.run(function()
+      H.raises_match("weft.preempt: not from inside a task (call it "
+        .. "before weft.run)", weft.preempt, 1)
+    end)
+  end)
 end)
