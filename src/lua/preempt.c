@@ -10,8 +10,9 @@
  * later, it sends SIGURG to the loop thread, whose handler sets a count
  * hook of 1 on the task's coroutine (lua_sethook may be called from a
  * signal handler: lua.c does it for Ctrl-C). At the next instruction the
- * hook removes itself and yields, and the driver (task_fn) requeues the
- * task at the back of its level, as it does for a bare coroutine.yield().
+ * hook removes itself and yields; the driver (task_fn) makes the task
+ * sleep 0 ms, behind the timers that came due meanwhile, and ends the
+ * scheduler's run so that the loop fires them.
  * Where the task cannot yield (inside a C function that calls Lua, such
  * as a string.gsub callback), the hook tries again every
  * PREEMPT_RETRY instructions until it can.

@@ -511,23 +511,21 @@ static int task_fn(weft_task_t *ct, int status) {
   r = lua_resume(t->co, S->L, nargs, &nres);
   if (S->pre) lw_preempt_end(S->pre, t->co);
   S->current = NULL;
-  if (r == LUA_YIELD) {
+  if (r == LUA_YIELD && S->preempted) {
+    /* Preempted (preempt.c) in its Lua code, so neither parked nor
+     * queued: a 0 ms sleep from the current time puts it behind the tasks
+     * whose timers came due while it ran, and weft_sched_stop ends this
+     * run so that the loop fires them at once. */
+    S->preempted = 0;
+    weft_loop_update_time(S->loop);
+    if (weft_task_sleep(ct, 0) != WEFT_PENDING) weft_task_yield(ct);
+    weft_sched_stop(S->sched);
+  } else if (r == LUA_YIELD) {
     /* A weft wait parked or queued the task. A bare coroutine.yield()
-     * from the task body, or a preemption (preempt.c), did neither:
-     * treat it as weft.yield(). */
+     * from the task body did neither: treat it as weft.yield(). */
     if (!(ct->flags & (WEFT_TASK_PARKED | WEFT_TASK_QUEUED))) {
       lua_pop(t->co, nres);
-      /* Preempted: a 0 ms sleep from the current time queues it behind
-       * the tasks whose timers came due while it ran, when the loop next
-       * fires them (weft_sched_stop ends this run so that it does so at
-       * once). */
-      if (S->preempted) weft_loop_update_time(S->loop);
-      if (!S->preempted || weft_task_sleep(ct, 0) != WEFT_PENDING)
-        weft_task_yield(ct);
-    }
-    if (S->preempted) {
-      S->preempted = 0;
-      weft_sched_stop(S->sched);
+      weft_task_yield(ct);
     }
   } else if (r == LUA_OK) {
     done_ok(S, t, nres);
