@@ -175,6 +175,11 @@ const char *lw_state_name(int state);
 extern const char *const lw_prio_names[];
 void lw_open_futures(lua_State *L, State *S);
 int lw_report_failed(lua_State *L, State *S);
+/* Pushes the text of the error value at idx: a string or number as is,
+ * a value with __tostring through it, a table without one as its first
+ * fields ("{code = 42, msg = \"x\"}"), a __tostring that raises as a
+ * note saying so. Never raises but for memory. [-0, +1, m] */
+void lw_push_error_text(lua_State *L, int idx);
 
 /* marshal.c */
 /* Converts the nargs values from first into an array value in *out (nil

@@ -130,9 +130,15 @@ static int run_main(lua_State *L, State *S, int with_traceback) {
   if (deadlock)
     return luaL_error(L, "weft.run: deadlock: the main task waits for "
                          "something that nothing can settle");
-  if (with_traceback && m->t.done.state == WEFT_FUTURE_REJECTED) {
-    lua_getiuservalue(L, 1, UV_RESULT);
-    luaL_tolstring(L, -1, NULL);
+  if (with_traceback && m->t.done.state != WEFT_FUTURE_FULFILLED) {
+    /* A string, whatever the error value: a table's fields, a
+     * cancellation's message, a note if its __tostring raised. */
+    if (m->t.done.state == WEFT_FUTURE_REJECTED)
+      lua_getiuservalue(L, 1, UV_RESULT);
+    else
+      lw_push_cancel_error(L, 1);
+    lw_push_error_text(L, -1);
+    lua_remove(L, -2);
     if (lw_get_extra(L, 1, EX_TRACE) == LUA_TSTRING) {
       lua_pushliteral(L, "\n");
       lua_insert(L, -2);

@@ -198,6 +198,10 @@ int lw_push_outcome(lua_State *L, int idx) {
 
 /* ----------------------------------------------------------- the task */
 
+#define NO_YIELD_MSG                                                    \
+  "cannot wait inside a C callback such as string.gsub or table.sort "  \
+  "(or a metamethod or finalizer)"
+
 /* The running task, or an error naming fname if the caller is not a task's
  * own coroutine. The second form also honours a pending cancellation:
  * every wait of a cancelled task raises its cancellation error. */
@@ -209,6 +213,11 @@ Task *lw_in_task(lua_State *L, State *S, const char *fname) {
   if (t->co != L)
     luaL_error(L, "%s: cannot wait inside a nested coroutine of a task",
                fname);
+  /* Checked before the wait registers anywhere: a wait that registered
+   * and then failed to yield would leave the task linked to what it
+   * waited on. */
+  if (!lua_isyieldable(L))
+    luaL_error(L, "%s: " NO_YIELD_MSG, fname);
   return t;
 }
 
@@ -990,38 +999,111 @@ static int f_tostring(lua_State *L) {
   return 1;
 }
 
+/* Appends to the string on top a short rendering of the value at idx,
+ * a field of a table error: strings quoted and cut, tables and functions
+ * by type only (no recursion, no metamethod). */
+static void add_field_value(lua_State *L, int idx) {
+  size_t n;
+  const char *s;
+  switch (lua_type(L, idx)) {
+  case LUA_TSTRING:
+    s = lua_tolstring(L, idx, &n);
+    lua_pushfstring(L, n > 60 ? "\"%.60s...\"" : "\"%s\"", s);
+    break;
+  case LUA_TNUMBER:
+    lua_pushvalue(L, idx);
+    lua_tolstring(L, -1, NULL); /* converts the copy */
+    break;
+  case LUA_TBOOLEAN:
+    lua_pushstring(L, lua_toboolean(L, idx) ? "true" : "false");
+    break;
+  default: lua_pushstring(L, luaL_typename(L, idx)); break;
+  }
+  lua_concat(L, 2);
+}
+
+/* [t] -> "{k = v, ...}": the first fields of the table error t, raw (a
+ * table error without __tostring would print as "table: 0x..."). */
+static int describe_table(lua_State *L) {
+  int n = 0;
+  lua_pushliteral(L, "{");
+  lua_pushnil(L);
+  while (lua_next(L, 1)) { /* [t, acc, k, v] */
+    if (n++ == 8) {
+      lua_pop(L, 2);
+      lua_pushliteral(L, ", ...");
+      lua_concat(L, 2);
+      break;
+    }
+    lua_pushvalue(L, 2);
+    lua_pushstring(L, n > 1 ? ", " : "");
+    if (lua_type(L, 3) == LUA_TSTRING) {
+      lua_pushvalue(L, 3);
+      lua_pushliteral(L, " = ");
+      lua_concat(L, 4);
+    } else {
+      lua_pushliteral(L, "[");
+      lua_concat(L, 3);
+      add_field_value(L, 3);
+      lua_pushliteral(L, "] = ");
+      lua_concat(L, 2);
+    }
+    add_field_value(L, 4);
+    lua_replace(L, 2);
+    lua_pop(L, 1);
+  }
+  lua_pushliteral(L, "}");
+  lua_concat(L, 2);
+  return 1;
+}
+
+/* [v] -> the text of the error value v. Run protected: __tostring may
+ * raise. */
+static int describe(lua_State *L) {
+  lua_settop(L, 1);
+  if (lua_type(L, 1) == LUA_TTABLE && !luaL_getmetafield(L, 1, "__tostring"))
+    return describe_table(L);
+  lua_settop(L, 1);
+  luaL_tolstring(L, 1, NULL);
+  return 1;
+}
+
+void lw_push_error_text(lua_State *L, int idx) {
+  idx = lua_absindex(L, idx);
+  lua_pushcfunction(L, describe);
+  lua_pushvalue(L, idx);
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+    lua_pop(L, 1);
+    lua_pushfstring(L, "(a %s error value whose __tostring failed)",
+                    luaL_typename(L, idx));
+  }
+}
+
 /* Reports the failed task at index 1 unless observed or reported already.
- * Runs protected: tostring may call a metamethod. */
+ * Runs protected: it allocates. */
 static int report(lua_State *L) {
   State *S = lua_touserdata(L, 2);
   Task *t = lua_touserdata(L, 1);
-  luaL_Buffer b;
+  lua_settop(L, 1);
   if (t->h.observed || t->h.reported) return 0;
   t->h.reported = 1;
   S->unhandled++;
-  luaL_buffinit(L, &b);
-  lua_pushfstring(L, "unhandled error in task #%I",
-                  (lua_Integer)t->t.id);
-  luaL_addvalue(&b);
-  if (lw_get_extra(L, 1, EX_NAME) == LUA_TSTRING) {
-    lua_pushfstring(L, " '%s'", lua_tostring(L, -1));
-    lua_remove(L, -2);
-    luaL_addvalue(&b);
-  } else {
-    lua_pop(L, 1);
-  }
-  luaL_addstring(&b, ": ");
-  lua_getiuservalue(L, 1, UV_RESULT);
-  luaL_tolstring(L, -1, NULL);
+  lua_pushfstring(L, "unhandled error in task #%I", (lua_Integer)t->t.id);
+  if (lw_get_extra(L, 1, EX_NAME) == LUA_TSTRING)
+    lua_pushfstring(L, " '%s': ", lua_tostring(L, -1));
+  else
+    lua_pushliteral(L, ": ");
   lua_remove(L, -2);
-  luaL_addvalue(&b);
+  lua_getiuservalue(L, 1, UV_RESULT);
+  lw_push_error_text(L, -1);
+  lua_remove(L, -2);
   if (lw_get_extra(L, 1, EX_TRACE) == LUA_TSTRING) {
-    luaL_addchar(&b, '\n');
-    luaL_addvalue(&b);
+    lua_pushliteral(L, "\n");
+    lua_insert(L, -2);
   } else {
     lua_pop(L, 1);
   }
-  luaL_pushresult(&b);
+  lua_concat(L, lua_gettop(L) - 1);
   if (S->report)
     S->report(S->report_ud, lua_tostring(L, -1));
   else
@@ -1110,6 +1192,12 @@ static int l_check_task(lua_State *L) {
                                  "a task"
                                : "not inside a weft task (use weft.run or "
                                  "weft.spawn)");
+    lua_concat(L, 2);
+    return lua_error(L);
+  }
+  if (!lua_isyieldable(L)) {
+    luaL_where(L, 2);
+    lua_pushfstring(L, "%s: " NO_YIELD_MSG, fname);
     lua_concat(L, 2);
     return lua_error(L);
   }
