@@ -8,6 +8,7 @@ local type, error, pcall, select = type, error, pcall, select
 local spawn, is_future, is_task = weft.spawn, I.is_future, I.is_task
 local FM = I.future_methods
 local check_task = I.check_task
+local is_error = I.is_error
 
 local ALL, SETTLED, RACE, ANY = 1, 2, 3, 4
 
@@ -79,16 +80,29 @@ local function collect(fname, list)
   return fs
 end
 
-local function cancel_others(fs, keep)
+-- Cancels the tasks of fs other than fs[keep] and waits until they have
+-- ended, so that their cleanup has run when the combinator returns or
+-- raises (as a Trio nursery does).
+local function cancel_others(fs, keep, reason)
   for i = 1, #fs do
-    if i ~= keep and is_task(fs[i]) then fs[i]:cancel() end
+    if i ~= keep and is_task(fs[i]) then fs[i]:cancel(reason) end
   end
+  I.unwind(fs)
+end
+
+-- I.wait(kind, fs), but if the caller is cancelled meanwhile its items
+-- are cancelled and have ended before the cancellation is raised.
+local function wait(kind, fs)
+  local ok, i = pcall(I.wait, kind, fs)
+  if ok then return i end
+  if is_error(i, "cancelled") then cancel_others(fs, 0) end
+  error(i, 0)
 end
 
 function weft.all(list)
   check_task("weft.all")
   local fs = collect("weft.all", list)
-  local i = I.wait(ALL, fs)
+  local i = wait(ALL, fs)
   if i ~= 0 then
     cancel_others(fs, i)
     return fs[i]:result() -- raises the first failure
@@ -101,7 +115,7 @@ end
 function weft.all_settled(list)
   check_task("weft.all_settled")
   local fs = collect("weft.all_settled", list)
-  I.wait(SETTLED, fs)
+  wait(SETTLED, fs)
   local out = { n = #fs }
   for k = 1, #fs do
     local ok, v = pcall(fs[k].result, fs[k])
@@ -115,7 +129,7 @@ function weft.race(list)
   check_task("weft.race")
   local fs = collect("weft.race", list)
   if #fs == 0 then error("weft.race: the list is empty", 2) end
-  local i = I.wait(RACE, fs)
+  local i = wait(RACE, fs)
   cancel_others(fs, i)
   return fs[i]:result()
 end
@@ -124,7 +138,7 @@ function weft.any(list)
   check_task("weft.any")
   local fs = collect("weft.any", list)
   if #fs == 0 then error("weft.any: the list is empty", 2) end
-  local i = I.wait(ANY, fs)
+  local i = wait(ANY, fs)
   if i ~= 0 then
     cancel_others(fs, i)
     return fs[i]:result()
@@ -145,8 +159,21 @@ function weft.timeout(ms, f)
     error(("weft.timeout: expected a future, task or function, got %s")
       :format(type(f)), 2)
   end
-  if I.wait_for(f, ms) then return f:await() end
-  if is_task(f) then f:cancel("timeout") end
+  local ok, done = pcall(I.wait_for, f, ms)
+  if not ok then -- the caller was cancelled: so is the work, unwound
+    if is_task(f) and is_error(done, "cancelled") then
+      cancel_others({ f }, 0)
+    end
+    error(done, 0)
+  end
+  if not done and is_task(f) then
+    -- The work ends before this returns or raises: its cleanup has run.
+    -- If it finished anyway (it had its result in the step the deadline
+    -- fired in), its result wins.
+    cancel_others({ f }, 0, "timeout")
+    done = f:state() ~= "cancelled"
+  end
+  if done then return f:await() end
   error(I.error("timeout", ("weft.timeout: timed out after %s ms")
     :format(tostring(ms))), 2)
 end

@@ -715,13 +715,52 @@ static int l_yield(lua_State *L) {
   return lua_yieldk(L, 0, 0, yield_k);
 }
 
+/* A deadline that fired in the loop step in which f settled loses: f's
+ * outcome is there to be taken. */
 static int wait_for_k(lua_State *L, int st, lua_KContext ctx) {
   Task *t = upstate(L)->current;
   (void)st;
   (void)ctx;
   if (t->status == WEFT_ECANCELED) lw_raise_cancel(L, t);
-  lua_pushboolean(L, t->status != WEFT_ETIMEDOUT);
+  lua_pushboolean(L, t->status != WEFT_ETIMEDOUT ||
+                         lw_future((Fut *)lua_touserdata(L, 1))->state !=
+                             WEFT_FUTURE_PENDING);
   return 1;
+}
+
+/* Waits for the first task from index i of the list at 1 that has not
+ * ended; returns once every one has. The caller's own cancellation does
+ * not end this wait (it wakes it, and it waits again): see l_unwind. */
+static int unwind_k(lua_State *L, int st, lua_KContext i) {
+  State *S = upstate(L);
+  Task *t = S->current;
+  lua_Integer n = (lua_Integer)lua_rawlen(L, 1);
+  Fut *f;
+  (void)st;
+  for (; i <= n; i++) {
+    lua_rawgeti(L, 1, i);
+    f = lw_tofut(L, S, -1);
+    lua_pop(L, 1);
+    if (f == NULL || f->kind != KIND_TASK || f == &t->h ||
+        lw_future(f)->state != WEFT_FUTURE_PENDING)
+      continue;
+    weft_task_await(&t->t, lw_future(f), WEFT_FOREVER); /* no alloc */
+    return lua_yieldk(L, 0, i, unwind_k);
+  }
+  return 0;
+}
+
+/* internal.unwind(list): waits until every task in list has ended, as a
+ * combinator or weft.timeout does after cancelling the tasks it gave up
+ * on, so that their cleanup (pcall handlers, to-be-closed variables) has
+ * run when it returns or raises. It waits even if the caller is
+ * cancelled meanwhile; that cancellation is raised by the caller's next
+ * wait. Other items are skipped. */
+static int l_unwind(lua_State *L) {
+  lw_in_task(L, upstate(L), "weft.unwind");
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  return unwind_k(L, LUA_OK, 1);
 }
 
 /* internal.wait_for(f, ms) -> true if f settled within ms, else false */
@@ -1238,7 +1277,8 @@ static const luaL_Reg weft_funcs[] = {
     {NULL, NULL}};
 
 static const luaL_Reg internal_funcs[] = {
-    {"wait", l_wait}, {"wait_for", l_wait_for}, {"is_future", l_is_future},
+    {"wait", l_wait}, {"wait_for", l_wait_for}, {"unwind", l_unwind},
+    {"is_future", l_is_future},
     {"is_task_co", l_is_task_co},
     {"co_running", l_co_running},
     {"check_task", l_check_task},

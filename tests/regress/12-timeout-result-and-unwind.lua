@@ -1,0 +1,82 @@
+-- weft.timeout: a result settled in the loop step in which the deadline
+-- fired wins over the deadline; and the work it gives up on (like the
+-- losers of race and the siblings of a failure in all) has finished its
+-- cleanup when it raises or returns.
+-- expect: all done
+-- reject: AddressSanitizer
+
+-- Both timers fire in one step (the loop is held past both): the
+-- resolver runs first (critical priority), then the waiting task sees its
+-- deadline passed with the future settled.
+local f, resolve = weft.future()
+weft.spawn({ priority = "critical" }, function() weft.sleep(2) resolve("v") end)
+weft.spawn(function() local t0 = os.clock() while os.clock() - t0 < 0.03 do end end)
+local ok, v = pcall(weft.timeout, 1, f)
+assert(ok and v == "v", "same step: " .. tostring(v))
+
+-- The same with a task woken in that step: it is cancelled, but its
+-- sleep had ended, so it returns, and its result wins.
+ok, v = pcall(weft.timeout, 1, function()
+  weft.spawn(function() local t0 = os.clock() while os.clock() - t0 < 0.03 do end end)
+  weft.sleep(2)
+  return "task"
+end)
+assert(ok and v == "task", "same step, task: " .. tostring(v))
+
+local function closer(log, key)
+  return setmetatable({}, { __close = function() log[key] = true end })
+end
+
+-- Cleanup of the timed-out work has run when the timeout raises.
+local log = {}
+ok, v = pcall(weft.timeout, 10, function()
+  local c <close> = closer(log, "close")
+  local ok2, e = pcall(weft.sleep, 1000)
+  log.pcall = not ok2 and weft.is_cancelled(e)
+  error(e, 0)
+end)
+assert(not ok and weft.is_timeout(v), tostring(v))
+assert(log.close and log.pcall, "timeout raised before its work unwound")
+
+-- A connection read under a timeout is closed when the timeout raises.
+local srv = weft.tcp.listen("127.0.0.1", 0, function(c) weft.sleep(1000) end)
+local conn
+ok, v = pcall(weft.timeout, 20, function()
+  conn = weft.tcp.connect("127.0.0.1", srv.port)
+  return conn:read("l")
+end)
+assert(not ok and weft.is_timeout(v), tostring(v))
+local wok, werr = pcall(conn.write, conn, "PING\n")
+assert(not wok, "the connection is still open after the timeout")
+srv:close()
+
+-- race: the losers have unwound when it returns.
+log = {}
+assert(weft.race({
+  function() weft.sleep(5) return "fast" end,
+  function() local c <close> = closer(log, "loser") weft.sleep(1000) end,
+}) == "fast")
+assert(log.loser, "race returned before its loser unwound")
+
+-- all: the siblings of a failure have unwound when it raises.
+log = {}
+ok, v = pcall(weft.all, {
+  function() weft.sleep(5) error("boom", 0) end,
+  function() local c <close> = closer(log, "sibling") weft.sleep(1000) end,
+})
+assert(not ok and v == "boom" and log.sibling, "all raised before unwinding")
+
+-- A caller cancelled inside weft.timeout: the work has unwound when the
+-- caller's cancellation reaches it.
+log = {}
+local caller = weft.spawn(function()
+  weft.timeout(1000, function()
+    local c <close> = closer(log, "inner")
+    weft.sleep(1000)
+  end)
+end)
+weft.sleep(5)
+caller:cancel()
+ok, v = pcall(caller.await, caller)
+assert(not ok and weft.is_cancelled(v) and log.inner)
+print("all done")
