@@ -34,6 +34,11 @@ Routes (GET unless noted):
   /close                 "closed", with Connection: close
   /drop                  "dropped", as if the connection stayed open (no
                          Connection: close), then the server closes it
+  /reset-next            "reset-next"; the next request on the connection
+                         gets a reset (RST) instead of an answer, as from
+                         a server that closed the kept-alive connection
+  /loop/K                302 to /loop/K+1 (a redirect loop); for K < 3
+                         the next request on the connection gets a reset
   /stuck                 the port of a listener on 127.0.0.1 whose accept
                          queue is full: a connection to it never completes
 """
@@ -42,6 +47,7 @@ import select
 import shutil
 import socket
 import ssl
+import struct
 import subprocess
 import sys
 import tempfile
@@ -76,6 +82,7 @@ class Server(ThreadingHTTPServer):
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive
     disable_nagle_algorithm = True  # headers and body go as two writes
+    reset_next = False  # see /reset-next
 
     def log_message(self, *args):
         pass
@@ -123,7 +130,17 @@ class Handler(BaseHTTPRequestHandler):
                 return
             stop.wait(0.1)  # more bytes: not ours to read
 
+    def reset(self):
+        """Closes the connection with a reset (RST), unanswered. The
+        descriptor closes when rfile does, after this request."""
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                   struct.pack("ii", 1, 0))
+        self.connection.close()
+        self.close_connection = True
+
     def route(self):
+        if self.reset_next:
+            return self.reset()
         path = self.path.split("?")[0]
         parts = path.strip("/").split("/")
         name, arg = parts[0], (parts[1] if len(parts) > 1 else "")
@@ -207,6 +224,14 @@ class Handler(BaseHTTPRequestHandler):
         if name == "drop":
             self.close_connection = True
             return self.reply(200, "dropped")
+        if name == "reset-next":
+            self.reset_next = True
+            return self.reply(200, "reset-next")
+        if name == "loop":
+            k = int(arg)
+            self.reset_next = k < 3
+            return self.reply(302, "moved",
+                              [("Location", "/loop/%d" % (k + 1))])
         if name == "stuck":
             return self.reply(200, str(stuck_port()))
         if name == "connections":

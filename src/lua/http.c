@@ -383,21 +383,33 @@ static void sock_watch(Sock *s, int events) {
     uv_poll_stop(&s->poll);
 }
 
+/* A socket error (libuv reports POLLERR, a reset say, as UV_EBADF and
+ * stops the poll) is given to curl as the socket being readable and
+ * writable, as curl's own poll reports POLLERR and POLLHUP: curl reads,
+ * meets the error itself and handles it as any other, so that a request
+ * sent on a kept-alive connection the server had closed meanwhile is
+ * sent again on a new one. CURL_CSELECT_ERR would end the transfer at
+ * once with SEND_ERROR (one request in six to a server that closes after
+ * each response; a redirect loop's TOO_MANY_REDIRECTS seen as
+ * SEND_ERROR). The poll starts again if curl still wants the socket and
+ * did not say so anew: that read clears the error, so it cannot spin. */
 static void on_poll(uv_poll_t *p, int status, int events) {
   Sock *s = p->data;
   Http *h = s->h;
-  int flags = 0, running;
+  int flags = 0, running, watched = s->events;
   if (!s->wanted) { /* an idle connection: closed by the server, or junk */
     sock_watch(s, 0);
     return;
   }
   if (status < 0) {
-    flags = CURL_CSELECT_ERR;
+    events = UV_READABLE | UV_WRITABLE;
     s->events = 0; /* libuv stopped the poll */
   }
   if (events & UV_READABLE) flags |= CURL_CSELECT_IN;
   if (events & UV_WRITABLE) flags |= CURL_CSELECT_OUT;
   curl_multi_socket_action(h->multi, s->fd, flags, &running);
+  if (status < 0 && sock_find(h, s->fd) == s && s->wanted && !s->events)
+    sock_watch(s, watched); /* (s is freed only in a close callback) */
   check_done(h);
 }
 

@@ -353,6 +353,33 @@ describe("weft.http", function()
           :format(after, fds))
       end))
 
+    it("retries a request sent on a connection the server had closed",
+      async(function()
+        -- Each /drop connection is closed by the server right after its
+        -- response, which does not say so; the next request often goes
+        -- out on it before the close is seen, and gets a reset. Each
+        -- /reset-next connection resets the request that follows. Curl
+        -- sends such a request again on a new connection.
+        for _, path in ipairs { "/drop", "/reset-next" } do
+          local failed = {}
+          for i = 1, 200 do
+            local ok, e = pcall(http.get, srv.url .. path)
+            if not ok then failed[#failed + 1] = i .. ": " .. tostring(e) end
+          end
+          assert.equal(0, #failed, path .. ": " .. #failed .. " of 200 "
+            .. "failed; first " .. tostring(failed[1]))
+        end
+      end))
+
+    it("ends a redirect loop with TOO_MANY_REDIRECTS over reset connections",
+      async(function()
+        -- The first three redirects' connections reset the next request.
+        for _ = 1, 20 do
+          local e = H.raises(http.get, srv.url .. "/loop/0")
+          assert.equal("TOO_MANY_REDIRECTS", e.code, e.message)
+        end
+      end))
+
     it("connects after an attempt that never completed", async(function()
       -- A connection attempt that times out is closed by curl 7.88
       -- without on_closesocket; its number goes to the next sockets
