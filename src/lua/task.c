@@ -369,8 +369,10 @@ static void done_err(State *S, Task *t) {
   lw_push_task(L, t);
   top = lua_gettop(L);
   lua_xmove(t->co, L, 1); /* look at the error without growing co */
-  cancelled = (t->t.flags & WEFT_TASK_CANCEL) &&
-              lw_is_error(L, -1, "cancelled");
+  /* A task that ends by a cancellation error ends cancelled, its own or
+   * one it met awaiting a cancelled future and did not catch (as in
+   * asyncio): never reported as a failure. */
+  cancelled = lw_is_error(L, -1, "cancelled");
   lua_xmove(L, t->co, 1);
   /* The traceback needs the frames, so take it before closing. */
   if (!cancelled) {
