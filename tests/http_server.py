@@ -39,6 +39,10 @@ Routes (GET unless noted):
                          a server that closed the kept-alive connection
   /loop/K                302 to /loop/K+1 (a redirect loop); for K < 3
                          the next request on the connection gets a reset
+  /folded                "folded", with header lines folded (obsolete line
+                         folding): continuations with spaces and tabs,
+                         blank ones
+  /folded-first          "folded-first", its first header line folded
   /stuck                 the port of a listener on 127.0.0.1 whose accept
                          queue is full: a connection to it never completes
 """
@@ -97,6 +101,11 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+    def raw(self, response):
+        """Sends response (bytes) as it is: status line and headers too."""
+        self.wfile.write(response)
+        self.wfile.flush()
 
     def chunk(self, data):
         if isinstance(data, str):
@@ -232,6 +241,8 @@ class Handler(BaseHTTPRequestHandler):
             self.reset_next = k < 3
             return self.reply(302, "moved",
                               [("Location", "/loop/%d" % (k + 1))])
+        if name in ("folded", "folded-first"):
+            return self.raw(FOLDED[name])
         if name == "stuck":
             return self.reply(200, str(stuck_port()))
         if name == "connections":
@@ -242,6 +253,18 @@ class Handler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = route
 
+
+FOLDED = {
+    "folded": b"HTTP/1.1 200 OK\r\n"
+              b"X-Folded: one\r\n two\r\n\t three \r\n"
+              b"X-Empty-Folds: a\r\n \r\n\t\r\n b\r\n"
+              b"X-After: after\r\n"
+              b"Content-Length: 6\r\n\r\nfolded",
+    "folded-first": b"HTTP/1.1 200 OK\r\n"
+                    b"\tX-Lead: lead\r\n"
+                    b"X-After: after\r\n"
+                    b"Content-Length: 12\r\n\r\nfolded-first",
+}
 
 stuck = []  # the listener of /stuck and the connections that fill it
 

@@ -43,9 +43,21 @@ static struct {
   const char *(*multi_strerror)(CURLMcode);
   struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
   void (*slist_free_all)(struct curl_slist *);
+  curl_version_info_data *(*version_info)(CURLversion);
 } curl;
 
 static char curl_error[256]; /* why loading failed, or "" */
+
+/* Whether an ended transfer's easy handle is kept for the next one
+ * (curl_easy_init costs mallocs). Not with libcurl before
+ * 8.1.0 (Debian 12 has 7.88) frees a transfer's stored headers when the
+ * next one on the handle starts, but keeps a pointer to the last: a
+ * folded line (one starting with a space or a tab) as the first header
+ * of the next response is appended to freed memory (curl issue 11101; a
+ * use-after-free and a double free under ASan). It cannot be turned
+ * off: curl stores every header for curl_easy_header, asked or not. A
+ * new handle has no previous header, so there each request gets one. */
+static int reuse_easy;
 
 static void load_curl(void) {
   static const char *const names[] = {
@@ -56,7 +68,7 @@ static void load_curl(void) {
       "curl_multi_add_handle", "curl_multi_remove_handle",
       "curl_multi_socket_action",
       "curl_multi_info_read", "curl_multi_cleanup", "curl_multi_strerror",
-      "curl_slist_append", "curl_slist_free_all"};
+      "curl_slist_append", "curl_slist_free_all", "curl_version_info"};
   void **slot = (void **)&curl;
   void *lib = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
   size_t i;
@@ -72,6 +84,7 @@ static void load_curl(void) {
     }
   if (curl.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
     snprintf(curl_error, sizeof curl_error, "libcurl failed to start");
+  reuse_easy = curl.version_info(CURLVERSION_NOW)->version_num >= 0x080100;
 }
 
 #undef curl_easy_setopt /* curl.h's own checks of the argument count */
@@ -524,7 +537,7 @@ static void detach(Req *r) {
   Http *h = r->h;
   if (r->easy == NULL) return;
   curl_multi_remove_handle(h->multi, r->easy);
-  if (h->nspare < MAX_SPARE_EASY) { /* curl_easy_init costs mallocs */
+  if (reuse_easy && h->nspare < MAX_SPARE_EASY) { /* see reuse_easy */
     curl_easy_reset(r->easy);
     h->spare[h->nspare++] = r->easy;
   } else {
@@ -875,25 +888,50 @@ static void add_header(lua_State *L, const char *p, size_t n) {
   lua_rawset(L, -3);
 }
 
-/* Pushes the header lines of r as a table. A line starting with a space
- * continues the previous one (obsolete folding). */
+static int blank(char c) { return c == ' ' || c == '\t'; }
+
+/* Joins each folded line of b (one starting with a space or a tab:
+ * obsolete line folding) to the field before it, in place: the line
+ * break and the blanks around it become one space (RFC 9112, 5.2). A
+ * folded line right after the status line continues no field: it is
+ * dropped (RFC 9112, 2.2). b starts with the status line. */
+static void unfold(Buf *b) {
+  char *p = b->p, *end = p + b->len, *w = p;
+  int field = 0; /* the line before is a field, not the status line */
+  while (p < end) {
+    char *nl = memchr(p, '\n', (size_t)(end - p));
+    char *next = nl ? nl + 1 : end;
+    if (!blank(p[0])) {
+      field = w > b->p;
+    } else if (field) {
+      while (w > b->p && (w[-1] == '\n' || w[-1] == '\r' || blank(w[-1])))
+        w--; /* back over the field's line end */
+      *w++ = ' ';
+      while (p < next && blank(p[0])) p++;
+    } else {
+      p = next; /* nothing to continue */
+      continue;
+    }
+    memmove(w, p, (size_t)(next - p));
+    w += next - p;
+    p = next;
+  }
+  b->len = (size_t)(w - b->p);
+}
+
+/* Pushes the header lines of r as a table (folded lines joined). */
 static void push_headers(lua_State *L, Req *r) {
-  const char *p = r->head.p, *end = p + r->head.len, *line = NULL;
-  size_t len = 0;
+  const char *p, *end;
+  unfold(&r->head);
+  p = r->head.p;
+  end = p + r->head.len;
   lua_newtable(L);
   while (p < end) {
     const char *nl = memchr(p, '\n', (size_t)(end - p));
     const char *next = nl ? nl + 1 : end;
-    if ((p[0] == ' ' || p[0] == '\t') && line) {
-      len = (size_t)(next - line); /* folded: extends the line */
-    } else {
-      if (line && strncmp(line, "HTTP/", 5) != 0) add_header(L, line, len);
-      line = p;
-      len = (size_t)(next - p);
-    }
+    if (strncmp(p, "HTTP/", 5) != 0) add_header(L, p, (size_t)(next - p));
     p = next;
   }
-  if (line && strncmp(line, "HTTP/", 5) != 0) add_header(L, line, len);
 }
 
 /* Pushes {status, headers, url[, body]} of r. */
