@@ -594,13 +594,13 @@ static const struct {
 void lw_open_fs(lua_State *L, State *S) {
   size_t i;
   for (i = 0; i < sizeof jobs / sizeof jobs[0]; i++) {
-    lua_pushlightuserdata(L, S);
+    lw_push_state(L, S);
     lua_pushlightuserdata(L, (void *)(uintptr_t)jobs[i].job);
     lua_pushstring(L, jobs[i].name);
     lua_pushcclosure(L, jobs[i].handle ? l_handle_job : l_job, 3);
     lua_setfield(L, -2, jobs[i].key);
   }
-  lua_pushlightuserdata(L, S);
+  lw_push_state(L, S);
   lua_pushcclosure(L, l_wrap, 1);
   lua_setfield(L, -2, "fs_wrap");
   lua_pushcfunction(L, l_hclose);

@@ -196,9 +196,7 @@ int weft_lua_push_fn(lua_State *L, const char *name, weft_host_fn fn,
       opts->kind > WEFT_FN_LOOP || opts->priority < 0 ||
       opts->priority >= WEFT_NPRIO)
     return WEFT_EINVAL;
-  luaL_requiref(L, "weft", luaopen_weft, 0);
-  lua_pop(L, 1);
-  lua_getfield(L, LUA_REGISTRYINDEX, STATE_KEY);
+  lw_push_state(L, lw_open_state(L));
   h = lua_newuserdatauv(L, sizeof *h + len, 0);
   h->fn = fn;
   h->opts = *opts;
@@ -304,17 +302,12 @@ static int watch(lua_State *L) { return watch_k(L, 0, 0); }
 
 /* [done, ud, fn, args...] -> task; protected by weft_lua_spawn. */
 static int spawn_entry(lua_State *L) {
-  State *S;
+  State *S = lw_open_state(L);
   int top;
-  luaL_requiref(L, "weft", luaopen_weft, 0);
-  lua_pop(L, 1);
-  lua_getfield(L, LUA_REGISTRYINDEX, STATE_KEY);
-  S = lua_touserdata(L, -1);
-  lua_pop(L, 1);
   lw_spawn_at(L, S, 3, WEFT_PRIO_NORMAL, 0);
   top = lua_gettop(L);
   if (lua_touserdata(L, 1)) {
-    lua_getfield(L, LUA_REGISTRYINDEX, STATE_KEY);
+    lw_push_state(L, S);
     lua_pushvalue(L, 1);
     lua_pushvalue(L, 2);
     lua_pushcclosure(L, watch, 3);

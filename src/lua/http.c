@@ -1163,7 +1163,7 @@ void lw_open_http(lua_State *L, State *S) {
   lua_setfield(L, -2, "__close");
   lw_set_owned_close(L, &guard_owned);
   lua_pop(L, 1);
-  lua_pushlightuserdata(L, S);
+  lw_push_state(L, S);
   ctx = lua_newuserdatauv(L, sizeof *ctx, 0);
   ctx->h = NULL;
   luaL_setfuncs(L, fns, 2);

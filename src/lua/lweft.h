@@ -53,6 +53,7 @@ struct Closer {
 };
 
 typedef struct State {
+  struct State *self; /* S itself while open, NULL once closed: upstate */
   weft_loop_t *loop;
   weft_sched_t *sched;
   lua_State *L;
@@ -137,7 +138,33 @@ _Static_assert(offsetof(Promise, fut) == sizeof(Fut), "lw_future");
 _Static_assert(offsetof(Task, t) == sizeof(Fut), "lw_future");
 _Static_assert(offsetof(weft_task_t, done) == 0, "lw_future");
 
-#define upstate(L) ((State *)lua_touserdata(L, lua_upvalueindex(1)))
+/* About the state upvalue: every binding function is a C closure whose
+ * upvalue 1 is the State's full userdata. A script can replace any
+ * upvalue of a C closure (debug.setupvalue), so upstate checks it on
+ * every call: a full userdata of State's size that points at itself
+ * (self is cleared when the state closes). Two API calls and a compare,
+ * no registry lookup. lw_bad_state raises "<function>: corrupted
+ * upvalue 1 (...)", or "<function>: the weft state is closed". */
+void lw_bad_state(lua_State *L);
+/* The state in upvalue 1, or NULL if that is not an open state (for
+ * finalizers, which must not raise). [-0, +0, -] */
+static inline State *lw_upstate_or_null(lua_State *L) {
+  State *S = (State *)lua_touserdata(L, lua_upvalueindex(1));
+  if (S == NULL || lua_rawlen(L, lua_upvalueindex(1)) != sizeof(State) ||
+      S->self != S)
+    return NULL;
+  return S;
+}
+/* The checked state of the running binding function. [-0, +0, e] */
+static inline State *upstate(lua_State *L) {
+  State *S = lw_upstate_or_null(L);
+  if (S == NULL) lw_bad_state(L);
+  return S;
+}
+/* Pushes the State's userdata, the upvalue 1 of binding functions (see
+ * above): lua_pushlightuserdata's replacement before luaL_setfuncs and
+ * lua_pushcclosure. [-0, +1, -] */
+void lw_push_state(lua_State *L, State *S);
 
 /* How many idle coroutines a state keeps for reuse. */
 #define CO_POOL_MAX 256

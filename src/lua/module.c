@@ -14,9 +14,103 @@
 
 #define UVLOOP_KEY "weft.uvloop"
 
+static int is_state(lua_State *L, int idx) {
+  State *S = lua_touserdata(L, idx);
+  return S && lua_rawlen(L, idx) == sizeof *S && S->self == S;
+}
+
+/* __gc of the state: closes it when lua_close collects it (the registry
+ * holds it until then). A script can reach this function (through the
+ * state, upvalue 1 of every weft function) and call it; closing the state
+ * under running code would free the loop in use, so it acts only when
+ * called as lua_close calls it: on the main thread, with no caller below
+ * it. */
 static int state_gc(lua_State *L) {
-  lw_state_close(lua_touserdata(L, 1));
+  State *S = lua_touserdata(L, 1);
+  lua_Debug ar;
+  int main_thread;
+  if (!is_state(L, 1)) return 0;
+  main_thread = lua_pushthread(L);
+  lua_pop(L, 1);
+  if (!main_thread || lua_getstack(L, 1, &ar)) return 0;
+  lw_state_close(S);
+  S->self = NULL;
   return 0;
+}
+
+/* Looks for the function at fn in the table at idx and the tables in it
+ * (depth levels down); if found, pushes "prefix.key[.key]" and returns 1,
+ * else returns 0 with the stack as it was. Only for error messages. */
+static int find_fn(lua_State *L, int fn, int idx, const char *prefix,
+                   int depth) {
+  int top = lua_gettop(L);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) { /* [key, value] */
+    if (lua_type(L, -2) == LUA_TSTRING) {
+      if (lua_rawequal(L, -1, fn)) {
+        lua_pushfstring(L, "%s.%s", prefix, lua_tostring(L, -2));
+        lua_replace(L, top + 1);
+        lua_settop(L, top + 1);
+        return 1;
+      }
+      if (depth > 0 && lua_type(L, -1) == LUA_TTABLE) {
+        const char *sub = lua_pushfstring(L, "%s.%s", prefix,
+                                          lua_tostring(L, -2));
+        if (find_fn(L, fn, top + 2, sub, depth - 1)) {
+          lua_replace(L, top + 1);
+          lua_settop(L, top + 1);
+          return 1;
+        }
+        lua_pop(L, 1);
+      }
+    }
+    lua_pop(L, 1);
+  }
+  return 0;
+}
+
+/* Pushes a name for the running C function, for an error message: the
+ * one it was called by, or where it is in the weft table. */
+static const char *push_fname(lua_State *L) {
+  lua_Debug ar;
+  if (!lua_getstack(L, 0, &ar)) return lua_pushliteral(L, "?");
+  lua_getinfo(L, "nf", &ar); /* pushes the function */
+  if (ar.name) return lua_pushstring(L, ar.name);
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  if (lua_getfield(L, -1, "weft") == LUA_TTABLE &&
+      find_fn(L, lua_gettop(L) - 2, lua_gettop(L), "weft", 1))
+    return lua_tostring(L, -1);
+  lua_pop(L, 2);
+  /* A method: in the __index table of a metatable named "weft.*". */
+  lua_pushnil(L);
+  while (lua_next(L, LUA_REGISTRYINDEX)) { /* [fn, key, value] */
+    int v = lua_gettop(L);
+    if (lua_type(L, v - 1) == LUA_TSTRING && lua_type(L, v) == LUA_TTABLE &&
+        strncmp(lua_tostring(L, v - 1), "weft.", 5) == 0 &&
+        lua_getfield(L, v, "__index") == LUA_TTABLE &&
+        find_fn(L, v - 2, v + 1, lua_tostring(L, v - 1), 0))
+      return lua_tostring(L, -1);
+    lua_settop(L, v - 1);
+  }
+  return lua_pushliteral(L, "a weft function");
+}
+
+void lw_bad_state(lua_State *L) {
+  State *S = lua_touserdata(L, lua_upvalueindex(1));
+  const char *name = push_fname(L);
+  if (S && lua_rawlen(L, lua_upvalueindex(1)) == sizeof *S && S->self == NULL)
+    luaL_error(L, "%s: the weft state is closed", name);
+  luaL_error(L, "%s: corrupted upvalue 1 (expected the weft state, got %s)",
+             name, luaL_typename(L, lua_upvalueindex(1)));
+}
+
+void lw_push_state(lua_State *L, State *S) {
+  /* The registry holds it from get_state on: see there. */
+  if (lua_getfield(L, LUA_REGISTRYINDEX, STATE_KEY) != LUA_TUSERDATA ||
+      lua_touserdata(L, -1) != (void *)S) {
+    lua_pop(L, 1);
+    lua_pushnil(L); /* calls then raise (upstate) */
+  }
 }
 
 /* The state of L, created on first use with L's allocator.
@@ -26,7 +120,12 @@ static State *get_state(lua_State *L) {
   void *ud;
   lua_Alloc alloc;
   int r;
-  if (lua_getfield(L, LUA_REGISTRYINDEX, STATE_KEY) == LUA_TUSERDATA) {
+  if (lua_getfield(L, LUA_REGISTRYINDEX, STATE_KEY) != LUA_TNIL) {
+    /* Only a script writing to the registry could put something else
+     * there (debug.getregistry): refused, not trusted. */
+    if (!is_state(L, -1))
+      luaL_error(L, "weft: the registry's " STATE_KEY " is not the weft "
+                    "state (replaced, or the state is closed)");
     S = lua_touserdata(L, -1);
     lua_pop(L, 1);
     return S;
@@ -34,6 +133,7 @@ static State *get_state(lua_State *L) {
   lua_pop(L, 1);
   S = lua_newuserdatauv(L, sizeof *S, 0);
   memset(S, 0, sizeof *S);
+  S->self = S;
   S->failed_ref = S->co_pool_ref = S->task_cos_ref = S->cancel_ref =
       LUA_NOREF;
   S->closers.next = S->closers.prev = &S->closers;
@@ -281,7 +381,7 @@ int luaopen_weft(lua_State *L) {
   lw_open_tcp(L, S);
   lw_open_http(L, S);
   lua_pushvalue(L, -2);
-  lua_pushlightuserdata(L, S);
+  lw_push_state(L, S);
   luaL_setfuncs(L, module_funcs, 1);
   lua_pushliteral(L, WEFT_VERSION_STRING);
   lua_setfield(L, -2, "_VERSION");

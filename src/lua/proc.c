@@ -540,10 +540,10 @@ void lw_open_proc(lua_State *L, State *S) {
   lua_pushcfunction(L, guard_gc);
   lua_setfield(L, -2, "__gc");
   lua_pop(L, 1);
-  lua_pushlightuserdata(L, S);
+  lw_push_state(L, S);
   lua_pushcclosure(L, l_exec, 1);
   lua_setfield(L, -2, "process_exec");
-  lua_pushlightuserdata(L, S);
+  lw_push_state(L, S);
   lua_pushcclosure(L, l_resolve, 1);
   lua_setfield(L, -2, "dns_resolve");
 }

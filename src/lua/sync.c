@@ -469,7 +469,7 @@ static const void *new_class(lua_State *L, State *S, const char *tname,
   luaL_newmetatable(L, tname);
   mt = lua_topointer(L, -1);
   lua_newtable(L);
-  lua_pushlightuserdata(L, S);
+  lw_push_state(L, S);
   luaL_setfuncs(L, methods, 1);
   lua_pushvalue(L, -1);
   lua_setfield(L, -4, field);
@@ -486,13 +486,13 @@ void lw_open_sync(lua_State *L, State *S) {
   S->mt_chan = new_class(L, S, CHAN_MT, chan_methods, ch_gc, "chan_methods");
   new_class(L, S, SEM_MT, sem_methods, NULL, "sem_methods");
   new_class(L, S, GROUP_MT, group_methods, group_gc, "group_methods");
-  lua_pushlightuserdata(L, S);
+  lw_push_state(L, S);
   lua_pushcclosure(L, l_group_new, 1);
   lua_setfield(L, -2, "group_new");
-  lua_pushlightuserdata(L, S);
+  lw_push_state(L, S);
   lua_pushcclosure(L, l_channel, 1);
   lua_setfield(L, -3, "channel");
-  lua_pushlightuserdata(L, S);
+  lw_push_state(L, S);
   lua_pushcclosure(L, l_semaphore, 1);
   lua_setfield(L, -3, "semaphore");
 }

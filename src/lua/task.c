@@ -1295,7 +1295,7 @@ void lw_open_futures(lua_State *L, State *S) {
   lua_pushvalue(L, -1);
   S->mt_future_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_newtable(L);
-  lua_pushlightuserdata(L, S);
+  lw_push_state(L, S);
   luaL_setfuncs(L, future_methods, 1);
   lua_pushvalue(L, -1);
   lua_setfield(L, -4, "future_methods");
@@ -1320,15 +1320,15 @@ void lw_open_futures(lua_State *L, State *S) {
   lua_setfield(L, -2, "__gc");
   lua_pop(L, 1);
 
-  lua_pushlightuserdata(L, S);
+  lw_push_state(L, S);
   luaL_setfuncs(L, internal_funcs, 1);
-  lua_pushlightuserdata(L, S);
+  lw_push_state(L, S);
   lua_pushliteral(L, "after");
   lua_pushcclosure(L, l_spawn_after, 2);
   lua_setfield(L, -2, "spawn_after");
-  lua_pushlightuserdata(L, S);
+  lw_push_state(L, S);
   lua_pushvalue(L, -3);
-  lua_insert(L, -2); /* [weft, internal, weft, S] */
+  lua_insert(L, -2); /* [weft, internal, weft, state] */
   luaL_setfuncs(L, weft_funcs, 1);
   lua_pop(L, 1);
 }

@@ -1142,7 +1142,7 @@ static const luaL_Reg funcs[] = {
  * of connections and servers as tcp_conn_mt and tcp_server_mt (tcp.lua
  * gives them their __index). */
 void lw_open_tcp(lua_State *L, State *S) {
-  lua_pushlightuserdata(L, S);
+  lw_push_state(L, S);
   luaL_setfuncs(L, funcs, 1);
   luaL_newmetatable(L, LOOKUP_MT);
   lua_pushcfunction(L, lookup_gc);
