@@ -18,8 +18,9 @@
  * most never need lives in UV_EXTRA, made on first use: nil, a task's
  * name alone (a string), or a table with the fields EX_NAME (its name),
  * EX_CANCEL (the cancellation error), EX_TRACE (the traceback string of
- * a task's failure) and EX_OWNED (the weak-keyed set of resources closed
- * at a task's end). See lw_get_extra. */
+ * a task's failure), EX_OWNED (the weak-keyed set of resources closed
+ * at a task's end) and EX_SENTINEL (a failed task's: see Reaper in
+ * task.c). See lw_get_extra. */
 enum {
   UV_RESULT = 1, /* the single value, a packed table, or the dead thread
                     holding several results; or the error value */
@@ -30,7 +31,8 @@ enum {
 };
 /* Integer keys: reading them never allocates (a string key may have to
  * be made), and task_fn reads EX_OWNED where nothing may raise. */
-enum { EX_NAME = 1, EX_CANCEL, EX_TRACE, EX_OWNED, EX_COUNT = EX_OWNED };
+enum { EX_NAME = 1, EX_CANCEL, EX_TRACE, EX_OWNED, EX_SENTINEL,
+       EX_COUNT = EX_SENTINEL };
 
 enum { KIND_PROMISE = 1, KIND_TASK = 2 };
 enum { RES_NONE, RES_ONE, RES_TABLE, RES_THREAD };
@@ -72,11 +74,11 @@ typedef struct State {
   weft_pool_t *pool;  /* for pool functions; created on first use */
   int owns_pool;
   Closer closers;     /* list head */
-  /* The metatables of futures and channels: their addresses, to check a
-   * userdata's type without a registry lookup by name (tables do not
-   * move), and registry references, to set them likewise. */
-  const void *mt_future, *mt_chan;
+  /* The metatable of futures: a registry reference, to set it without a
+   * lookup by name. */
   int mt_future_ref;
+  int mt_sentinel_ref; /* task.c: see Reaper */
+  struct Reaper *reaper; /* task.c: reports failures soon */
   int mt_call_ref; /* host.c: a call's metatable */
   struct Http *http;  /* http.c: the curl multi, once made */
   struct Preempt *pre; /* preempt.c: while preemption is on */
@@ -86,6 +88,7 @@ typedef struct State {
 
 #define STATE_KEY "weft.state"
 #define FUTURE_MT "weft.Future"
+#define SENTINEL_MT "weft.Sentinel"
 #define ERROR_MT "weft.Error"
 #define CHAN_MT "weft.Channel"
 #define SEM_MT "weft.Semaphore"
@@ -166,15 +169,42 @@ static inline State *upstate(lua_State *L) {
  * lua_pushcclosure. [-0, +1, -] */
 void lw_push_state(lua_State *L, State *S);
 
+/* About userdata tags: each userdata weft gives to scripts begins with a
+ * tag: the address of a string naming its type (each file's *_TAG), or,
+ * for futures and tasks, their state (Fut.S). With the userdata's size,
+ * the tag tells weft's userdata of one type from any other: from a
+ * foreign one given a weft metatable with debug.setmetatable, and from
+ * weft's of another type. No Lua code can write a userdata's bytes, so
+ * the tag cannot be forged. The metatable is not what is checked: a
+ * script can change it, and it says nothing of the memory. */
+static inline void *lw_toudata(lua_State *L, int idx, size_t size,
+                               const char *tag) {
+  void *p = lua_touserdata(L, idx); /* NULL unless a userdata */
+  if (p == NULL || lua_rawlen(L, idx) != size || /* 0 if light */
+      *(const char *const *)p != tag)
+    return NULL;
+  return p;
+}
+/* The same, or raises "<fname>: expected a <tag>, got <type>". */
+void *lw_checkudata(lua_State *L, int idx, size_t size, const char *tag,
+                    const char *fname);
+/* Raises "<fname>: expected a <what>, got <type>"; the type is the __name
+ * of a value's metatable if it has one ("FILE*"). */
+int lw_type_error(lua_State *L, int idx, const char *what, const char *fname);
+/* Sets the __metatable field of the metatable on top to its name, so that
+ * getmetatable(v) gives the name and plain Lua cannot reach the
+ * metamethods (the debug library still can: each checks its argument). */
+void lw_protect_mt(lua_State *L, const char *name);
+
 /* How many idle coroutines a state keeps for reuse. */
 #define CO_POOL_MAX 256
 
 /* task.c */
 Fut *lw_checkfut(lua_State *L, State *S, int idx, const char *fname);
-/* The future or task at idx, or NULL. S may be NULL (slower). */
+/* The future or task of state S at idx, or NULL; by its tag (see About
+ * userdata tags), whatever its metatable. S NULL: the state of L (a
+ * registry lookup). Never raises. */
 Fut *lw_tofut(lua_State *L, State *S, int idx);
-/* Whether the value at idx is a full userdata with metatable mt. */
-void *lw_testudata(lua_State *L, int idx, const void *mt);
 Task *lw_need_task(lua_State *L, State *S, const char *fname);
 Task *lw_in_task(lua_State *L, State *S, const char *fname);
 int lw_spawn(lua_State *L, State *S, int first, const char *fname);
@@ -263,6 +293,9 @@ void lw_http_stats(lua_State *L, State *S); /* http.c */
 /* Sets field k of the table on top to the integer v. [-0, +0, e] */
 void lw_setint(lua_State *L, const char *k, uint64_t v);
 void lw_state_close(State *S);
+/* The open state of L, or NULL (none yet, or closed); never raises. For
+ * code with no state upvalue. [-0, +0, -] */
+State *lw_find_state(lua_State *L);
 /* The state of L, with the module opened first if needed (metatables,
  * prelude). [-0, +0, m] */
 State *lw_open_state(lua_State *L);

@@ -6,6 +6,8 @@
 #include <math.h>
 #include <string.h>
 
+#include <uv.h>
+
 #include "lweft.h"
 
 const char *const lw_prio_names[] = {"critical", "high", "normal", "low",
@@ -128,18 +130,18 @@ void lw_raise_cancel(lua_State *L, Task *t) {
 
 /* ------------------------------------------------------------- futures */
 
-void *lw_testudata(lua_State *L, int idx, const void *mt) {
-  const void *m;
-  if (lua_type(L, idx) != LUA_TUSERDATA || !lua_getmetatable(L, idx))
-    return NULL;
-  m = lua_topointer(L, -1);
-  lua_pop(L, 1);
-  return m == mt ? lua_touserdata(L, idx) : NULL;
-}
+/* A future's tag is its state (see About userdata tags), its size that
+ * of a promise or a task. */
+_Static_assert(offsetof(Fut, S) == 0, "Fut.S is the tag");
 
 Fut *lw_tofut(lua_State *L, State *S, int idx) {
-  if (S == NULL) return luaL_testudata(L, idx, FUTURE_MT);
-  return lw_testudata(L, idx, S->mt_future);
+  Fut *f = lua_touserdata(L, idx);
+  size_t n;
+  if (f == NULL) return NULL;
+  if (S == NULL && (S = lw_find_state(L)) == NULL) return NULL;
+  n = lua_rawlen(L, idx);
+  if ((n != sizeof(Task) && n != sizeof(Promise)) || f->S != S) return NULL;
+  return f;
 }
 
 Fut *lw_checkfut(lua_State *L, State *S, int idx, const char *fname) {
@@ -236,14 +238,87 @@ static int traceback(lua_State *L) {
   return 0;
 }
 
-/* Records t (its userdata at idx) in the table of failed tasks, so that
- * weft.run can report it if nobody observes it. */
+/* About Reaper: how a failure nobody observes is reported soon after it
+ * happens, not when weft.run ends. A failed task gets a sentinel: a
+ * userdata with a finalizer that only the task holds (EX_SENTINEL), and
+ * that holds the task (its uservalue). Tasks and futures themselves have
+ * no finalizer, so they are freed in one collection; and giving a new
+ * object a finalizer is cheap, where giving one to an old object makes
+ * Lua search its list of objects. A one-shot timer asks for a full
+ * collection in the next loop iteration: a failed task that nobody holds
+ * is then collected with its sentinel, whose finalizer reports it. One
+ * that is held is reported when it is collected later, or when weft.run
+ * ends. A full collection
+ * costs time in proportion to the heap, so the next one waits at least
+ * ten times as long as the last took (at most a tenth of the time goes
+ * to them, however many tasks fail). The timer is unreferenced: it does
+ * not keep the loop alive. */
+typedef struct Reaper {
+  Closer c;
+  uv_timer_t timer;
+  State *S;
+  uint64_t next_ns; /* no collection before this uv_hrtime() */
+} Reaper;
+
+static void reaper_freed(uv_handle_t *h) {
+  Reaper *r = h->data;
+  void *ud;
+  lua_Alloc a = lua_getallocf(r->S->home, &ud);
+  r->S->reaper = NULL;
+  a(ud, r, sizeof *r, 0);
+}
+
+static void reaper_close(Closer *c) {
+  Reaper *r = lw_container(c, Reaper, c);
+  uv_close((uv_handle_t *)&r->timer, reaper_freed);
+}
+
+static void reap(uv_timer_t *tm) {
+  Reaper *r = tm->data;
+  uint64_t t0 = uv_hrtime();
+  lua_gc(r->S->L, LUA_GCCOLLECT, 0); /* finalizers report what it frees */
+  r->next_ns = uv_hrtime() + 10 * (uv_hrtime() - t0);
+}
+
+/* Arms the reaper (made on first use; without memory for it, failures
+ * are reported as before: when collected or when weft.run ends). */
+static void reaper_arm(lua_State *L, State *S) {
+  Reaper *r = S->reaper;
+  uint64_t now = uv_hrtime();
+  void *ud;
+  if (r == NULL) {
+    lua_Alloc a = lua_getallocf(L, &ud);
+    if ((r = a(ud, NULL, 0, sizeof *r)) == NULL) return;
+    memset(r, 0, sizeof *r);
+    r->S = S;
+    r->c.close = reaper_close;
+    uv_timer_init(weft_loop_uv(S->loop), &r->timer);
+    uv_unref((uv_handle_t *)&r->timer);
+    r->timer.data = r;
+    lw_closer_add(S, &r->c);
+    S->reaper = r;
+  }
+  if (uv_is_active((uv_handle_t *)&r->timer)) return;
+  uv_timer_start(&r->timer, reap,
+                 r->next_ns > now ? (r->next_ns - now) / 1000000 + 1 : 0, 0);
+}
+
+/* Records t (its userdata at 1) in the table of failed tasks, so that
+ * weft.run can report it if nobody observes it, and gives it the
+ * metatable with a finalizer (see Reaper). */
 static int note_failed(lua_State *L) {
   State *S = lua_touserdata(L, 2);
   lua_rawgeti(L, LUA_REGISTRYINDEX, S->failed_ref);
   lua_pushvalue(L, 1);
   lua_pushboolean(L, 1);
   lua_rawset(L, -3);
+  lua_newuserdatauv(L, 0, 1);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, S->mt_sentinel_ref);
+  lua_setmetatable(L, -2); /* at once: see Reaper */
+  lua_pushvalue(L, 1);
+  lua_setiuservalue(L, -2, 1);
+  lw_set_extra(L, 1, EX_SENTINEL);
+  reaper_arm(L, S);
   return 0;
 }
 
@@ -793,6 +868,7 @@ enum { C_ALL = 1, C_SETTLED, C_RACE, C_ANY };
  * uservalue, so the items outlive it); the item callbacks only count and
  * record the deciding index, then settle done, which wakes the task. */
 typedef struct Combo {
+  const char *tag; /* COMBO_TAG: see About userdata tags */
   weft_future_t done;
   int kind, n, left, decisive;
   weft_waiter_t w[1];
@@ -827,17 +903,34 @@ static void combo_cb(weft_waiter_t *w, int state) {
   combo_item(c, (int)(w - c->w), state);
 }
 
+static const char COMBO_TAG[] = COMBO_MT;
+
+static size_t combo_size(int n) {
+  return sizeof(Combo) + (size_t)(n > 1 ? n - 1 : 0) * sizeof(weft_waiter_t);
+}
+
+/* The combo at idx, or NULL: a tag, and the size for its n waiters. */
+static Combo *tocombo(lua_State *L, int idx) {
+  Combo *c = lua_touserdata(L, idx);
+  size_t len = lua_rawlen(L, idx);
+  if (c == NULL || len < sizeof *c || c->tag != COMBO_TAG ||
+      len != combo_size(c->n))
+    return NULL;
+  return c;
+}
+
 static int combo_gc(lua_State *L) {
-  Combo *c = lua_touserdata(L, 1);
-  if (c) combo_detach(c); /* NULL: a table given this metatable */
+  Combo *c = tocombo(L, 1);
+  if (c) combo_detach(c);
   return 0;
 }
 
 static int wait_k(lua_State *L, int st, lua_KContext ctx) {
   Task *t = upstate(L)->current;
-  Combo *c = lua_touserdata(L, 3);
+  Combo *c = tocombo(L, 3); /* debug.setlocal could have replaced it */
   (void)st;
   (void)ctx;
+  if (c == NULL) return luaL_error(L, "weft.wait: its state was replaced");
   combo_detach(c);
   if (t->status == WEFT_ECANCELED) lw_raise_cancel(L, t);
   lua_pushinteger(L, c->decisive);
@@ -848,17 +941,24 @@ static int wait_k(lua_State *L, int st, lua_KContext ctx) {
  * items settled without one. Marks every item observed. */
 static int l_wait(lua_State *L) {
   State *S = upstate(L);
-  int kind = (int)luaL_checkinteger(L, 1), n, i;
+  lua_Integer kind = luaL_checkinteger(L, 1);
   Task *t = lw_need_task(L, S, "weft.wait");
   Combo *c;
+  size_t len;
+  int n, i;
+  if (kind < C_ALL || kind > C_ANY)
+    return luaL_error(L, "weft.wait: kind must be an integer from %d to %d, "
+                         "got %I", C_ALL, C_ANY, kind);
   luaL_checktype(L, 2, LUA_TTABLE);
   lua_settop(L, 2);
-  n = (int)lua_rawlen(L, 2);
-  c = lua_newuserdatauv(L, sizeof *c + (size_t)(n ? n - 1 : 0) *
-                                           sizeof(weft_waiter_t), 1);
+  if ((len = lua_rawlen(L, 2)) > 0x7fffffff / sizeof(weft_waiter_t))
+    return luaL_error(L, "weft.wait: too many items");
+  n = (int)len;
+  c = lua_newuserdatauv(L, combo_size(n), 1);
   memset(c, 0, sizeof *c);
+  c->tag = COMBO_TAG;
   weft_future_init(&c->done);
-  c->kind = kind;
+  c->kind = (int)kind;
   c->left = n;
   luaL_setmetatable(L, COMBO_MT);
   lua_pushvalue(L, 2);
@@ -866,7 +966,7 @@ static int l_wait(lua_State *L) {
   for (i = 0; i < n; i++) {
     Fut *f;
     lua_rawgeti(L, 2, i + 1);
-    f = lw_checkfut(L, upstate(L), -1, "weft.wait");
+    f = lw_checkfut(L, S, -1, "weft.wait");
     lua_pop(L, 1);
     f->observed = 1;
     weft_waiter_init(&c->w[i], combo_cb, c);
@@ -893,10 +993,19 @@ static int l_wait(lua_State *L) {
 
 /* ------------------------------------------------------------ promises */
 
+/* The promise of resolve or reject: upvalue 2 (1 is the state), checked
+ * (debug.setupvalue can replace it). */
+static Promise *uppromise(lua_State *L, const char *fname) {
+  Fut *f = lw_tofut(L, upstate(L), lua_upvalueindex(2));
+  if (f == NULL || f->kind != KIND_PROMISE)
+    lw_type_error(L, lua_upvalueindex(2), "weft.Future (upvalue 2)", fname);
+  return (Promise *)f;
+}
+
 /* resolve(...) -> true if this call settled the future, false if it was
  * settled already (a late or duplicate completion does nothing). */
 static int promise_resolve(lua_State *L) {
-  Promise *p = lua_touserdata(L, lua_upvalueindex(1));
+  Promise *p = uppromise(L, "resolve");
   int n = lua_gettop(L), i;
   if (p->fut.state != WEFT_FUTURE_PENDING) {
     lua_pushboolean(L, 0);
@@ -912,7 +1021,7 @@ static int promise_resolve(lua_State *L) {
     }
     p->h.res = RES_TABLE;
   }
-  if (n > 0) lua_setiuservalue(L, lua_upvalueindex(1), UV_RESULT);
+  if (n > 0) lua_setiuservalue(L, lua_upvalueindex(2), UV_RESULT);
   p->h.nres = n;
   weft_future_fulfill(&p->fut);
   lua_pushboolean(L, 1);
@@ -921,13 +1030,13 @@ static int promise_resolve(lua_State *L) {
 
 /* reject(err) -> true if this call settled the future, else false */
 static int promise_reject(lua_State *L) {
-  Promise *p = lua_touserdata(L, lua_upvalueindex(1));
+  Promise *p = uppromise(L, "reject");
   if (p->fut.state != WEFT_FUTURE_PENDING) {
     lua_pushboolean(L, 0);
     return 1;
   }
   lua_settop(L, 1);
-  lua_setiuservalue(L, lua_upvalueindex(1), UV_RESULT);
+  lua_setiuservalue(L, lua_upvalueindex(2), UV_RESULT);
   p->h.res = RES_ONE;
   p->h.nres = 1;
   weft_future_reject(&p->fut, WEFT_ESCRIPT);
@@ -944,10 +1053,12 @@ static int l_future(lua_State *L) {
   p->h.kind = KIND_PROMISE;
   lua_rawgeti(L, LUA_REGISTRYINDEX, p->h.S->mt_future_ref);
   lua_setmetatable(L, -2);
-  lua_pushvalue(L, -1);
-  lua_pushcclosure(L, promise_resolve, 1);
+  lua_pushvalue(L, lua_upvalueindex(1));
   lua_pushvalue(L, -2);
-  lua_pushcclosure(L, promise_reject, 1);
+  lua_pushcclosure(L, promise_resolve, 2);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_pushvalue(L, -3);
+  lua_pushcclosure(L, promise_reject, 2);
   return 3;
 }
 
@@ -1022,8 +1133,10 @@ static int f_name(lua_State *L) {
   return 1;
 }
 
+/* __tostring, with the state as upvalue (a script can call it with
+ * anything: debug.getmetatable). */
 static int f_tostring(lua_State *L) {
-  Fut *f = lua_touserdata(L, 1);
+  Fut *f = lw_tofut(L, upstate(L), 1);
   if (f == NULL) return lua_pushfstring(L, "%s: %p", luaL_typename(L, 1),
                            lua_topointer(L, 1)), 1; /* not a future */
   if (f->kind == KIND_TASK) {
@@ -1178,13 +1291,17 @@ int lw_report_failed(lua_State *L, State *S) {
   return 0;
 }
 
-/* A failed task that becomes garbage unobserved is reported then. */
-static int f_gc(lua_State *L) {
-  Fut *f = lua_touserdata(L, 1);
-  if (f == NULL) return 0; /* a table given this metatable */
-  if (f->kind == KIND_TASK && lw_future(f)->state == WEFT_FUTURE_REJECTED &&
-      !f->observed && !f->reported)
-    report_task(L, f->S, 1);
+/* A failed task that becomes garbage unobserved is reported then: its
+ * sentinel's finalizer (see Reaper). */
+static int sentinel_gc(lua_State *L) {
+  Fut *f;
+  if (lua_type(L, 1) != LUA_TUSERDATA) return 0;
+  lua_getiuservalue(L, 1, 1);
+  f = lw_tofut(L, NULL, -1);
+  if (f && f->kind == KIND_TASK &&
+      lw_future(f)->state == WEFT_FUTURE_REJECTED && !f->observed &&
+      !f->reported)
+    report_task(L, f->S, -1);
   return 0;
 }
 
@@ -1291,7 +1408,7 @@ static const luaL_Reg internal_funcs[] = {
  * methods table in internal.future_methods. */
 void lw_open_futures(lua_State *L, State *S) {
   luaL_newmetatable(L, FUTURE_MT);
-  S->mt_future = lua_topointer(L, -1);
+  lw_protect_mt(L, FUTURE_MT);
   lua_pushvalue(L, -1);
   S->mt_future_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_newtable(L);
@@ -1300,11 +1417,16 @@ void lw_open_futures(lua_State *L, State *S) {
   lua_pushvalue(L, -1);
   lua_setfield(L, -4, "future_methods");
   lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, f_tostring);
+  lw_push_state(L, S);
+  lua_pushcclosure(L, f_tostring, 1);
   lua_setfield(L, -2, "__tostring");
-  lua_pushcfunction(L, f_gc);
-  lua_setfield(L, -2, "__gc");
   lua_pop(L, 1);
+
+  /* The sentinels of failed tasks: see Reaper. */
+  luaL_newmetatable(L, SENTINEL_MT);
+  lua_pushcfunction(L, sentinel_gc);
+  lua_setfield(L, -2, "__gc");
+  S->mt_sentinel_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 
   luaL_newmetatable(L, ERROR_MT);
   lua_pushcfunction(L, error_tostring);
@@ -1316,6 +1438,7 @@ void lw_open_futures(lua_State *L, State *S) {
   }
 
   luaL_newmetatable(L, COMBO_MT);
+  lw_protect_mt(L, COMBO_MT);
   lua_pushcfunction(L, combo_gc);
   lua_setfield(L, -2, "__gc");
   lua_pop(L, 1);
