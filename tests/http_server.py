@@ -43,6 +43,9 @@ Routes (GET unless noted):
                          folding): continuations with spaces and tabs,
                          blank ones
   /folded-first          "folded-first", its first header line folded
+  /forever[/N]           a chunked body of N bytes ("x"), or one that never
+                         ends, sent as fast as the client takes it
+  /streamed              the number of body bytes /forever sent so far
   /stuck                 the port of a listener on 127.0.0.1 whose accept
                          queue is full: a connection to it never completes
 """
@@ -72,6 +75,7 @@ class Server(ThreadingHTTPServer):
     request_queue_size = 128
     connections = 0
     hangs = 0
+    streamed = 0
     lock = threading.Lock()
 
     def process_request(self, request, client_address):
@@ -243,6 +247,24 @@ class Handler(BaseHTTPRequestHandler):
                               [("Location", "/loop/%d" % (k + 1))])
         if name in ("folded", "folded-first"):
             return self.raw(FOLDED[name])
+        if name == "forever":
+            total = int(arg) if arg else None
+            unit = 1 << 20  # large writes: faster than the client reads
+            piece = b"%x\r\n%s\r\n" % (unit, b"x" * unit)
+            self.start_chunked()
+            sent = 0
+            while (total is None or sent < total) and not stop.is_set():
+                n = unit if total is None else min(unit, total - sent)
+                self.wfile.write(piece if n == unit else
+                                 b"%x\r\n%s\r\n" % (n, b"x" * n))
+                sent += n
+                with Server.lock:
+                    Server.streamed += n
+            return self.chunk(b"")
+        if name == "streamed":
+            with Server.lock:
+                n = Server.streamed
+            return self.reply(200, str(n))
         if name == "stuck":
             return self.reply(200, str(stuck_port()))
         if name == "connections":

@@ -146,7 +146,8 @@ typedef struct Sock {
 } Sock;
 
 /* About Http: the one curl multi handle of a State, created by the first
- * request. Its uv handles (timer, keep and each Sock) are unreferenced
+ * request. Its uv handles (timer, soon, keep and each Sock) are
+ * unreferenced
  * except keep, which is referenced while transfers run (active > 0): idle
  * keep-alive connections never hold the loop open, a transfer in flight
  * always does. reqs lists the requests in the multi. It lives until the
@@ -157,6 +158,7 @@ struct Http {
   State *S;
   CURLM *multi;
   uv_timer_t timer;
+  uv_idle_t soon; /* curl's timeout of 0 ms: see on_timer */
   uv_async_t keep;
   Sock socks; /* list head */
   Sock **byfd; /* open Socks by descriptor */
@@ -479,20 +481,35 @@ static int on_closesocket(void *ud, curl_socket_t fd) {
   return close(fd) == 0 ? 0 : 1; /* curl's contract: 1 for an error */
 }
 
-static void on_timeout(uv_timer_t *t) {
-  Http *h = t->data;
+static void timeout_action(Http *h) {
   int running;
   curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
   check_done(h);
 }
 
-/* CURLMOPT_TIMERFUNCTION: curl's one timeout; -1 stops it. */
+static void on_timeout(uv_timer_t *t) { timeout_action(t->data); }
+
+static void on_soon(uv_idle_t *i) {
+  uv_idle_stop(i); /* once, as a timer */
+  timeout_action(i->data);
+}
+
+/* CURLMOPT_TIMERFUNCTION: curl's one timeout; -1 stops it. 0 (curl has
+ * more to do at once: a transfer to start, or bytes left after a read
+ * of its limit) runs in the idle phase of the loop's next turn, not as
+ * a timer of 0 ms: started from a timer callback, that one would run
+ * again in the same pass of libuv's timers, with the loop's clock
+ * stopped, over and over while a fast server kept the socket readable:
+ * curl read on, memory grew and no deadline came due (a timeout_ms of
+ * 1.5 s fired after 9 s). */
 static int on_timer(CURLM *m, long ms, void *ud) {
   Http *h = ud;
   (void)m;
-  if (ms < 0)
-    uv_timer_stop(&h->timer);
-  else
+  uv_timer_stop(&h->timer);
+  uv_idle_stop(&h->soon);
+  if (ms == 0)
+    uv_idle_start(&h->soon, on_soon);
+  else if (ms > 0)
     uv_timer_start(&h->timer, on_timeout, (uint64_t)ms, 0);
   return 0;
 }
@@ -517,8 +534,9 @@ static void keep_ref(Http *h) {
 }
 
 /* Wakes the task waiting on r, if one is. This may run in curl's timer
- * callback, and libuv before 1.45 runs timers before it polls: the poll
- * of that same uv_run would then block, not knowing that a task is ready.
+ * or idle callback, and libuv runs idle handles (and before 1.45 timers)
+ * before it polls: the poll of that same uv_run would then block, not
+ * knowing that a task is ready.
  * An owned loop's uv_run is stopped (weft_loop_run then runs the task),
  * a borrowed one's poll is kept from blocking (weft_loop_wake). */
 static void wake(Req *r) {
@@ -653,6 +671,7 @@ static void close_http(Closer *c) {
   h->multi = NULL;
   while (h->socks.next != &h->socks) sock_close(h->socks.next);
   uv_close((uv_handle_t *)&h->timer, on_handle_closed);
+  uv_close((uv_handle_t *)&h->soon, on_handle_closed);
   uv_close((uv_handle_t *)&h->keep, on_handle_closed);
 }
 
@@ -678,11 +697,13 @@ static Http *get_http(lua_State *L, State *S) {
   h->maxconns = MAX_IDLE_CONNS;
   curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, (long)h->maxconns);
   uv_timer_init(S->loop->uv, &h->timer);
+  uv_idle_init(S->loop->uv, &h->soon);
   uv_async_init(S->loop->uv, &h->keep, NULL);
-  h->timer.data = h->keep.data = h;
+  h->timer.data = h->soon.data = h->keep.data = h;
   uv_unref((uv_handle_t *)&h->timer);
+  uv_unref((uv_handle_t *)&h->soon);
   uv_unref((uv_handle_t *)&h->keep);
-  h->handles = 2;
+  h->handles = 3;
   h->closer.close = close_http;
   lw_closer_add(S, &h->closer);
   ctx->h = h;
@@ -1087,6 +1108,11 @@ static int read_k(lua_State *L, int st, lua_KContext ctx);
 
 static int read_step(lua_State *L, State *S, Task *t, Guard *g) {
   Req *r = g->req;
+  /* A read after the deadline fails even with bytes buffered, or a fast
+   * server's stream, whose reads never wait, would never time out. */
+  if (!r->done && r->timeout_ms > 0 &&
+      weft_sched_now(S->sched) >= r->deadline)
+    return give_up(L, t, 1);
   if (r->body.len > 0) {
     lua_pushlstring(L, r->body.p, r->body.len);
     r->body.len = 0;

@@ -6,6 +6,7 @@ local weft, I = ...
 local type, error, pairs, ipairs, setmetatable = type, error, pairs, ipairs,
   setmetatable
 local tostring, getmetatable, mtype = tostring, getmetatable, math.type
+local huge = math.huge
 local sfind, slower, format = string.find, string.lower, string.format
 
 local http = {}
@@ -92,6 +93,27 @@ local function opt_int(fname, o, key, min)
   return v
 end
 
+-- A buffered body is at most this long unless opts.max_body says
+-- otherwise: a server that sends without end must not fill memory (the
+-- body is held twice at its end: the buffer and the string made of it).
+-- 64 MiB is far above the pages and API answers scripts buffer, and a
+-- larger download is better streamed (stream = true) than held whole.
+local MAX_BODY = 64 * 1024 * 1024
+
+-- opts.max_body: nil (MAX_BODY for a buffered body, no limit for a
+-- stream, which the script drains as it goes), an integer >= 0, or
+-- math.huge (no limit, which http.c takes as nil).
+local function max_body(fname, o)
+  local v = o.max_body
+  if v == huge then return nil end
+  if v ~= nil and (mtype(v) ~= "integer" or v < 0) then
+    error(format("%s: opts.max_body must be an integer >= 0 or math.huge, "
+      .. "got %s", fname, mtype(v) and tostring(v) or type(v)), 0)
+  end
+  if v == nil and not o.stream then return MAX_BODY end
+  return v
+end
+
 -- The checked, normalized request of a call: what http.c reads.
 local function normalize(fname, o, url, method, body)
   for k in pairs(o) do
@@ -117,7 +139,7 @@ local function normalize(fname, o, url, method, body)
     url = url, method = method, body = body,
     headers = header_lines(fname, o.headers),
     timeout_ms = opt_int(fname, o, "timeout_ms", 1),
-    max_body = opt_int(fname, o, "max_body", 0),
+    max_body = max_body(fname, o),
     follow_redirects = follow ~= false,
     ca_file = opt_type(fname, o, "ca_file", "string"),
     insecure = opt_type(fname, o, "insecure", "boolean"),

@@ -39,6 +39,10 @@ local function hangs()
   return tonumber(http.get(srv.url .. "/hangs").body)
 end
 
+local function streamed()
+  return tonumber(http.get(srv.url .. "/streamed").body)
+end
+
 local pid = assert(io.open("/proc/self/stat")):read("n")
 
 -- The test server's URL with the machine's host name for 127.0.0.1: a
@@ -267,6 +271,51 @@ describe("weft.http", function()
       e = H.raises(http.get, url, { max_body = 1000, stream = true })
       assert.equal("FILESIZE_EXCEEDED", e.code)
     end))
+  end)
+
+  describe("a server that sends without end", function()
+    local MiB = 1024 * 1024
+
+    it("fails a buffered body past 64 MiB unless max_body says otherwise",
+      async(function()
+        local url = srv.url .. "/forever/" .. 256 * MiB
+        local e = H.raises(http.get, url)
+        assert.equal("FILESIZE_EXCEEDED", e.code)
+        assert.equal("http.get: " .. url
+          .. ": the body exceeds max_body (67108864 bytes)", e.message)
+        url = srv.url .. "/forever/" .. 65 * MiB
+        assert.equal(65 * MiB, #http.get(url, { max_body = math.huge }).body)
+        local r = http.get(url, { stream = true }) -- no limit for a stream
+        local n = 0
+        for chunk in r.read, r do n = n + #chunk end
+        assert.equal(65 * MiB, n)
+      end))
+
+    it("times out while the bytes stream in as fast as they are taken",
+      async(function()
+        -- 256 MiB, sent faster than weft reads: the deadline comes first,
+        -- also for a buffered body, which never waits for the script,
+        -- and for a stream whose reads always find bytes.
+        -- (Five times: whether the server outran weft all along varies.)
+        local n = 256 * MiB
+        local url = srv.url .. "/forever/" .. n
+        local before, e
+        for _ = 1, 5 do
+          before = streamed()
+          e = H.raises(http.get, url, { timeout_ms = 20,
+            max_body = math.huge })
+          assert.is_true(weft.is_timeout(e), tostring(e))
+          assert.is_true(streamed() - before < n)
+        end
+        -- A stream's reader that works on each chunk finds the next one
+        -- there already, each time: its reads never wait.
+        url = srv.url .. "/forever/" .. 4 * MiB
+        local r = http.get(url, { stream = true, timeout_ms = 20 })
+        e = H.raises(function()
+          while r:read() do weft.sleep(5) end
+        end)
+        assert.is_true(weft.is_timeout(e), tostring(e))
+      end))
   end)
 
   describe("many requests", function()
@@ -744,8 +793,10 @@ http {
           http.get, u, { timeout_ms = -1 } },
         { "http.get: opts.timeout_ms must be an integer >= 1, got 1.5",
           http.get, u, { timeout_ms = 1.5 } },
-        { "http.get: opts.max_body must be an integer >= 0, got string",
-          http.get, u, { max_body = "1" } },
+        { "http.get: opts.max_body must be an integer >= 0 or math.huge, "
+          .. "got string", http.get, u, { max_body = "1" } },
+        { "http.get: opts.max_body must be an integer >= 0 or math.huge, "
+          .. "got -1", http.get, u, { max_body = -1 } },
         { "http.get: opts.ca_file must be a string or nil, got number",
           http.get, u, { ca_file = 5 } },
         { "http.get: opts.stream must be a boolean or nil, got string",
