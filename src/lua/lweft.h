@@ -206,6 +206,13 @@ Fut *lw_checkfut(lua_State *L, State *S, int idx, const char *fname);
  * registry lookup). Never raises. */
 Fut *lw_tofut(lua_State *L, State *S, int idx);
 Task *lw_need_task(lua_State *L, State *S, const char *fname);
+/* For the continuation of a wait: the task whose coroutine L is, if weft's
+ * driver resumed it; NULL if something else did (the original
+ * coroutine.resume, saved before weft was loaded or reached through the
+ * debug library). The continuation must then yield again at once with
+ * itself as continuation, so the task stays in its wait untouched:
+ *   if ((t = lw_k_task(L)) == NULL) return lua_yieldk(L, 0, ctx, k); */
+Task *lw_k_task(lua_State *L);
 Task *lw_in_task(lua_State *L, State *S, const char *fname);
 int lw_spawn(lua_State *L, State *S, int first, const char *fname);
 int lw_spawn_at(lua_State *L, State *S, int fi, int prio, int name_idx);

@@ -223,6 +223,11 @@ Task *lw_in_task(lua_State *L, State *S, const char *fname) {
   return t;
 }
 
+Task *lw_k_task(lua_State *L) {
+  Task *t = upstate(L)->current;
+  return t && t->co == L ? t : NULL;
+}
+
 Task *lw_need_task(lua_State *L, State *S, const char *fname) {
   Task *t = lw_in_task(L, S, fname);
   if (t->t.flags & WEFT_TASK_CANCEL) lw_raise_cancel(L, t);
@@ -457,7 +462,9 @@ static void done_err(State *S, Task *t) {
     if (lua_pcall(L, 2, 0, 0) != LUA_OK) lua_pop(L, 1); /* no memory */
   }
   S->current = t; /* __close handlers run as part of the task */
-  close_thread(t->co, L);
+  /* Not a coroutine that was dead before this resume (closed from
+   * outside weft: see lw_k_task): resetting it would drop the error. */
+  if (lua_status(t->co) != LUA_OK) close_thread(t->co, L);
   S->current = NULL;
   lua_xmove(t->co, L, 1);
   lua_setiuservalue(L, top, UV_RESULT);
@@ -723,7 +730,8 @@ static int l_spawn(lua_State *L) {
 /* ------------------------------------------------------------ the waits */
 
 static int await_k(lua_State *L, int st, lua_KContext ctx) {
-  Task *t = upstate(L)->current;
+  Task *t = lw_k_task(L);
+  if (t == NULL) return lua_yieldk(L, 0, ctx, await_k);
   (void)st;
   (void)ctx;
   if (t->status == WEFT_ECANCELED) lw_raise_cancel(L, t);
@@ -754,7 +762,8 @@ static uint64_t check_ms(lua_State *L, int idx, const char *fname) {
 }
 
 int lw_wake_k(lua_State *L, int st, lua_KContext ctx) {
-  Task *t = upstate(L)->current;
+  Task *t = lw_k_task(L);
+  if (t == NULL) return lua_yieldk(L, 0, ctx, lw_wake_k);
   (void)st;
   (void)ctx;
   if (t->status == WEFT_ECANCELED) lw_raise_cancel(L, t);
@@ -777,7 +786,8 @@ static int l_sleep(lua_State *L) {
  * arrives meanwhile does not change its wake-up status: test the flag,
  * so that the yield itself raises, as any other wait would. */
 static int yield_k(lua_State *L, int st, lua_KContext ctx) {
-  Task *t = upstate(L)->current;
+  Task *t = lw_k_task(L);
+  if (t == NULL) return lua_yieldk(L, 0, ctx, yield_k);
   (void)st;
   (void)ctx;
   if (t->t.flags & WEFT_TASK_CANCEL) lw_raise_cancel(L, t);
@@ -795,7 +805,8 @@ static int l_yield(lua_State *L) {
 /* A deadline that fired in the loop step in which f settled loses: f's
  * outcome is there to be taken. */
 static int wait_for_k(lua_State *L, int st, lua_KContext ctx) {
-  Task *t = upstate(L)->current;
+  Task *t = lw_k_task(L);
+  if (t == NULL) return lua_yieldk(L, 0, ctx, wait_for_k);
   (void)st;
   (void)ctx;
   if (t->status == WEFT_ECANCELED) lw_raise_cancel(L, t);
@@ -810,10 +821,11 @@ static int wait_for_k(lua_State *L, int st, lua_KContext ctx) {
  * not end this wait (it wakes it, and it waits again): see l_unwind. */
 static int unwind_k(lua_State *L, int st, lua_KContext i) {
   State *S = upstate(L);
-  Task *t = S->current;
+  Task *t = lw_k_task(L);
   lua_Integer n = (lua_Integer)lua_rawlen(L, 1);
   Fut *f;
   (void)st;
+  if (t == NULL) return lua_yieldk(L, 0, i, unwind_k);
   for (; i <= n; i++) {
     lua_rawgeti(L, 1, i);
     f = lw_tofut(L, S, -1);
@@ -926,7 +938,8 @@ static int combo_gc(lua_State *L) {
 }
 
 static int wait_k(lua_State *L, int st, lua_KContext ctx) {
-  Task *t = upstate(L)->current;
+  Task *t = lw_k_task(L);
+  if (t == NULL) return lua_yieldk(L, 0, ctx, wait_k);
   Combo *c = tocombo(L, 3); /* debug.setlocal could have replaced it */
   (void)st;
   (void)ctx;

@@ -1,0 +1,54 @@
+-- The original coroutine.resume and coroutine.close (saved before weft
+-- wrapped them, or reached through the debug library) applied to the
+-- coroutine of a waiting task: the task stays in its wait and ends as it
+-- would have, or fails with a clear error if its coroutine was closed;
+-- never a crash or a result delivered to the wrong caller.
+-- expect: all done
+-- reject: AddressSanitizer
+local function original(f, name)
+  for i = 1, 20 do
+    local n, v = debug.getupvalue(f, i)
+    if n == nil then break end
+    if n == name then return v end
+  end
+  error("no upvalue " .. name)
+end
+local resume = original(coroutine.resume, "resume")
+local close = original(coroutine.close, "close")
+
+local co
+local t = weft.spawn(function()
+  co = coroutine.running()
+  weft.sleep(20)
+  return "r"
+end)
+weft.sleep(1)
+assert(resume(co, 1, 2)) -- yields straight back: the task still sleeps
+assert(coroutine.status(co) == "suspended")
+assert(t:await() == "r")
+
+-- Resumed from a finalizer, while no task runs (the collection that
+-- reports a failure runs between tasks).
+local co2
+local t2 = weft.spawn(function()
+  co2 = coroutine.running()
+  weft.sleep(30)
+  return "r2"
+end)
+weft.sleep(1)
+setmetatable({}, { __gc = function() resume(co2) end })
+weft.spawn(function() error("triggers a collection", 0) end):next(nil,
+  function() end)
+assert(t2:await() == "r2")
+
+-- Closed from outside: the task fails with an error, once woken.
+local co3
+local t3 = weft.spawn(function()
+  co3 = coroutine.running()
+  weft.sleep(10)
+end)
+weft.sleep(1)
+assert(close(co3))
+local ok, err = pcall(t3.await, t3)
+assert(not ok and tostring(err):find("dead coroutine"), tostring(err))
+print("all done")
