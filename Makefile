@@ -54,3 +54,24 @@ bench: deps
 bench-quick: deps
 	@bash scripts/bench-deps.sh
 	/usr/bin/python3 bench/run.py --quick --build build-bench
+
+# Fuzzing (tests/fuzz/README.md): the libFuzzer targets, built with clang,
+# ASan and UBSan in build-fuzz/, each run FUZZ_SECONDS one after another.
+# fuzz-ci runs each for 20 s.
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS = marshal tcp_lines http_response http_options size
+.PHONY: fuzz fuzz-ci fuzz-build
+fuzz-build: deps
+	@bash scripts/fuzz-deps.sh
+	cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang -DWEFT_FUZZ=ON \
+	  -DWEFT_SANITIZE=ON -DWEFT_TESTS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g" >/dev/null
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) \
+	  $(foreach t,$(FUZZ_TARGETS),--target fuzz_$(t))
+
+fuzz: fuzz-build
+	bash tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-ci:
+	$(MAKE) fuzz FUZZ_SECONDS=20
