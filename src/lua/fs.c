@@ -20,6 +20,7 @@
 #include "host.h"
 
 #define HANDLE_MT "weft.FileHandle"
+static const char HANDLE_TAG[] = HANDLE_MT;
 #define CHUNK (64 * 1024)
 
 /* --------------------------------------------------------------- errors */
@@ -134,10 +135,17 @@ static void job_read(weft_call_t *c, void *ud) {
   weft_call_resolve(c, &v);
 }
 
+/* The string argument i: its value, or an empty string's. */
+static const weft_value_t *svalue(weft_call_t *c, size_t i) {
+  static const weft_value_t empty = {WEFT_VSTR, {.s = {"", 0}}};
+  const weft_value_t *v = arg(c, i);
+  return v->type == WEFT_VSTR ? v : &empty;
+}
+
 /* fs.write(path, data, append) */
 static void job_write(weft_call_t *c, void *ud) {
   const char *path = sarg(c, 0);
-  const weft_value_t *data = arg(c, 1);
+  const weft_value_t *data = svalue(c, 1);
   int fd, e, flags = O_WRONLY | O_CREAT | O_CLOEXEC;
   (void)ud;
   flags |= barg(c, 2) ? O_APPEND : O_TRUNC;
@@ -289,7 +297,7 @@ static int mkdir_p(char *path) {
 
 /* fs.mkdir(path, recursive) */
 static void job_mkdir(weft_call_t *c, void *ud) {
-  const weft_value_t *pv = arg(c, 0);
+  const weft_value_t *pv = svalue(c, 0);
   int e = 0;
   (void)ud;
   if (!barg(c, 1)) {
@@ -373,13 +381,23 @@ static void job_rename(weft_call_t *c, void *ud) {
 /* About FileH: an open file descriptor shared by the script's handle and
  * the jobs in flight on it. Each holds a reference; the last one closes
  * the descriptor, on whichever thread drops it, so a cancelled job still
- * running on a worker never sees its descriptor closed or reused. */
+ * running on a worker never sees its descriptor closed or reused. The
+ * handle is made first, with no descriptor (fd -1); the open job then
+ * gives it one, once (a compare-and-swap). So no descriptor number ever
+ * reaches Lua: a script cannot make weft close a descriptor it does not
+ * own, and one opened for a caller that left is closed with its handle. */
 typedef struct FileH {
   atomic_int refs;
-  int fd;
+  atomic_int fd;
   size_t size; /* of this block */
   char path[1];
 } FileH;
+
+/* The descriptor of h for a job: -1 until opened (the calls then fail
+ * with EBADF). The open job's release pairs with this acquire. */
+static int fileh_fd(FileH *h) {
+  return atomic_load_explicit(&h->fd, memory_order_acquire);
+}
 
 static void fileh_ref(void *ud) {
   atomic_fetch_add_explicit(&((FileH *)ud)->refs, 1, memory_order_relaxed);
@@ -389,12 +407,13 @@ static void fileh_unref(void *ud) {
   FileH *h = ud;
   if (atomic_fetch_sub_explicit(&h->refs, 1, memory_order_acq_rel) != 1)
     return;
-  if (h->fd >= 0) close(h->fd);
+  if (fileh_fd(h) >= 0) close(fileh_fd(h));
   weft__valloc(h, h->size, 0);
 }
 
 /* The script's handle: owner of one reference until closed. */
 typedef struct HandleUd {
+  const char *tag; /* HANDLE_TAG: see About userdata tags */
   FileH *h;
 } HandleUd;
 
@@ -412,33 +431,39 @@ static int mode_flags(const char *m) {
   return f | O_CLOEXEC;
 }
 
-/* open(path, flags) -> fd. A descriptor whose caller left (the resolve
- * lost to a cancel) is closed here, so it cannot leak. */
+/* h:open(mode): opens the handle's path with fopen's mode (see FileH).
+ * A second open of one handle fails (EBUSY) and closes what it opened. */
 static void job_open(weft_call_t *c, void *ud) {
-  const char *path = sarg(c, 0);
-  weft_value_t v;
+  FileH *h = ud;
+  int flags = mode_flags(sarg(c, 0)), fd, none = -1;
   struct stat st;
-  int fd;
-  (void)ud;
-  if ((fd = open(path, (int)iarg(c, 1), 0666)) < 0)
-    return fail(c, path, errno);
+  if (flags < 0) return fail(c, h->path, EINVAL);
+  if ((fd = open(h->path, flags, 0666)) < 0) return fail(c, h->path, errno);
   if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
     close(fd);
-    return fail(c, path, EISDIR);
+    return fail(c, h->path, EISDIR);
   }
-  weft_value_int(&v, fd);
-  if (weft_call_resolve(c, &v) != 0) close(fd);
+  if (!atomic_compare_exchange_strong_explicit(&h->fd, &none, fd,
+                                               memory_order_release,
+                                               memory_order_relaxed)) {
+    close(fd);
+    return fail(c, h->path, EBUSY);
+  }
+  weft_call_resolve(c, NULL);
 }
 
 /* h:read(n): up to n bytes, or nil at the end. */
 static void job_hread(weft_call_t *c, void *ud) {
   FileH *h = ud;
-  size_t want = (size_t)iarg(c, 0);
-  char *buf = weft__valloc(NULL, 0, want + 1);
+  int64_t n64 = iarg(c, 0);
+  size_t want = (size_t)n64;
+  char *buf;
   weft_value_t v;
   ssize_t n;
-  if (buf == NULL) return fail(c, h->path, ENOMEM);
-  do n = read(h->fd, buf, want);
+  if (n64 < 0 || (uint64_t)n64 >= SIZE_MAX) return fail(c, h->path, EINVAL);
+  if ((buf = weft__valloc(NULL, 0, want + 1)) == NULL)
+    return fail(c, h->path, ENOMEM);
+  do n = read(fileh_fd(h), buf, want);
   while (n < 0 && errno == EINTR);
   if (n <= 0) {
     int e = errno;
@@ -461,8 +486,8 @@ static void job_hread(weft_call_t *c, void *ud) {
 
 static void job_hwrite(weft_call_t *c, void *ud) {
   FileH *h = ud;
-  const weft_value_t *d = arg(c, 0);
-  int e = write_all(h->fd, d->u.s.ptr, d->u.s.len);
+  const weft_value_t *d = svalue(c, 0);
+  int e = write_all(fileh_fd(h), d->u.s.ptr, d->u.s.len);
   if (e) return fail(c, h->path, e);
   weft_call_resolve(c, NULL);
 }
@@ -470,9 +495,12 @@ static void job_hwrite(weft_call_t *c, void *ud) {
 static void job_hseek(weft_call_t *c, void *ud) {
   static const int whence[] = {SEEK_SET, SEEK_CUR, SEEK_END};
   FileH *h = ud;
+  int64_t w = iarg(c, 0);
   weft_value_t v;
-  off_t pos = lseek(h->fd, (off_t)iarg(c, 1), whence[iarg(c, 0) % 3]);
-  if (pos < 0) return fail(c, h->path, errno);
+  off_t pos;
+  if (w < 0 || w > 2) return fail(c, h->path, EINVAL);
+  if ((pos = lseek(fileh_fd(h), (off_t)iarg(c, 1), whence[w])) < 0)
+    return fail(c, h->path, errno);
   weft_value_int(&v, (int64_t)pos);
   weft_call_resolve(c, &v);
 }
@@ -482,54 +510,102 @@ static void job_hseek(weft_call_t *c, void *ud) {
 static const weft_fn_opts pool_opts = {WEFT_FN_POOL, WEFT_PRIO_NORMAL, 0,
                                        NULL, NULL};
 
-/* Runs job on the pool with the arguments 1..n (checked by io.lua);
- * upvalue 2 is the job, upvalue 3 its name. */
-static int l_job(lua_State *L) {
-  State *S = upstate(L);
-  const char *name = lua_tostring(L, lua_upvalueindex(3));
-  weft_host_fn job = (weft_host_fn)(uintptr_t)lua_touserdata(
-      L, lua_upvalueindex(2));
-  Task *t = lw_need_task(L, S, name);
-  return lw_call(L, t, name, job, &pool_opts, 1, lua_gettop(L), NULL, NULL);
+/* The jobs, by the key of their primitive in the internal table. args
+ * says what each takes after the handle of a handle job: s a string, b a
+ * boolean, i an integer. */
+static const struct Job {
+  const char *key, *name, *args;
+  weft_host_fn job;
+  int handle;
+} jobs[] = {
+    {"fs_read", "fs.read", "s", job_read, 0},
+    {"fs_write", "fs.write", "ssb", job_write, 0},
+    {"fs_append", "fs.append", "ssb", job_write, 0},
+    {"fs_stat", "fs.stat", "s", job_stat, 0},
+    {"fs_exists", "fs.exists", "s", job_exists, 0},
+    {"fs_list", "fs.list", "s", job_list, 0},
+    {"fs_mkdir", "fs.mkdir", "sb", job_mkdir, 0},
+    {"fs_remove", "fs.remove", "sb", job_remove, 0},
+    {"fs_rename", "fs.rename", "ss", job_rename, 0},
+    {"fs_open", "fs.open", "s", job_open, 1},
+    {"fs_lines", "fs.lines", "s", job_open, 1},
+    {"fs_hread", "file:read", "i", job_hread, 1},
+    {"fs_hlines", "file:lines", "i", job_hread, 1},
+    {"fs_hwrite", "file:write", "s", job_hwrite, 1},
+    {"fs_hseek", "file:seek", "ii", job_hseek, 1},
+};
+
+#define NJOBS (sizeof jobs / sizeof jobs[0])
+
+/* The job of the running primitive: upvalue 2 is its index in jobs, not
+ * a function pointer, as a script can replace upvalues. */
+static const struct Job *upjob(lua_State *L) {
+  int isint;
+  lua_Integer i = lua_tointegerx(L, lua_upvalueindex(2), &isint);
+  if (!isint || i < 1 || (size_t)i > NJOBS)
+    luaL_error(L, "weft.fs: corrupted upvalue 2 (expected a job number)");
+  return &jobs[i - 1];
+}
+
+/* Leaves exactly the arguments spec says from first, of those types. */
+static void check_args(lua_State *L, int first, const char *spec,
+                       const char *fname) {
+  static const char *const what[] = {"a string", "a boolean", "an integer"};
+  int i;
+  lua_settop(L, first + (int)strlen(spec) - 1);
+  for (i = 0; spec[i]; i++) {
+    int k = spec[i] == 's' ? 0 : spec[i] == 'b' ? 1 : 2;
+    int ok = k == 0   ? lua_type(L, first + i) == LUA_TSTRING
+             : k == 1 ? lua_type(L, first + i) == LUA_TBOOLEAN
+                      : lua_isinteger(L, first + i);
+    if (!ok)
+      luaL_error(L, "%s: argument %d must be %s, got %s", fname, first + i,
+                 what[k], luaL_typename(L, first + i));
+  }
 }
 
 static HandleUd *check_handle(lua_State *L, const char *fname) {
-  HandleUd *hu = luaL_testudata(L, 1, HANDLE_MT);
-  if (hu == NULL) luaL_error(L, "%s: not a file", fname);
+  HandleUd *hu = lw_checkudata(L, 1, sizeof *hu, HANDLE_TAG, fname);
   if (hu->h == NULL) luaL_error(L, "%s: the file is closed", fname);
   return hu;
 }
 
-/* I.fs_handle_job(h, ...): a job on an open file; upvalues as l_job. */
-static int l_handle_job(lua_State *L) {
+/* A job on the pool with the arguments checked against its spec (io.lua
+ * checks them for the script; these are private). A handle job (h, ...)
+ * runs on an open handle and holds a reference to its descriptor. */
+static int l_job(lua_State *L) {
   State *S = upstate(L);
-  const char *name = lua_tostring(L, lua_upvalueindex(3));
-  weft_host_fn job = (weft_host_fn)(uintptr_t)lua_touserdata(
-      L, lua_upvalueindex(2));
-  HandleUd *hu = check_handle(L, name);
-  Task *t = lw_need_task(L, S, name);
+  const struct Job *j = upjob(L);
   weft_fn_opts o = pool_opts;
+  HandleUd *hu = NULL;
+  Task *t;
+  if (j->handle) hu = check_handle(L, j->name);
+  check_args(L, j->handle ? 2 : 1, j->args, j->name);
+  t = lw_need_task(L, S, j->name);
+  if (!j->handle)
+    return lw_call(L, t, j->name, j->job, &o, 1, lua_gettop(L), NULL, NULL);
   o.ud = hu->h;
-  return lw_call(L, t, name, job, &o, 2, lua_gettop(L) - 1, fileh_ref,
+  return lw_call(L, t, j->name, j->job, &o, 2, lua_gettop(L) - 1, fileh_ref,
                  fileh_unref);
 }
 
-/* I.fs_wrap(fd, path) -> handle, owned by the running task. */
-static int l_wrap(lua_State *L) {
+/* I.fs_handle(path) -> a handle for path, not yet open (see FileH),
+ * owned by the running task. */
+static int l_handle(lua_State *L) {
   State *S = upstate(L);
-  int fd = (int)luaL_checkinteger(L, 1);
   size_t len;
-  const char *path = luaL_checklstring(L, 2, &len);
-  HandleUd *hu = lua_newuserdatauv(L, sizeof *hu, 0);
+  const char *path = luaL_checklstring(L, 1, &len);
+  HandleUd *hu;
+  if (len >= SIZE_MAX - sizeof *hu->h)
+    return luaL_error(L, "fs.open: path too long");
+  hu = lua_newuserdatauv(L, sizeof *hu, 0);
+  hu->tag = HANDLE_TAG;
   hu->h = NULL;
   luaL_setmetatable(L, HANDLE_MT);
   hu->h = weft__valloc(NULL, 0, sizeof *hu->h + len);
-  if (hu->h == NULL) {
-    close(fd);
-    return luaL_error(L, "fs.open: not enough memory");
-  }
+  if (hu->h == NULL) return luaL_error(L, "fs.open: not enough memory");
   atomic_init(&hu->h->refs, 1);
-  hu->h->fd = fd;
+  atomic_init(&hu->h->fd, -1);
   hu->h->size = sizeof *hu->h + len;
   memcpy(hu->h->path, path, len + 1);
   if (S->current) lw_task_own(L, S->current, -1);
@@ -545,75 +621,59 @@ static void hclose(lua_State *L, void *ud) {
   if (hu->h) fileh_unref(hu->h);
   hu->h = NULL;
 }
-static const LwOwned handle_owned = {hclose};
+static const LwOwned handle_owned = {hclose, sizeof(HandleUd), HANDLE_TAG};
 
-/* h:close() / __gc / __close */
-static int l_hclose(lua_State *L) {
-  hclose(L, luaL_checkudata(L, 1, HANDLE_MT));
+/* __gc and __close: on anything a script gives them, nothing happens. */
+static int l_hclose_mm(lua_State *L) {
+  HandleUd *hu = lw_toudata(L, 1, sizeof *hu, HANDLE_TAG);
+  if (hu) hclose(L, hu);
   return 0;
 }
 
+/* I.fs_hclose(h) */
+static int l_hclose(lua_State *L) {
+  hclose(L, lw_checkudata(L, 1, sizeof(HandleUd), HANDLE_TAG, "file:close"));
+  return 0;
+}
+
+/* I.fs_hclosed(h) -> boolean */
 static int l_hclosed(lua_State *L) {
-  HandleUd *hu = luaL_checkudata(L, 1, HANDLE_MT);
+  HandleUd *hu = lw_checkudata(L, 1, sizeof *hu, HANDLE_TAG, "file:closed");
   lua_pushboolean(L, hu->h == NULL);
   return 1;
 }
 
-/* I.fs_flags(mode) -> open flags, or nil for a bad mode */
+/* I.fs_flags(mode) -> whether mode is a valid open mode */
 static int l_flags(lua_State *L) {
-  int f = mode_flags(luaL_checkstring(L, 1));
-  if (f < 0) return 0;
-  lua_pushinteger(L, f);
+  lua_pushboolean(L, mode_flags(luaL_checkstring(L, 1)) >= 0);
   return 1;
 }
-
-static const struct {
-  const char *key, *name;
-  weft_host_fn job;
-  int handle;
-} jobs[] = {
-    {"fs_read", "fs.read", job_read, 0},
-    {"fs_write", "fs.write", job_write, 0},
-    {"fs_append", "fs.append", job_write, 0},
-    {"fs_stat", "fs.stat", job_stat, 0},
-    {"fs_exists", "fs.exists", job_exists, 0},
-    {"fs_list", "fs.list", job_list, 0},
-    {"fs_mkdir", "fs.mkdir", job_mkdir, 0},
-    {"fs_remove", "fs.remove", job_remove, 0},
-    {"fs_rename", "fs.rename", job_rename, 0},
-    {"fs_open", "fs.open", job_open, 0},
-    {"fs_lines", "fs.lines", job_open, 0},
-    {"fs_hread", "file:read", job_hread, 1},
-    {"fs_hlines", "file:lines", job_hread, 1},
-    {"fs_hwrite", "file:write", job_hwrite, 1},
-    {"fs_hseek", "file:seek", job_hseek, 1},
-};
 
 /* Adds the primitives to the internal table on top (io.lua builds
  * weft.fs from them). */
 void lw_open_fs(lua_State *L, State *S) {
   size_t i;
-  for (i = 0; i < sizeof jobs / sizeof jobs[0]; i++) {
+  for (i = 0; i < NJOBS; i++) {
     lw_push_state(L, S);
-    lua_pushlightuserdata(L, (void *)(uintptr_t)jobs[i].job);
-    lua_pushstring(L, jobs[i].name);
-    lua_pushcclosure(L, jobs[i].handle ? l_handle_job : l_job, 3);
+    lua_pushinteger(L, (lua_Integer)i + 1);
+    lua_pushcclosure(L, l_job, 2);
     lua_setfield(L, -2, jobs[i].key);
   }
   lw_push_state(L, S);
-  lua_pushcclosure(L, l_wrap, 1);
-  lua_setfield(L, -2, "fs_wrap");
+  lua_pushcclosure(L, l_handle, 1);
+  lua_setfield(L, -2, "fs_handle");
   lua_pushcfunction(L, l_hclose);
   lua_setfield(L, -2, "fs_hclose");
   lua_pushcfunction(L, l_hclosed);
   lua_setfield(L, -2, "fs_hclosed");
   luaL_newmetatable(L, HANDLE_MT);
-  lua_pushcfunction(L, l_hclose);
+  lw_protect_mt(L, HANDLE_MT);
+  lua_pushcfunction(L, l_hclose_mm);
   lua_setfield(L, -2, "__gc");
-  lua_pushcfunction(L, l_hclose);
+  lua_pushcfunction(L, l_hclose_mm);
   lua_setfield(L, -2, "__close");
   lw_set_owned_close(L, &handle_owned);
   lua_pop(L, 1);
   lua_pushcfunction(L, l_flags);
-  lua_setfield(L, -2, "fs_flags");
+  lua_setfield(L, -2, "fs_valid_mode");
 }

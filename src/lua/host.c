@@ -14,25 +14,34 @@
 
 #define HOSTFN_MT "weft.HostFn"
 #define CALL_MT "weft.Call"
+#define WATCH_MT "weft.Watch"
+/* Userdata tags: see About userdata tags in lweft.h. */
+static const char HOSTFN_TAG[] = HOSTFN_MT, CALL_TAG[] = CALL_MT,
+                  WATCH_TAG[] = WATCH_MT;
 
 /* About HostFn: the upvalue of a registered function's closure. A call
  * copies what it needs (the name included), so it may outlive this. */
 typedef struct HostFn {
+  const char *tag; /* HOSTFN_TAG */
   weft_host_fn fn;
   weft_fn_opts opts;
+  size_t len; /* of name */
   char name[1];
 } HostFn;
 
 /* About CallUd: the calling task's reference to its call, in a userdata on
  * the task's stack, so an abandoned wait still releases it (__gc). */
 typedef struct CallUd {
+  const char *tag; /* CALL_TAG */
   weft_call_t *c;
   weft_value_t args; /* the arguments, until the call takes them */
 } CallUd;
 
+/* __gc: a script can call it (debug.getmetatable) with anything, or on a
+ * call in progress, which its continuation then finds gone (call_at). */
 static int call_gc(lua_State *L) {
-  CallUd *cu = lua_touserdata(L, 1);
-  if (cu == NULL) return 0; /* a table given this metatable */
+  CallUd *cu = lw_toudata(L, 1, sizeof *cu, CALL_TAG);
+  if (cu == NULL) return 0;
   if (cu->c) weft__call_release(cu->c);
   cu->c = NULL;
   weft_value_free(&cu->args); /* a conversion that raised */
@@ -84,9 +93,18 @@ static int finish(lua_State *L, int cidx) {
 
 static int wait_call(lua_State *L, Task *t, int cidx);
 
+/* The call of the CallUd a continuation left at cidx: debug.setlocal can
+ * replace it, and a script can finalize it (see call_gc). */
+static CallUd *call_at(lua_State *L, int cidx) {
+  CallUd *cu = lw_toudata(L, cidx, sizeof *cu, CALL_TAG);
+  if (cu == NULL || cu->c == NULL)
+    luaL_error(L, "weft: a host call's state was replaced or finalized");
+  return cu;
+}
+
 static int call_k(lua_State *L, int st, lua_KContext cidx) {
   Task *t = upstate(L)->current;
-  CallUd *cu = lua_touserdata(L, (int)cidx);
+  CallUd *cu = call_at(L, (int)cidx);
   weft_call_t *c = cu->c;
   (void)st;
   if (t->status == WEFT_ETIMEDOUT || t->status == WEFT_ECANCELED) {
@@ -117,11 +135,12 @@ static int room_k(lua_State *L, int st, lua_KContext cidx) {
   Task *t = upstate(L)->current;
   (void)st;
   if (t->status == WEFT_ECANCELED) {
-    CallUd *cu = lua_touserdata(L, (int)cidx);
+    CallUd *cu = call_at(L, (int)cidx);
     weft__call_release(cu->c);
     cu->c = NULL;
     lw_raise_cancel(L, t);
   }
+  call_at(L, (int)cidx);
   return start_call(L, t, (int)cidx);
 }
 
@@ -161,6 +180,7 @@ int lw_call(lua_State *L, Task *t, const char *name, weft_host_fn fn,
   int cidx;
   if (opts->kind == WEFT_FN_POOL) pool = get_pool(L, S, name);
   cu = lua_newuserdatauv(L, sizeof *cu, 0);
+  cu->tag = CALL_TAG;
   cu->c = NULL;
   weft_value_nil(&cu->args);
   lua_rawgeti(L, LUA_REGISTRYINDEX, S->mt_call_ref);
@@ -177,10 +197,21 @@ int lw_call(lua_State *L, Task *t, const char *name, weft_host_fn fn,
   return start_call(L, t, cidx);
 }
 
+/* The HostFn of the running host function: upvalue 2, checked (a script
+ * can replace it with debug.setupvalue). */
+static HostFn *uphostfn(lua_State *L) {
+  HostFn *h = lua_touserdata(L, lua_upvalueindex(2));
+  size_t len = lua_rawlen(L, lua_upvalueindex(2));
+  if (h == NULL || len < sizeof *h || h->tag != HOSTFN_TAG ||
+      len != sizeof *h + h->len)
+    luaL_error(L, "weft: corrupted upvalue 2 of a host function");
+  return h;
+}
+
 /* The Lua function of a registered host function: f(...) -> result */
 static int host_call(lua_State *L) {
   State *S = upstate(L);
-  HostFn *h = lua_touserdata(L, lua_upvalueindex(2));
+  HostFn *h = uphostfn(L);
   Task *t = NULL;
   if (h->opts.kind != WEFT_FN_SYNC) t = lw_need_task(L, S, h->name);
   if (h->opts.kind == WEFT_FN_POOL) get_pool(L, S, h->name);
@@ -198,6 +229,8 @@ int weft_lua_push_fn(lua_State *L, const char *name, weft_host_fn fn,
     return WEFT_EINVAL;
   lw_push_state(L, lw_open_state(L));
   h = lua_newuserdatauv(L, sizeof *h + len, 0);
+  h->tag = HOSTFN_TAG;
+  h->len = len;
   h->fn = fn;
   h->opts = *opts;
   memcpy(h->name, name, len + 1);
@@ -280,53 +313,98 @@ void lw_host_stats(lua_State *L, State *S) {
 
 /* ------------------------------------------------ non-blocking evaluation */
 
+/* About Watch: the done callback of a task started by weft_lua_spawn, in
+ * a userdata (upvalue 2 of the watcher), never as a light userdata a
+ * script could read or replace. done is cleared before it is called and
+ * when weft_lua_spawn fails: it is called at most once, and only after
+ * weft_lua_spawn returned LUA_OK. */
+typedef struct Watch {
+  const char *tag; /* WATCH_TAG */
+  weft_lua_done_fn done;
+  void *ud;
+} Watch;
+
+/* About SpawnReq: how weft_lua_spawn hands its callback to spawn_entry:
+ * not on the Lua stack, as a script can capture spawn_entry with a call
+ * hook (debug.sethook) and call it again. One per thread, as a Lua state
+ * is used by one thread at a time; nested calls stack. spawn_entry takes
+ * it once (taken); a second call raises. */
+typedef struct SpawnReq {
+  weft_lua_done_fn done;
+  void *ud;
+  Watch *watch; /* made by spawn_entry */
+  int taken;
+  struct SpawnReq *prev;
+} SpawnReq;
+static _Thread_local SpawnReq *spawn_req;
+
 /* The body of the watcher task weft_lua_spawn starts beside a task with a
  * done callback: waits for it (its own cancellation does not stop the
  * wait) and calls the callback with the task at index 1. */
 static int watch_k(lua_State *L, int st, lua_KContext ctx) {
   State *S = upstate(L);
-  Fut *f = lua_touserdata(L, 1);
-  weft_lua_done_fn done = (weft_lua_done_fn)(uintptr_t)
-      lua_touserdata(L, lua_upvalueindex(2));
+  Fut *f = lw_checkfut(L, S, 1, "weft_lua_spawn");
+  Watch *w = lw_toudata(L, lua_upvalueindex(2), sizeof *w, WATCH_TAG);
+  weft_lua_done_fn done;
   (void)st;
   (void)ctx;
+  if (w == NULL) return luaL_error(L, "weft_lua_spawn: corrupted upvalue 2");
   if (lw_future(f)->state == WEFT_FUTURE_PENDING) {
-    weft_task_await(&S->current->t, lw_future(f), WEFT_FOREVER);
+    Task *t = lw_in_task(L, S, "weft_lua_spawn");
+    weft_task_await(&t->t, lw_future(f), WEFT_FOREVER);
     return lua_yieldk(L, 0, 0, watch_k);
   }
-  done(lua_touserdata(L, lua_upvalueindex(3)), L, 1);
+  if ((done = w->done) != NULL) {
+    w->done = NULL;
+    done(w->ud, L, 1);
+  }
   return 0;
 }
 
 static int watch(lua_State *L) { return watch_k(L, 0, 0); }
 
-/* [done, ud, fn, args...] -> task; protected by weft_lua_spawn. */
+/* [fn, args...] -> task; protected by weft_lua_spawn, which gives the
+ * callback through spawn_req. */
 static int spawn_entry(lua_State *L) {
   State *S = lw_open_state(L);
+  SpawnReq *q = spawn_req;
+  Watch *w;
   int top;
-  lw_spawn_at(L, S, 3, WEFT_PRIO_NORMAL, 0);
+  if (q == NULL || q->taken)
+    return luaL_error(L, "weft_lua_spawn: its entry was called again");
+  q->taken = 1;
+  lw_spawn_at(L, S, 1, WEFT_PRIO_NORMAL, 0);
   top = lua_gettop(L);
-  if (lua_touserdata(L, 1)) {
-    lw_push_state(L, S);
-    lua_pushvalue(L, 1);
-    lua_pushvalue(L, 2);
-    lua_pushcclosure(L, watch, 3);
-    lua_pushvalue(L, top);
-    lw_spawn_at(L, S, top + 1, WEFT_PRIO_NORMAL, 0);
-    lua_settop(L, top);
-  }
+  if (q->done == NULL) return 1;
+  lw_push_state(L, S);
+  w = lua_newuserdatauv(L, sizeof *w, 0);
+  w->tag = WATCH_TAG;
+  w->done = NULL; /* armed by weft_lua_spawn once it succeeded */
+  w->ud = q->ud;
+  q->watch = w;
+  lua_pushcclosure(L, watch, 2);
+  lua_pushvalue(L, -2);
+  lw_spawn_at(L, S, top + 1, WEFT_PRIO_NORMAL, 0);
+  lua_settop(L, top);
   return 1;
 }
 
-/* Nothing before lua_pcall allocates (a light C function and two light
- * userdata), so an out-of-memory error cannot escape unprotected. */
+/* Nothing before lua_pcall allocates (a light C function), so an
+ * out-of-memory error cannot escape unprotected. */
 int weft_lua_spawn(lua_State *L, int nargs, weft_lua_done_fn done, void *ud) {
   int base = lua_gettop(L) - nargs, r;
+  SpawnReq q;
+  q.done = done;
+  q.ud = ud;
+  q.watch = NULL;
+  q.taken = 0;
+  q.prev = spawn_req;
+  spawn_req = &q;
   lua_pushcfunction(L, spawn_entry);
-  lua_pushlightuserdata(L, (void *)(uintptr_t)done);
-  lua_pushlightuserdata(L, ud);
-  lua_rotate(L, base, 3);
-  r = lua_pcall(L, nargs + 3, 1, 0);
+  lua_insert(L, base);
+  r = lua_pcall(L, nargs + 1, 1, 0);
+  spawn_req = q.prev;
+  if (r == LUA_OK && q.watch) q.watch->done = done;
   if (r == LUA_OK) weft_loop_wake(weft_lua_loop(L));
   return r;
 }
@@ -351,9 +429,8 @@ int weft_lua_result(lua_State *L, int idx, int *nres) {
 
 void lw_open_host(lua_State *L, State *S) {
   luaL_newmetatable(L, CALL_MT);
+  lw_protect_mt(L, CALL_MT);
   lua_pushcfunction(L, call_gc);
   lua_setfield(L, -2, "__gc");
   S->mt_call_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  luaL_newmetatable(L, HOSTFN_MT);
-  lua_pop(L, 1);
 }

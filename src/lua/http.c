@@ -109,6 +109,9 @@ static void load_curl(void) {
 #define curl_slist_free_all curl.slist_free_all
 
 #define GUARD_MT "weft.HttpRequest"
+#define CTX_MT "weft.HttpContext" /* no metatable: the tag's name */
+/* Userdata tags: see About userdata tags in lweft.h. */
+static const char GUARD_TAG[] = GUARD_MT, CTX_TAG[] = CTX_MT;
 /* A streamed body stops being read from the socket (the transfer is
  * paused) once this much waits for the script: the backpressure bound. */
 #define HIGH_WATER (64 * 1024)
@@ -213,12 +216,14 @@ struct Req {
  * streamed response's _h). busy: a task waits in response:read. */
 enum { G_OPEN, G_ENDED, G_CLOSED };
 typedef struct Guard {
+  const char *tag; /* GUARD_TAG */
   Req *req;
   int state, busy;
 } Guard;
 
 /* The upvalue of the primitives: the State's Http, once created. */
 typedef struct Ctx {
+  const char *tag; /* CTX_TAG: debug.setupvalue can replace it */
   Http *h;
 } Ctx;
 
@@ -679,9 +684,11 @@ static void close_http(Closer *c) {
 /* The State's Http, created on first use. NULL on failure. */
 static Http *get_http(lua_State *L, State *S) {
   static uv_once_t once = UV_ONCE_INIT;
-  Ctx *ctx = lua_touserdata(L, lua_upvalueindex(2));
-  Http *h = ctx->h;
-  if (h) return h;
+  Ctx *ctx = lw_toudata(L, lua_upvalueindex(2), sizeof *ctx, CTX_TAG);
+  Http *h;
+  if (ctx == NULL)
+    luaL_error(L, "weft.http: corrupted upvalue 2 (expected its context)");
+  if ((h = ctx->h) != NULL) return h;
   uv_once(&once, load_curl);
   if (curl_error[0] || (h = xalloc(sizeof *h)) == NULL) return NULL;
   if ((h->multi = curl_multi_init()) == NULL) {
@@ -862,11 +869,20 @@ static void guard_release(lua_State *L, void *ud) {
   if (g->state == G_OPEN) g->state = G_CLOSED;
   if (r) req_free(r);
 }
-static const LwOwned guard_owned = {guard_release}; /* see LwOwned */
+static const LwOwned guard_owned = {guard_release, sizeof(Guard),
+                                    GUARD_TAG}; /* see LwOwned */
+
+/* The guard at idx, or raises: a continuation checks what it left on its
+ * stack, as debug.setlocal can replace it. */
+static Guard *guard_at(lua_State *L, int idx, const char *fname) {
+  Guard *g = lw_toudata(L, idx, sizeof *g, GUARD_TAG);
+  if (g == NULL) luaL_error(L, "%s: the request was replaced", fname);
+  return g;
+}
 
 static int guard_close(lua_State *L) {
-  Guard *g = lua_touserdata(L, 1);
-  if (g == NULL) return 0; /* a table given this metatable */
+  Guard *g = lw_toudata(L, 1, sizeof *g, GUARD_TAG);
+  if (g == NULL) return 0; /* not a guard: a script called this */
   guard_release(L, g);
   return 0;
 }
@@ -988,9 +1004,11 @@ static int raise_failed(lua_State *L, Guard *g) {
  * guard at gidx lets go) and the error is raised. A cancellation makes
  * no message first: with memory short, it must still end as one. */
 static int give_up(lua_State *L, Task *t, int gidx) {
-  Guard *g = lua_touserdata(L, gidx);
+  Guard *g = guard_at(L, gidx, "weft.http");
   Req *r = g->req;
   int cancelled = t->status == WEFT_ECANCELED;
+  if (r == NULL) /* a script finalized the guard (debug.getmetatable) */
+    return luaL_error(L, "weft.http: the request was closed");
   if (!cancelled) /* the message needs r */
     lua_pushfstring(L, "%s: %s: timed out after %I ms", r->fname, r->url,
                     r->timeout_ms);
@@ -1015,10 +1033,11 @@ static int park(lua_State *L, State *S, Task *t, Req *r, lua_KFunction k) {
 static int request_k(lua_State *L, int st, lua_KContext ctx) {
   State *S = upstate(L);
   Task *t = S->current;
-  Guard *g = lua_touserdata(L, 3);
+  Guard *g = guard_at(L, 3, "weft.http");
   Req *r = g->req;
   (void)st;
   (void)ctx;
+  if (r == NULL) return luaL_error(L, "weft.http: the request was closed");
   if (t->status == WEFT_ECANCELED || t->status == WEFT_ETIMEDOUT)
     return give_up(L, t, 3);
   if (failed(r)) return raise_failed(L, g);
@@ -1055,6 +1074,7 @@ static int l_request(lua_State *L) {
   lua_settop(L, 2);
   t = lw_need_task(L, S, fname);
   g = lua_newuserdatauv(L, sizeof *g, 0); /* at 3, where request_k looks */
+  g->tag = GUARD_TAG;
   g->req = NULL;
   g->state = G_OPEN;
   g->busy = 0;
@@ -1097,7 +1117,7 @@ static int l_request(lua_State *L) {
 /* ------------------------------------------------- streamed responses */
 
 static Guard *check_guard(lua_State *L, const char *fname) {
-  Guard *g = luaL_testudata(L, 1, GUARD_MT);
+  Guard *g = lw_toudata(L, 1, sizeof *g, GUARD_TAG);
   if (g == NULL) luaL_error(L, "%s: not a streamed response", fname);
   return g;
 }
@@ -1138,7 +1158,7 @@ static int read_step(lua_State *L, State *S, Task *t, Guard *g) {
 static int read_k(lua_State *L, int st, lua_KContext ctx) {
   State *S = upstate(L);
   Task *t = S->current;
-  Guard *g = lua_touserdata(L, 1);
+  Guard *g = guard_at(L, 1, "response:read");
   (void)st;
   (void)ctx;
   g->busy = 0;
@@ -1183,6 +1203,7 @@ void lw_open_http(lua_State *L, State *S) {
                                  {NULL, NULL}};
   Ctx *ctx;
   luaL_newmetatable(L, GUARD_MT);
+  lw_protect_mt(L, GUARD_MT);
   lua_pushcfunction(L, guard_close);
   lua_setfield(L, -2, "__gc");
   lua_pushcfunction(L, guard_close);
@@ -1191,6 +1212,7 @@ void lw_open_http(lua_State *L, State *S) {
   lua_pop(L, 1);
   lw_push_state(L, S);
   ctx = lua_newuserdatauv(L, sizeof *ctx, 0);
+  ctx->tag = CTX_TAG;
   ctx->h = NULL;
   luaL_setfuncs(L, fns, 2);
 }

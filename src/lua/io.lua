@@ -4,7 +4,6 @@
 -- SPDX-License-Identifier: MIT
 local weft, I = ...
 local type, error, pcall, setmetatable = type, error, pcall, setmetatable
-local getmetatable = getmetatable
 local tostring, select, mtype = tostring, select, math.type
 local sfind, ssub, concat = string.find, string.sub, table.concat
 
@@ -90,12 +89,16 @@ end
 -- About File: a handle (the C descriptor, closed when the last job using
 -- it ends) with a read buffer: buf holds bytes read ahead, pos the first
 -- unread one. Operations on one file run one at a time; busy guards it.
-local File = {__name = "weft.File"}
+-- files is the set of the File objects made here: a method checks its
+-- self there (File is protected, so getmetatable(f) gives its name).
+local File = {__name = "weft.File", __metatable = "weft.File"}
 File.__index = File
+local files = setmetatable({}, {__mode = "k"})
 
-local function new_file(fd, path)
-  return setmetatable({h = I.fs_wrap(fd, path), path = path, buf = "",
-    pos = 1}, File)
+local function new_file(h, path)
+  local f = setmetatable({h = h, path = path, buf = "", pos = 1}, File)
+  files[f] = true
+  return f
 end
 
 -- Runs a primitive on the open handle.
@@ -108,7 +111,7 @@ end
 -- second task using the file meanwhile gets an error, not mixed data.
 local function exclusive(fname, body)
   return function(self, ...)
-    if getmetatable(self) ~= File then
+    if not files[self] then
       error(fname .. ": not a file (use f:" .. fname:match("%w+$") .. ")", 2)
     end
     if I.fs_hclosed(self.h) then error(fname .. ": the file is closed", 2) end
@@ -270,21 +273,23 @@ function File:__tostring()
     I.fs_hclosed(self.h) and ", closed" or "")
 end
 
-local function open_flags(fname, mode)
-  if mode == nil then return I.fs_flags("r") end
+local function check_mode(fname, mode)
+  if mode == nil then return "r" end
   check_str(fname, "mode", mode)
-  local flags = I.fs_flags(mode)
-  if flags == nil then
+  if not I.fs_valid_mode(mode) then
     error(("%s: bad mode %q (use r, w, a, r+, w+ or a+)"):format(fname, mode),
       3)
   end
-  return flags
+  return mode
 end
 
+-- The handle is made first and opened by its job (see FileH in fs.c).
 function fs.open(path, mode)
   check_path("fs.open", "path", path)
-  local flags = open_flags("fs.open", mode)
-  return new_file(I.fs_open(path, flags), path)
+  mode = check_mode("fs.open", mode)
+  local h = I.fs_handle(path)
+  I.fs_open(h, mode)
+  return new_file(h, path)
 end
 
 -- for line in fs.lines(path) do ... end: reads in chunks; the file closes
@@ -292,7 +297,9 @@ end
 -- value) and when the task ends.
 function fs.lines(path)
   check_path("fs.lines", "path", path)
-  local f = new_file(I.fs_lines(path, I.fs_flags("r")), path)
+  local h = I.fs_handle(path)
+  I.fs_lines(h, "r")
+  local f = new_file(h, path)
   return function()
     local line = read_line(f)
     if line == nil then f:close() end

@@ -54,6 +54,9 @@ struct Closer {
   void (*close)(Closer *c);
 };
 
+/* How many types of resource a task can own (see LwOwned). */
+#define LW_OWNED_MAX 8
+
 typedef struct State {
   struct State *self; /* S itself while open, NULL once closed: upstate */
   weft_loop_t *loop;
@@ -74,6 +77,8 @@ typedef struct State {
   weft_pool_t *pool;  /* for pool functions; created on first use */
   int owns_pool;
   Closer closers;     /* list head */
+  const struct LwOwned *owned[LW_OWNED_MAX]; /* see LwOwned */
+  int nowned;
   /* The metatable of futures: a registry reference, to set it without a
    * lookup by name. */
   int mt_future_ref;
@@ -188,8 +193,7 @@ static inline void *lw_toudata(lua_State *L, int idx, size_t size,
 /* The same, or raises "<fname>: expected a <tag>, got <type>". */
 void *lw_checkudata(lua_State *L, int idx, size_t size, const char *tag,
                     const char *fname);
-/* Raises "<fname>: expected a <what>, got <type>"; the type is the __name
- * of a value's metatable if it has one ("FILE*"). */
+/* Raises "<fname>: expected a <what>, got <type>". */
 int lw_type_error(lua_State *L, int idx, const char *what, const char *fname);
 /* Sets the __metatable field of the metatable on top to its name, so that
  * getmetatable(v) gives the name and plain Lua cannot reach the
@@ -261,9 +265,14 @@ void lw_task_own(lua_State *L, Task *t, int idx);
 /* About LwOwned: how a resource a task owns is closed when the task ends:
  * close gets the resource's userdata and must not raise or allocate
  * (memory may be short). Each owned type puts one in its metatable with
- * lw_set_owned_close (metatable on top). */
+ * lw_set_owned_close (metatable on top), which also lists it in the state:
+ * a script can put any light userdata in a metatable (debug), so the task
+ * calls only a listed LwOwned, and only on a userdata of its size and tag
+ * (see About userdata tags). */
 typedef struct LwOwned {
   void (*close)(lua_State *L, void *ud);
+  size_t size;     /* of the userdata */
+  const char *tag; /* its tag */
 } LwOwned;
 void lw_set_owned_close(lua_State *L, const LwOwned *o);
 

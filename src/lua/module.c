@@ -104,6 +104,33 @@ void lw_bad_state(lua_State *L) {
              name, luaL_typename(L, lua_upvalueindex(1)));
 }
 
+int lw_type_error(lua_State *L, int idx, const char *what,
+                  const char *fname) {
+  return luaL_error(L, "%s: expected a %s, got %s", fname, what,
+                    luaL_typename(L, idx));
+}
+
+void *lw_checkudata(lua_State *L, int idx, size_t size, const char *tag,
+                    const char *fname) {
+  void *p = lw_toudata(L, idx, size, tag);
+  if (p == NULL) lw_type_error(L, idx, tag, fname);
+  return p;
+}
+
+void lw_protect_mt(lua_State *L, const char *name) {
+  lua_pushstring(L, name);
+  lua_setfield(L, -2, "__metatable");
+}
+
+State *lw_find_state(lua_State *L) {
+  State *S = NULL;
+  if (lua_getfield(L, LUA_REGISTRYINDEX, STATE_KEY) == LUA_TUSERDATA &&
+      is_state(L, -1))
+    S = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  return S;
+}
+
 void lw_push_state(lua_State *L, State *S) {
   /* The registry holds it from get_state on: see there. */
   if (lua_getfield(L, LUA_REGISTRYINDEX, STATE_KEY) != LUA_TUSERDATA ||

@@ -12,6 +12,7 @@
 #include "host.h"
 
 #define GUARD_MT "weft.IoGuard"
+static const char GUARD_TAG[] = GUARD_MT; /* see About userdata tags */
 
 /* About Op: what a waiting task and libuv share. The task waits on fut;
  * libuv's callbacks fill the op and settle fut. The task's stack holds a
@@ -29,13 +30,15 @@ struct Op {
 };
 
 typedef struct Guard {
+  const char *tag; /* GUARD_TAG */
   Op *op;
 } Guard;
 
+/* __gc: a script can call it (debug.getmetatable) with anything. */
 static int guard_gc(lua_State *L) {
-  Guard *g = lua_touserdata(L, 1);
+  Guard *g = lw_toudata(L, 1, sizeof *g, GUARD_TAG);
   Op *op;
-  if (g == NULL) return 0; /* a table given this metatable */
+  if (g == NULL) return 0;
   op = g->op;
   g->op = NULL;
   if (op) op->abandon(op);
@@ -44,9 +47,20 @@ static int guard_gc(lua_State *L) {
 
 static Guard *push_guard(lua_State *L) {
   Guard *g = lua_newuserdatauv(L, sizeof *g, 0);
+  g->tag = GUARD_TAG;
   g->op = NULL;
   luaL_setmetatable(L, GUARD_MT);
   return g;
+}
+
+/* The op of the guard a continuation left at idx. debug.setlocal can
+ * replace what a suspended C function holds on its stack, and
+ * debug.getmetatable lets a script finalize the guard: raises then. */
+static Op *guarded_op(lua_State *L, int idx, Guard **g, const char *fname) {
+  *g = lw_toudata(L, idx, sizeof **g, GUARD_TAG);
+  if (*g == NULL || (*g)->op == NULL)
+    luaL_error(L, "%s: its guard was replaced or finalized", fname);
+  return (*g)->op;
 }
 
 static void *xalloc(size_t n) {
@@ -261,8 +275,8 @@ static void push_results(lua_State *L, Proc *p) {
 /* Stack of exec while it waits: 1 cmd, 2 args, 3 opts, 4 guard. */
 static int exec_k(lua_State *L, int st, lua_KContext ctx) {
   Task *t = upstate(L)->current;
-  Guard *g = lua_touserdata(L, 4);
-  Proc *p = (Proc *)g->op;
+  Guard *g;
+  Proc *p = (Proc *)guarded_op(L, 4, &g, "process.exec");
   (void)st;
   if (t->status == WEFT_ECANCELED || t->status == WEFT_ETIMEDOUT) {
     g->op = NULL;
@@ -466,8 +480,8 @@ static void lookup_closer(Closer *c) {
 /* Stack while waiting: 1 host, 2 guard. */
 static int resolve_k(lua_State *L, int st, lua_KContext ctx) {
   Task *t = upstate(L)->current;
-  Guard *g = lua_touserdata(L, 2);
-  Lookup *k = (Lookup *)g->op;
+  Guard *g;
+  Lookup *k = (Lookup *)guarded_op(L, 2, &g, "dns.resolve");
   struct addrinfo *ai;
   char addr[INET6_ADDRSTRLEN];
   int n = 0;
@@ -537,6 +551,7 @@ static int l_resolve(lua_State *L) {
 
 void lw_open_proc(lua_State *L, State *S) {
   luaL_newmetatable(L, GUARD_MT);
+  lw_protect_mt(L, GUARD_MT);
   lua_pushcfunction(L, guard_gc);
   lua_setfield(L, -2, "__gc");
   lua_pop(L, 1);

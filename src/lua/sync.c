@@ -17,11 +17,15 @@
  * with its value while 2^32 failing try_sends pass (a 32-bit host) keeps
  * its value. */
 typedef struct Chan {
+  const char *tag; /* CHAN_TAG: see About userdata tags */
   weft_chan_t ch;
-  State *S;
+  State *S; /* NULL until made, and once finalized */
   uintptr_t seq;
   int wrapped;
 } Chan;
+
+static const char CHAN_TAG[] = CHAN_MT, SEM_TAG[] = SEM_MT,
+                  GROUP_TAG[] = GROUP_MT;
 
 /* The largest key: both a uintptr_t (the core's item) and a lua_Integer. */
 #define KEY_MAX                                          \
@@ -29,12 +33,20 @@ typedef struct Chan {
        ? (uintmax_t)UINTPTR_MAX                          \
        : (uintmax_t)LUA_MAXINTEGER)
 
+/* The channel at 1, live: also checked again by the continuations, as
+ * debug.setlocal can replace what a suspended C function has on its
+ * stack. */
 static Chan *checkchan(lua_State *L, const char *fname) {
-  Chan *c = lw_testudata(L, 1, upstate(L)->mt_chan);
-  if (c == NULL)
-    luaL_error(L, "%s: expected a channel, got %s", fname,
-               luaL_typename(L, 1));
+  Chan *c = lw_checkudata(L, 1, sizeof *c, CHAN_TAG, fname);
+  if (c->S == NULL) luaL_error(L, "%s: the channel was finalized", fname);
   return c;
+}
+
+/* Pushes the channel's table of values in flight, its user value (which
+ * debug.setuservalue can replace). */
+static void push_slots(lua_State *L, const char *fname) {
+  if (lua_getiuservalue(L, 1, 1) != LUA_TTABLE)
+    luaL_error(L, "%s: the channel's user value was replaced", fname);
 }
 
 /* weft.channel([capacity]) -> channel. Capacity 0 (the default) makes a
@@ -49,6 +61,7 @@ static int l_channel(lua_State *L) {
                          "to 2^31-1, got %I", cap);
   c = lua_newuserdatauv(L, sizeof *c, 1);
   memset(c, 0, sizeof *c);
+  c->tag = CHAN_TAG;
   luaL_setmetatable(L, CHAN_MT);
   lua_newtable(L);
   lua_setiuservalue(L, -2, 1);
@@ -60,9 +73,9 @@ static int l_channel(lua_State *L) {
 }
 
 /* Stores the value at idx in the channel's table; returns its key. */
-static uintptr_t put(lua_State *L, Chan *c, int idx) {
+static uintptr_t put(lua_State *L, Chan *c, int idx, const char *fname) {
   uintptr_t key;
-  lua_getiuservalue(L, 1, 1);
+  push_slots(L, fname);
   for (;;) {
     if ((uintmax_t)c->seq >= KEY_MAX) {
       c->seq = 0;
@@ -82,16 +95,16 @@ static uintptr_t put(lua_State *L, Chan *c, int idx) {
   return key;
 }
 
-static void drop(lua_State *L, uintptr_t key) {
-  lua_getiuservalue(L, 1, 1);
+static void drop(lua_State *L, uintptr_t key, const char *fname) {
+  push_slots(L, fname);
   lua_pushnil(L);
   lua_rawseti(L, -2, (lua_Integer)key);
   lua_pop(L, 1);
 }
 
 /* Pushes the value under key and removes it from the table. */
-static int take(lua_State *L, uintptr_t key) {
-  lua_getiuservalue(L, 1, 1);
+static int take(lua_State *L, uintptr_t key, const char *fname) {
+  push_slots(L, fname);
   lua_rawgeti(L, -1, (lua_Integer)key);
   lua_pushnil(L);
   lua_rawseti(L, -3, (lua_Integer)key);
@@ -109,7 +122,8 @@ static int send_k(lua_State *L, int st, lua_KContext ctx) {
   (void)st;
   (void)ctx;
   if (t->status == 0) return 0;
-  drop(L, t->t.item); /* not taken */
+  checkchan(L, "ch:send");
+  drop(L, t->t.item, "ch:send"); /* not taken */
   if (t->status == WEFT_ECANCELED) lw_raise_cancel(L, t);
   return closed_error(L, "ch:send");
 }
@@ -124,11 +138,11 @@ static int ch_send(lua_State *L) {
     return luaL_error(L, "ch:send: cannot send nil");
   t = lw_need_task(L, S, "ch:send");
   lua_settop(L, 2);
-  t->t.item = put(L, c, 2);
+  t->t.item = put(L, c, 2, "ch:send");
   r = weft_chan_send(&c->ch, &t->t, &t->t.item);
   if (r == WEFT_PENDING) return lua_yieldk(L, 0, 0, send_k);
   if (r == 0) return 0;
-  drop(L, t->t.item);
+  drop(L, t->t.item, "ch:send");
   return closed_error(L, "ch:send");
 }
 
@@ -136,7 +150,10 @@ static int recv_k(lua_State *L, int st, lua_KContext ctx) {
   Task *t = upstate(L)->current;
   (void)st;
   (void)ctx;
-  if (t->status == 0) return take(L, t->t.item);
+  if (t->status == 0) {
+    checkchan(L, "ch:recv");
+    return take(L, t->t.item, "ch:recv");
+  }
   if (t->status == WEFT_ECANCELED) lw_raise_cancel(L, t);
   lua_pushnil(L);
   lua_pushliteral(L, "closed");
@@ -152,7 +169,7 @@ static int ch_recv(lua_State *L) {
   lua_settop(L, 1);
   r = weft_chan_recv(&c->ch, &t->t, &t->t.item);
   if (r == WEFT_PENDING) return lua_yieldk(L, 0, 0, recv_k);
-  if (r == 0) return take(L, t->t.item);
+  if (r == 0) return take(L, t->t.item, "ch:recv");
   lua_pushnil(L);
   lua_pushliteral(L, "closed");
   return 2;
@@ -166,13 +183,13 @@ static int ch_try_send(lua_State *L) {
   if (lua_isnoneornil(L, 2))
     return luaL_error(L, "ch:try_send: cannot send nil");
   lua_settop(L, 2);
-  ref = put(L, c, 2);
+  ref = put(L, c, 2, "ch:try_send");
   r = weft_chan_try_send(&c->ch, &ref);
   if (r == 0) {
     lua_pushboolean(L, 1);
     return 1;
   }
-  drop(L, ref);
+  drop(L, ref, "ch:try_send");
   lua_pushboolean(L, 0);
   lua_pushstring(L, r == WEFT_ECLOSED ? "closed" : "full");
   return 2;
@@ -185,7 +202,7 @@ static int ch_try_recv(lua_State *L) {
   int r;
   lua_settop(L, 1);
   r = weft_chan_try_recv(&c->ch, &ref);
-  if (r == 0) return take(L, ref);
+  if (r == 0) return take(L, ref, "ch:try_recv");
   lua_pushnil(L);
   lua_pushstring(L, r == WEFT_ECLOSED ? "closed" : "empty");
   return 2;
@@ -203,9 +220,11 @@ static int ch_count(lua_State *L) {
   return 1;
 }
 
+/* __gc. A script can call it (debug.getmetatable), on anything, and on a
+ * live channel: its waiters are unlinked and it cannot be used again. */
 static int ch_gc(lua_State *L) {
-  Chan *c = lua_touserdata(L, 1);
-  if (c == NULL) return 0; /* a table given this metatable */
+  Chan *c = lw_toudata(L, 1, sizeof *c, CHAN_TAG);
+  if (c == NULL) return 0;
   if (c->S) weft_chan_free(&c->ch);
   c->S = NULL;
   return 0;
@@ -214,16 +233,25 @@ static int ch_gc(lua_State *L) {
 /* ----------------------------------------------------------- semaphores */
 
 typedef struct Sem {
+  const char *tag; /* SEM_TAG: see About userdata tags */
   weft_sem_t sem;
   size_t permits;
 } Sem;
 
 static Sem *checksem(lua_State *L, const char *fname) {
-  Sem *s = luaL_testudata(L, 1, SEM_MT);
-  if (s == NULL)
-    luaL_error(L, "%s: expected a semaphore, got %s", fname,
-               luaL_typename(L, 1));
-  return s;
+  return lw_checkudata(L, 1, sizeof(Sem), SEM_TAG, fname);
+}
+
+/* __gc: only a semaphore that a waiting task no longer holds on its stack
+ * (debug.setlocal) can be collected with tasks in its list, or one a
+ * script finalizes itself (debug.getmetatable): the waiters are unlinked,
+ * so no task points into freed memory; they wait until cancelled. */
+static int sem_gc(lua_State *L) {
+  Sem *s = lw_toudata(L, 1, sizeof *s, SEM_TAG);
+  if (s == NULL) return 0;
+  while (s->sem.waiters.next != &s->sem.waiters)
+    weft_waiter_remove((weft_waiter_t *)s->sem.waiters.next); /* first */
+  return 0;
 }
 
 /* weft.semaphore(n) -> semaphore with n permits */
@@ -233,6 +261,7 @@ static int l_semaphore(lua_State *L) {
   if (n < 0)
     return luaL_error(L, "weft.semaphore: permits must be >= 0, got %I", n);
   s = lua_newuserdatauv(L, sizeof *s, 0);
+  s->tag = SEM_TAG;
   weft_sem_init(&s->sem, (size_t)n);
   s->permits = (size_t)n;
   luaL_setmetatable(L, SEM_MT);
@@ -278,21 +307,30 @@ static int sem_available(lua_State *L) {
  * holds the first failed member once drained. closed is set when
  * weft.group has drained it: it takes no new members then. */
 typedef struct Group {
+  const char *tag; /* GROUP_TAG: see About userdata tags */
   weft_group_t g;
-  State *S;
+  State *S; /* NULL once finalized */
   int closed;
 } Group;
 
+/* The group at 1, live (also checked again by continuations: see
+ * checkchan). */
 static Group *checkgroup(lua_State *L, const char *fname) {
-  Group *g = luaL_testudata(L, 1, GROUP_MT);
-  if (g == NULL)
-    luaL_error(L, "%s: expected a group, got %s", fname, luaL_typename(L, 1));
+  Group *g = lw_checkudata(L, 1, sizeof *g, GROUP_TAG, fname);
+  if (g->S == NULL) luaL_error(L, "%s: the group was finalized", fname);
   return g;
+}
+
+/* Pushes the group's member table, user value 1 (see push_slots). */
+static void push_members(lua_State *L, const char *fname) {
+  if (lua_getiuservalue(L, 1, 1) != LUA_TTABLE)
+    luaL_error(L, "%s: the group's user value was replaced", fname);
 }
 
 /* internal.group_new() -> group */
 static int l_group_new(lua_State *L) {
   Group *g = lua_newuserdatauv(L, sizeof *g, 2);
+  g->tag = GROUP_TAG;
   weft_group_init(&g->g, WEFT_GROUP_FAIL_FAST);
   g->S = upstate(L);
   g->closed = 0;
@@ -311,7 +349,7 @@ static int group_spawn(lua_State *L) {
   if (g->closed) return luaL_error(L, "g:spawn: the group has ended");
   lw_spawn(L, S, 2, "g:spawn");
   t = lua_touserdata(L, -1);
-  lua_getiuservalue(L, 1, 1);
+  push_members(L, "g:spawn");
   lua_pushlightuserdata(L, &t->t);
   lua_pushvalue(L, -3);
   lua_rawset(L, -3);
@@ -321,11 +359,15 @@ static int group_spawn(lua_State *L) {
 }
 
 /* Pushes the member m and forgets it (unless it is the recorded failure,
- * which stays for weft.group to raise). */
-static void push_member(lua_State *L, Group *g, weft_task_t *m) {
-  lua_getiuservalue(L, 1, 1);
+ * which stays for weft.group to raise); returns it. */
+static Fut *push_member(lua_State *L, Group *g, weft_task_t *m,
+                        const char *fname) {
+  Fut *f;
+  push_members(L, fname);
   lua_pushlightuserdata(L, m);
   lua_rawget(L, -2);
+  if ((f = lw_tofut(L, g->S, -1)) == NULL) /* a replaced member table */
+    luaL_error(L, "%s: the group's user value was replaced", fname);
   if (m == weft_group_failed(&g->g)) {
     lua_pushvalue(L, -1);
     lua_setiuservalue(L, 1, 2);
@@ -334,15 +376,13 @@ static void push_member(lua_State *L, Group *g, weft_task_t *m) {
   lua_pushnil(L);
   lua_rawset(L, -4);
   lua_remove(L, -2);
+  return f;
 }
 
 /* The outcome of member m as true, values... or false, err. */
 static int member_outcome(lua_State *L, Group *g, weft_task_t *m) {
-  Fut *f;
   int top = lua_gettop(L);
-  push_member(L, g, m);
-  f = lua_touserdata(L, -1);
-  f->observed = 1;
+  push_member(L, g, m, "g:join_next")->observed = 1;
   if (m->done.state == WEFT_FUTURE_FULFILLED) {
     lua_pushboolean(L, 1);
     lua_insert(L, -2);
@@ -365,7 +405,7 @@ static int join_k(lua_State *L, int st, lua_KContext ctx) {
   (void)ctx;
   if (t->status == WEFT_ECANCELED) lw_raise_cancel(L, t);
   if (t->status != 0) return 0; /* the group was cleared */
-  return member_outcome(L, lua_touserdata(L, 1), t->u.joined);
+  return member_outcome(L, checkgroup(L, "g:join_next"), t->u.joined);
 }
 
 /* g:join_next() -> true, values... | false, err for the next child to end,
@@ -395,9 +435,8 @@ static int group_size(lua_State *L) {
 }
 
 static void drained(lua_State *L, Group *g, weft_task_t *m) {
-  push_member(L, g, m);
-  if (m != weft_group_failed(&g->g))
-    ((Fut *)lua_touserdata(L, -1))->observed = 1;
+  Fut *f = push_member(L, g, m, "weft.group");
+  if (m != weft_group_failed(&g->g)) f->observed = 1;
   lua_pop(L, 1);
 }
 
@@ -407,7 +446,7 @@ static int drain_loop(lua_State *L, Group *g, Task *t);
  * with the task, and weft.group must still wait for them to end. */
 static int drain_k(lua_State *L, int st, lua_KContext ctx) {
   Task *t = upstate(L)->current;
-  Group *g = lua_touserdata(L, 1);
+  Group *g = checkgroup(L, "weft.group");
   (void)st;
   (void)ctx;
   if (t->status == 0) drained(L, g, t->u.joined);
@@ -415,6 +454,7 @@ static int drain_k(lua_State *L, int st, lua_KContext ctx) {
 }
 
 static int drain_loop(lua_State *L, Group *g, Task *t) {
+  Fut *f;
   for (;;) {
     int r = weft_group_join(&g->g, &t->t, &t->u.joined);
     if (r == WEFT_PENDING) return lua_yieldk(L, 0, 0, drain_k);
@@ -423,8 +463,8 @@ static int drain_loop(lua_State *L, Group *g, Task *t) {
   }
   g->closed = 1;
   lua_getiuservalue(L, 1, 2); /* the failed child, if not handed out */
-  if (!lua_isnil(L, -1) && ((Fut *)lua_touserdata(L, -1))->observed)
-    lua_pushnil(L);
+  f = lw_tofut(L, g->S, -1); /* not one if debug.setuservalue put it */
+  if (f == NULL || f->observed) lua_pushnil(L);
   return 1;
 }
 
@@ -438,10 +478,13 @@ static int group_drain(lua_State *L) {
   return drain_loop(L, g, t);
 }
 
+/* __gc (see ch_gc): the members are let go; the group cannot be used
+ * again. */
 static int group_gc(lua_State *L) {
-  Group *g = lua_touserdata(L, 1);
-  if (g == NULL) return 0; /* a table given this metatable */
+  Group *g = lw_toudata(L, 1, sizeof *g, GROUP_TAG);
+  if (g == NULL) return 0;
   weft_group_clear(&g->g);
+  g->S = NULL;
   return 0;
 }
 
@@ -459,15 +502,14 @@ static const luaL_Reg group_methods[] = {
     {"cancel", group_cancel}, {"size", group_size}, {"_drain", group_drain},
     {NULL, NULL}};
 
-/* Creates metatable tname whose __index is a table of methods (with S as
- * upvalue), stored as internal[field] for the prelude. Expects
- * [weft, internal] on top. */
-static const void *new_class(lua_State *L, State *S, const char *tname,
-                             const luaL_Reg *methods, lua_CFunction gc,
-                             const char *field) {
-  const void *mt;
+/* Creates metatable tname, protected, whose __index is a table of
+ * methods (with the state as upvalue), stored as internal[field] for the
+ * prelude. Expects [weft, internal] on top. */
+static void new_class(lua_State *L, State *S, const char *tname,
+                      const luaL_Reg *methods, lua_CFunction gc,
+                      const char *field) {
   luaL_newmetatable(L, tname);
-  mt = lua_topointer(L, -1);
+  lw_protect_mt(L, tname);
   lua_newtable(L);
   lw_push_state(L, S);
   luaL_setfuncs(L, methods, 1);
@@ -479,12 +521,11 @@ static const void *new_class(lua_State *L, State *S, const char *tname,
     lua_setfield(L, -2, "__gc");
   }
   lua_pop(L, 1);
-  return mt;
 }
 
 void lw_open_sync(lua_State *L, State *S) {
-  S->mt_chan = new_class(L, S, CHAN_MT, chan_methods, ch_gc, "chan_methods");
-  new_class(L, S, SEM_MT, sem_methods, NULL, "sem_methods");
+  new_class(L, S, CHAN_MT, chan_methods, ch_gc, "chan_methods");
+  new_class(L, S, SEM_MT, sem_methods, sem_gc, "sem_methods");
   new_class(L, S, GROUP_MT, group_methods, group_gc, "group_methods");
   lw_push_state(L, S);
   lua_pushcclosure(L, l_group_new, 1);

@@ -331,8 +331,25 @@ static int note_failed(lua_State *L) {
 static const char owned_key = 0;
 
 void lw_set_owned_close(lua_State *L, const LwOwned *o) {
+  State *S = lw_find_state(L);
+  int i;
+  if (S == NULL) return;
+  for (i = 0; i < S->nowned && S->owned[i] != o; i++) continue;
+  if (i == S->nowned) {
+    if (i == LW_OWNED_MAX) return; /* a weft bug: LW_OWNED_MAX is short */
+    S->owned[S->nowned++] = o;
+  }
   lua_pushlightuserdata(L, (void *)o);
   lua_rawsetp(L, -2, &owned_key);
+}
+
+/* The LwOwned at idx if it is one the state listed, else NULL. */
+static const LwOwned *known_owned(lua_State *L, State *S, int idx) {
+  const void *p = lua_touserdata(L, idx);
+  int i;
+  for (i = 0; S && i < S->nowned; i++)
+    if (S->owned[i] == p) return S->owned[i];
+  return NULL;
 }
 
 /* [owned] -> closes each resource still there (popped). No Lua call, so
@@ -340,6 +357,7 @@ void lw_set_owned_close(lua_State *L, const LwOwned *o) {
  * go of its connections and files. */
 static void close_owned(lua_State *L) {
   int t = lua_gettop(L);
+  State *S = lw_find_state(L); /* allocates nothing */
   const LwOwned *o;
   void *ud;
   lua_pushnil(L);
@@ -347,10 +365,9 @@ static void close_owned(lua_State *L) {
     lua_pop(L, 1);
     if (lua_getmetatable(L, -1)) {
       if (lua_rawgetp(L, -1, &owned_key) == LUA_TLIGHTUSERDATA &&
-          (ud = lua_touserdata(L, -3)) != NULL) { /* not a table */
-        o = lua_touserdata(L, -1);
+          (o = known_owned(L, S, -1)) != NULL &&
+          (ud = lw_toudata(L, -3, o->size, o->tag)) != NULL)
         o->close(L, ud);
-      }
       lua_pop(L, 2);
     }
   }

@@ -20,6 +20,10 @@
 #define WHERE_MAX 320 /* "host:port" of a peer, for messages */
 #define LINE_MAX_DEFAULT (1024 * 1024) /* longest line a read takes */
 
+/* Userdata tags: see About userdata tags in lweft.h. */
+static const char CONN_TAG[] = CONN_MT, SERVER_TAG[] = SERVER_MT,
+                  LOOKUP_TAG[] = LOOKUP_MT;
+
 /* What a reader waits for (tcp.lua passes these numbers). */
 enum { R_SOME = 1, R_EXACT, R_LINE, R_LINE_KEEP, R_ALL };
 
@@ -112,6 +116,7 @@ typedef struct Lookup {
 } Lookup;
 
 typedef struct LookupUd {
+  const char *tag; /* LOOKUP_TAG */
   Lookup *k;
 } LookupUd;
 
@@ -146,8 +151,8 @@ static void lookup_closer(Closer *c) {
 }
 
 static int lookup_gc(lua_State *L) {
-  LookupUd *g = lua_touserdata(L, 1);
-  if (g == NULL) return 0; /* a table given this metatable */
+  LookupUd *g = lw_toudata(L, 1, sizeof *g, LOOKUP_TAG);
+  if (g == NULL) return 0; /* not a lookup: a script called this */
   if (g->k) lookup_abandon(g->k);
   g->k = NULL;
   return 0;
@@ -156,13 +161,16 @@ static int lookup_gc(lua_State *L) {
 /* Stack while waiting: 1 host, 2 fname, 3 where, 4 ms, 5 LookupUd. */
 static int resolve_k(lua_State *L, int st, lua_KContext ctx) {
   Task *t = upstate(L)->current;
-  LookupUd *g = lua_touserdata(L, 5);
-  Lookup *k = g->k;
+  /* debug.setlocal can replace what a suspended C function holds on its
+   * stack, and debug.getmetatable lets a script finalize the guard. */
+  LookupUd *g = lw_toudata(L, 5, sizeof *g, LOOKUP_TAG);
+  Lookup *k = g ? g->k : NULL;
   const char *fname = lua_tostring(L, 2), *where = lua_tostring(L, 3);
   struct addrinfo *ai;
   char ip[INET6_ADDRSTRLEN];
   int why = woke(t, st), n = 0;
   (void)ctx;
+  if (k == NULL) return luaL_error(L, "tcp.connect: the lookup was lost");
   g->k = NULL;
   if (why) {
     lookup_abandon(k);
@@ -212,6 +220,7 @@ static int l_resolve(lua_State *L) {
     return 1;
   }
   g = lua_newuserdatauv(L, sizeof *g, 0);
+  g->tag = LOOKUP_TAG;
   g->k = NULL;
   luaL_setmetatable(L, LOOKUP_MT);
   if ((k = xalloc(sizeof *k)) == NULL)
@@ -286,8 +295,22 @@ typedef struct Conn {
 } Conn;
 
 struct ConnUd {
+  const char *tag; /* CONN_TAG */
   Conn *c;
 };
+
+/* The connection userdata at idx, or NULL. */
+static ConnUd *toconn(lua_State *L, int idx) {
+  return lw_toudata(L, idx, sizeof(ConnUd), CONN_TAG);
+}
+
+/* The connection of the userdata a continuation left at idx (see
+ * resolve_k), NULL if closed; raises if the userdata was replaced. */
+static Conn *conn_at(lua_State *L, int idx, const char *fname) {
+  ConnUd *u = toconn(L, idx);
+  if (u == NULL) luaL_error(L, "%s: the connection was replaced", fname);
+  return u->c;
+}
 
 static void on_conn_closed(uv_handle_t *h) {
   Conn *c = h->data;
@@ -332,6 +355,7 @@ static void conn_init(Conn *c, State *S) {
 static Conn *new_conn(lua_State *L, State *S, const char *fname) {
   ConnUd *u = lua_newuserdatauv(L, sizeof *u, 1);
   Conn *c;
+  u->tag = CONN_TAG;
   u->c = NULL;
   luaL_setmetatable(L, CONN_MT);
   if ((c = xalloc(sizeof *c)) == NULL)
@@ -344,7 +368,7 @@ static Conn *new_conn(lua_State *L, State *S, const char *fname) {
 
 /* The open connection of the userdata at 1, or raises. */
 static Conn *check_conn(lua_State *L, const char *fname) {
-  ConnUd *u = luaL_checkudata(L, 1, CONN_MT);
+  ConnUd *u = lw_checkudata(L, 1, sizeof *u, CONN_TAG, fname);
   if (u->c == NULL) luaL_error(L, "%s: the connection is closed", fname);
   return u->c;
 }
@@ -496,10 +520,11 @@ static int busy(const Task *t) {
 /* Stack while waiting: 1 conn, 2 mode, 3 need. */
 static int read_k(lua_State *L, int st, lua_KContext ctx) {
   Task *t = upstate(L)->current;
-  ConnUd *u = lua_touserdata(L, 1);
-  Conn *c = u->c;
+  Conn *c = conn_at(L, 1, "conn:read");
   int mode = (int)lua_tointeger(L, 2), why = woke(t, st);
   (void)ctx;
+  if (mode < R_SOME || mode > R_ALL)
+    return luaL_error(L, "conn:read: its mode was replaced");
   if (c && c->reader == t) {
     c->reader = NULL;
     if (why == WEFT_ECANCELED) stop_reading(c); /* what came stays */
@@ -531,9 +556,14 @@ static int wait_read(lua_State *L, Task *t, Conn *c) {
 /* I.tcp_read(conn, mode, need) -> string, or nil at the end */
 static int l_read(lua_State *L) {
   State *S = upstate(L);
-  int mode = (int)luaL_checkinteger(L, 2);
+  lua_Integer mode = luaL_checkinteger(L, 2);
   const char *fname = read_names[mode >= R_SOME && mode <= R_ALL ? mode : 1];
   Conn *c = check_conn(L, fname);
+  if (mode < R_SOME || mode > R_ALL)
+    return luaL_error(L, "conn:read: mode must be an integer from %d to %d, "
+                         "got %I", R_SOME, R_ALL, mode);
+  if (luaL_optinteger(L, 3, 0) < 0)
+    return luaL_error(L, "conn:read: count must be >= 0");
   Task *t = lw_need_task(L, S, fname);
   lua_settop(L, 3);
   if (busy(c->reader))
@@ -570,8 +600,7 @@ static void on_shut(uv_shutdown_t *req, int status) {
 /* Stack while waiting: 1 conn, 2 fname. */
 static int write_k(lua_State *L, int st, lua_KContext ctx) {
   Task *t = upstate(L)->current;
-  ConnUd *u = lua_touserdata(L, 1);
-  Conn *c = u->c;
+  Conn *c = conn_at(L, 1, "conn:write");
   const char *fname = lua_tostring(L, 2);
   int why = woke(t, st);
   (void)ctx;
@@ -680,8 +709,7 @@ static void on_connect(uv_connect_t *req, int status) {
 /* Stack while waiting: 1 ip, 2 port, 3 where, 4 ms, 5 shown ms, 6 conn. */
 static int connect_k(lua_State *L, int st, lua_KContext ctx) {
   Task *t = upstate(L)->current;
-  ConnUd *u = lua_touserdata(L, 6);
-  Conn *c = u->c;
+  Conn *c = conn_at(L, 6, "tcp.connect");
   const char *where = lua_tostring(L, 3);
   int why = woke(t, st), err;
   (void)ctx;
@@ -744,7 +772,7 @@ static int l_connect(lua_State *L) {
 /* I.tcp_close(conn), and __close: closes at once; tasks waiting on the
  * connection wake and get "the connection is closed". */
 static int l_close(lua_State *L) {
-  ConnUd *u = luaL_checkudata(L, 1, CONN_MT);
+  ConnUd *u = lw_checkudata(L, 1, sizeof *u, CONN_TAG, "conn:close");
   if (u->c) conn_close(u->c, 1);
   return 0;
 }
@@ -755,18 +783,19 @@ static void conn_owned_close(lua_State *L, void *ud) {
   (void)L;
   if (u->c) conn_close(u->c, 1);
 }
-static const LwOwned conn_owned = {conn_owned_close};
+static const LwOwned conn_owned = {conn_owned_close, sizeof(ConnUd),
+                                   CONN_TAG};
 
 /* __gc: nobody can be waiting on a connection that is garbage. */
 static int conn_gc(lua_State *L) {
-  ConnUd *u = lua_touserdata(L, 1);
-  if (u == NULL) return 0; /* a table given this metatable */
+  ConnUd *u = toconn(L, 1);
+  if (u == NULL) return 0; /* not a connection: a script called this */
   if (u->c) conn_close(u->c, 0);
   return 0;
 }
 
 static int l_closed(lua_State *L) {
-  ConnUd *u = luaL_checkudata(L, 1, CONN_MT);
+  ConnUd *u = lw_checkudata(L, 1, sizeof *u, CONN_TAG, "conn:closed");
   lua_pushboolean(L, u->c == NULL);
   return 1;
 }
@@ -796,7 +825,7 @@ static int l_addr(lua_State *L) {
 }
 
 static int conn_tostring(lua_State *L) {
-  ConnUd *u = lua_touserdata(L, 1);
+  ConnUd *u = toconn(L, 1);
   if (u == NULL) return lua_pushfstring(L, "%s: %p", luaL_typename(L, 1),
                            lua_topointer(L, 1)), 1; /* not a conn */
   if (u->c)
@@ -832,15 +861,24 @@ typedef struct Server {
 } Server;
 
 struct ServerUd {
+  const char *tag; /* SERVER_TAG */
   Server *s;
   int port;
 };
+
+static ServerUd *toserver(lua_State *L, int idx) {
+  return lw_toudata(L, idx, sizeof(ServerUd), SERVER_TAG);
+}
+
+static ServerUd *checkserver(lua_State *L, const char *fname) {
+  return lw_checkudata(L, 1, sizeof(ServerUd), SERVER_TAG, fname);
+}
 
 
 /* [task, object] -> nil: makes a connection or server (which it also
  * anchors, see About Server) a resource of the task. */
 static int own_entry(lua_State *L) {
-  ServerUd *u = luaL_testudata(L, 2, SERVER_MT);
+  ServerUd *u = toserver(L, 2);
   if (u && u->s) {
     lua_pushvalue(L, 2);
     u->s->ref = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -923,6 +961,7 @@ static int accept_entry(lua_State *L) {
   lua_pushfstring(L, "tcp %s", c->name); /* 2: the task's name */
   lua_getiuservalue(L, 1, 1);            /* 3: the handler */
   u = lua_newuserdatauv(L, sizeof *u, 1); /* 4 */
+  u->tag = CONN_TAG;
   u->c = NULL;
   luaL_setmetatable(L, CONN_MT);
   u->c = c; /* from here the userdata owns c */
@@ -995,6 +1034,7 @@ static int l_listen(lua_State *L) {
     return raise_io(L, "tcp.listen", where, r);
   lw_ignore_sigpipe();
   u = lua_newuserdatauv(L, sizeof *u, 2); /* 6 */
+  u->tag = SERVER_TAG;
   u->s = NULL;
   u->port = 0;
   luaL_setmetatable(L, SERVER_MT);
@@ -1041,8 +1081,9 @@ static int l_listen(lua_State *L) {
 
 static int server_wait_k(lua_State *L, int st, lua_KContext ctx) {
   Task *t = upstate(L)->current;
-  ServerUd *u = lua_touserdata(L, 1);
+  ServerUd *u = toserver(L, 1); /* see resolve_k */
   (void)ctx;
+  if (u == NULL) return luaL_error(L, "server:wait: the server was replaced");
   if (u->s && --u->s->waiters == 0) uv_unref((uv_handle_t *)&u->s->tcp);
   if (woke(t, st) == WEFT_ECANCELED) lw_raise_cancel(L, t);
   return 0;
@@ -1052,7 +1093,7 @@ static int server_wait_k(lua_State *L, int st, lua_KContext ctx) {
  * the server keeps the loop alive. */
 static int l_server_wait(lua_State *L) {
   State *S = upstate(L);
-  ServerUd *u = luaL_checkudata(L, 1, SERVER_MT);
+  ServerUd *u = checkserver(L, "server:wait");
   Task *t = lw_need_task(L, S, "server:wait");
   if (u->s == NULL) return 0;
   lua_settop(L, 1);
@@ -1063,7 +1104,7 @@ static int l_server_wait(lua_State *L) {
 
 /* I.tcp_server_close(server) -> the weak set of its handler tasks */
 static int l_server_close(lua_State *L) {
-  ServerUd *u = luaL_checkudata(L, 1, SERVER_MT);
+  ServerUd *u = checkserver(L, "server:close");
   if (u->s) server_close(u->s, L, 1);
   lua_getiuservalue(L, 1, 2);
   return 1;
@@ -1074,12 +1115,13 @@ static void server_owned_close(lua_State *L, void *ud) {
   ServerUd *u = ud;
   if (u->s) server_close(u->s, L, 1);
 }
-static const LwOwned server_owned = {server_owned_close};
+static const LwOwned server_owned = {server_owned_close, sizeof(ServerUd),
+                                     SERVER_TAG};
 
 /* __close */
 static int server_close_mm(lua_State *L) {
-  ServerUd *u = lua_touserdata(L, 1);
-  if (u == NULL) return 0; /* a table given this metatable */
+  ServerUd *u = toserver(L, 1);
+  if (u == NULL) return 0; /* not a server: a script called this */
   if (u->s) server_close(u->s, L, 1);
   return 0;
 }
@@ -1087,8 +1129,8 @@ static int server_close_mm(lua_State *L) {
 /* __gc: a listening server is anchored, so this is a closed one, or the
  * Lua state is closing. */
 static int server_gc(lua_State *L) {
-  ServerUd *u = lua_touserdata(L, 1);
-  if (u == NULL) return 0; /* a table given this metatable */
+  ServerUd *u = toserver(L, 1);
+  if (u == NULL) return 0; /* not a server: a script called this */
   if (u->s) server_close(u->s, L, 0);
   return 0;
 }
@@ -1098,7 +1140,7 @@ static int server_gc(lua_State *L) {
 static int l_set_max_line(lua_State *L) {
   lua_Integer n = luaL_checkinteger(L, 2);
   size_t max = n <= 0 || (uint64_t)n > SIZE_MAX ? SIZE_MAX : (size_t)n;
-  ServerUd *su = luaL_testudata(L, 1, SERVER_MT);
+  ServerUd *su = toserver(L, 1);
   if (su) {
     if (su->s) su->s->max_line = max;
   } else {
@@ -1109,14 +1151,14 @@ static int l_set_max_line(lua_State *L) {
 
 /* I.tcp_server_info(server) -> port, closed */
 static int l_server_info(lua_State *L) {
-  ServerUd *u = luaL_checkudata(L, 1, SERVER_MT);
+  ServerUd *u = checkserver(L, "server:info");
   lua_pushinteger(L, u->port);
   lua_pushboolean(L, u->s == NULL);
   return 2;
 }
 
 static int server_tostring(lua_State *L) {
-  ServerUd *u = lua_touserdata(L, 1);
+  ServerUd *u = toserver(L, 1);
   if (u == NULL) return lua_pushfstring(L, "%s: %p", luaL_typename(L, 1),
                            lua_topointer(L, 1)), 1; /* not a server */
   if (u->s)
@@ -1145,10 +1187,12 @@ void lw_open_tcp(lua_State *L, State *S) {
   lw_push_state(L, S);
   luaL_setfuncs(L, funcs, 1);
   luaL_newmetatable(L, LOOKUP_MT);
+  lw_protect_mt(L, LOOKUP_MT);
   lua_pushcfunction(L, lookup_gc);
   lua_setfield(L, -2, "__gc");
   lua_pop(L, 1);
   luaL_newmetatable(L, CONN_MT);
+  lw_protect_mt(L, CONN_MT);
   lua_pushcfunction(L, conn_gc);
   lua_setfield(L, -2, "__gc");
   lua_pushcfunction(L, l_close);
@@ -1158,6 +1202,7 @@ void lw_open_tcp(lua_State *L, State *S) {
   lua_setfield(L, -2, "__tostring");
   lua_setfield(L, -2, "tcp_conn_mt");
   luaL_newmetatable(L, SERVER_MT);
+  lw_protect_mt(L, SERVER_MT);
   lua_pushcfunction(L, server_gc);
   lua_setfield(L, -2, "__gc");
   lua_pushcfunction(L, server_close_mm);

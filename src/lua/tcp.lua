@@ -110,8 +110,10 @@ local ConnMT = I.tcp_conn_mt
 local Conn = {}
 ConnMT.__index = Conn
 
+-- A connection's metatable is protected: getmetatable gives its name (a
+-- value that pretends to be one is refused by the C primitives).
 local function check_conn(fname, self)
-  if getmetatable(self) ~= ConnMT then
+  if getmetatable(self) ~= "weft.tcp.Conn" then
     error(("%s: not a connection (use conn:%s)"):format(fname,
       fname:match("%w+$")), 3)
   end
@@ -219,7 +221,7 @@ ServerMT.__index = function(self, k)
 end
 
 local function check_server(fname, self)
-  if getmetatable(self) ~= ServerMT then
+  if getmetatable(self) ~= "weft.tcp.Server" then
     error(("%s: not a server (use server:%s)"):format(fname,
       fname:match("%w+$")), 3)
   end

@@ -89,16 +89,16 @@ describe("weft.channel", function()
 
   it("methods reject a non-channel self", async(function()
     local ch = weft.channel()
-    H.raises_match("ch:recv: expected a channel, got table", ch.recv, {})
-    H.raises_match("ch:send: expected a channel, got no value",
+    H.raises_match("ch:recv: expected a weft.Channel, got table", ch.recv, {})
+    H.raises_match("ch:send: expected a weft.Channel, got no value",
       ch.send)
-    H.raises_match("ch:close: expected a channel", ch.close, 1)
+    H.raises_match("ch:close: expected a weft.Channel", ch.close, 1)
     -- other weft userdata: the type is told by the metatable itself
-    H.raises_match("ch:send: expected a channel, got userdata",
+    H.raises_match("ch:send: expected a weft.Channel, got userdata",
       ch.send, weft.future(), 1)
-    H.raises_match("ch:count: expected a channel, got userdata",
+    H.raises_match("ch:count: expected a weft.Channel, got userdata",
       ch.count, weft.semaphore(1))
-    H.raises_match("ch:try_recv: expected a channel, got userdata",
+    H.raises_match("ch:try_recv: expected a weft.Channel, got userdata",
       ch.try_recv, io.stdout)
   end))
 end)

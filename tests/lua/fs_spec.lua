@@ -15,7 +15,13 @@ end
 
 local function rm(d) os.execute("rm -rf " .. H.shell_quote(d)) end
 
-local pid = assert(io.open("/proc/self/stat")):read("n")
+-- Closed at once: left to the collector, it would close at some random
+-- point, between two counts of open_fds.
+local pid do
+  local f = assert(io.open("/proc/self/stat"))
+  pid = f:read("n")
+  f:close()
+end
 
 local function open_fds()
   local p = io.popen("ls /proc/" .. pid .. "/fd | wc -l")

@@ -215,9 +215,9 @@ describe("weft.group", function()
 
   it("methods reject a non-group self", async(function()
     weft.group(function(g)
-      H.raises_match("g:join_next: expected a group, got number",
+      H.raises_match("g:join_next: expected a weft.Group, got number",
         g.join_next, 1)
-      H.raises_match("g:spawn: expected a group", g.spawn, {}, print)
+      H.raises_match("g:spawn: expected a weft.Group", g.spawn, {}, print)
     end)
   end))
 

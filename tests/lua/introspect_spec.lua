@@ -158,14 +158,23 @@ describe("unhandled failures", function()
 end)
 
 describe("weft's metatables", function()
+  it("are protected: getmetatable gives their names", async(function()
+    assert.equal("weft.Future", getmetatable(weft.future()))
+    assert.equal("weft.Future", getmetatable(weft.spawn(print)))
+    assert.equal("weft.Channel", getmetatable(weft.channel()))
+    assert.equal("weft.Semaphore", getmetatable(weft.semaphore(1)))
+    weft.group(function(g) assert.equal("weft.Group", getmetatable(g)) end)
+  end))
+
   it("survive being given to plain tables", async(function()
-    local mts = { getmetatable(weft.future()), getmetatable(weft.channel()),
-      getmetatable(weft.semaphore(1)) }
-    weft.group(function(g) mts[#mts + 1] = getmetatable(g) end)
+    local gmt = debug.getmetatable
+    local mts = { gmt(weft.future()), gmt(weft.channel()),
+      gmt(weft.semaphore(1)) }
+    weft.group(function(g) mts[#mts + 1] = gmt(g) end)
     local srv = weft.tcp.listen("127.0.0.1", 0, function(c) c:close() end)
     local conn = weft.tcp.connect("127.0.0.1", srv.port)
-    mts[#mts + 1] = getmetatable(conn)
-    mts[#mts + 1] = getmetatable(srv)
+    mts[#mts + 1] = gmt(conn)
+    mts[#mts + 1] = gmt(srv)
     for _, mt in ipairs(mts) do
       local t = setmetatable({}, mt)
       assert.is_string(tostring(t))

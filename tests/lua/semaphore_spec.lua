@@ -90,9 +90,9 @@ describe("weft.semaphore", function()
 
   it("methods reject a non-semaphore self", async(function()
     local sem = weft.semaphore(1)
-    H.raises_match("sem:acquire: expected a semaphore, got table",
+    H.raises_match("sem:acquire: expected a weft.Semaphore, got table",
       sem.acquire, {})
-    H.raises_match("sem:release: expected a semaphore", sem.release, 1)
+    H.raises_match("sem:release: expected a weft.Semaphore", sem.release, 1)
   end))
 end)
 

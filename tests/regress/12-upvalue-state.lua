@@ -6,28 +6,36 @@
 local weft = require "weft"
 
 -- Every C function reachable from the weft table, its metatables and the
--- internal table (an upvalue of the Lua parts), with a name.
-local fns, seen = {}, {}
-local function collect(v, name, depth)
-  if seen[v] or depth > 4 then return end
-  seen[v] = true
+-- internal table (an upvalue of the Lua parts), breadth first.
+local fns, seen, queue = {}, {}, {}
+local function push(v, name)
+  if (type(v) == "function" or type(v) == "table" or type(v) == "userdata")
+      and not seen[v] then
+    seen[v] = true
+    queue[#queue + 1] = {v, name}
+  end
+end
+push(weft, "weft")
+push(weft.channel(1), "channel")
+push(weft.semaphore(1), "semaphore")
+push(weft.future(), "future")
+local i = 1
+while queue[i] do
+  local v, name = queue[i][1], queue[i][2]
+  i = i + 1
   if type(v) == "function" then
     if debug.getinfo(v, "S").what == "C" then fns[#fns + 1] = {v, name} end
-    for i = 1, 255 do
-      local n, u = debug.getupvalue(v, i)
+    for k = 1, 255 do
+      local n, u = debug.getupvalue(v, k)
       if n == nil then break end
-      collect(u, name .. "^" .. i, depth + 1)
+      push(u, name .. "^" .. k)
     end
   elseif type(v) == "table" then
-    for k, x in pairs(v) do collect(x, name .. "." .. tostring(k), depth + 1) end
+    for k, x in pairs(v) do push(x, name .. "." .. tostring(k)) end
   end
   local mt = debug.getmetatable(v)
-  if mt and type(v) ~= "string" then collect(mt, name .. "<mt>", depth + 1) end
+  if mt then push(mt, name .. "<mt>") end
 end
-collect(weft, "weft", 0)
-collect(weft.channel(1), "channel", 0)
-collect(weft.semaphore(1), "semaphore", 0)
-collect(weft.future(), "future", 0)
 
 local state = select(2, debug.getupvalue(weft.sleep, 1))
 local bad = {nil, 42, "x", {}, io.stdout, weft.channel(1), coroutine.create(print)}
