@@ -14,8 +14,16 @@
  * sleep 0 ms, behind the timers that came due meanwhile, and ends the
  * scheduler's run so that the loop fires them.
  * Where the task cannot yield (inside a C function that calls Lua, such
- * as a string.gsub callback), the hook tries again every
- * PREEMPT_RETRY instructions until it can.
+ * as a string.gsub callback), the hook takes itself off and the next
+ * signal, a slice later, tries again.
+ *
+ * Costs: lua_sethook with a mask marks every call frame of the coroutine
+ * (Lua 5.4's settraps walks them all, about 3 instructions a frame), so
+ * the handler calls it once per signal, and not when the hook is set
+ * already. Setting it again every 1000 instructions while the task could
+ * not yield made a deep recursion inside a callback quadratic; leaving a
+ * count hook set to retry would make Lua count every instruction (2.7
+ * times slower).
  */
 #define _POSIX_C_SOURCE 200809L /* pthread_kill, sigaction */
 #include <pthread.h>
@@ -27,8 +35,6 @@
 
 #include "host.h"
 #include "lweft.h"
-
-#define PREEMPT_RETRY 1000
 
 /* About Preempt: one per state with preemption on. running is the number
  * of the resume in progress (count, from 1), 0 between resumes: the loop
@@ -59,8 +65,8 @@ static void hook(lua_State *L, lua_Debug *ar) {
     lua_sethook(L, NULL, 0, 0);
     return;
   }
-  if (!lua_isyieldable(L)) { /* inside a C call: try again soon */
-    lua_sethook(L, hook, LUA_MASKCOUNT, PREEMPT_RETRY);
+  if (!lua_isyieldable(L)) { /* inside a C call: the next signal retries */
+    lua_sethook(L, NULL, 0, 0);
     return;
   }
   lua_sethook(L, NULL, 0, 0); /* a signal now sets it again: end clears */
@@ -70,7 +76,10 @@ static void hook(lua_State *L, lua_Debug *ar) {
 }
 
 /* A coroutine with a debug hook of its own (a debugger, a profiler, a
- * coverage tool) keeps it and is not preempted. */
+ * coverage tool) keeps it and is not preempted. This handler may
+ * interrupt the loop thread's own lua_sethook on co, leaving a mix of the
+ * two: whatever the mix, the next signal sees no hook, or weft's with no
+ * mask, and sets it again. */
 static void on_signal(int sig) {
   Preempt *p = tl_pre;
   lua_State *co;
@@ -78,7 +87,8 @@ static void on_signal(int sig) {
   (void)sig;
   if (p == NULL || (co = p->target) == NULL) return; /* between resumes */
   h = lua_gethook(co);
-  if (h == NULL || h == hook) lua_sethook(co, hook, LUA_MASKCOUNT, 1);
+  if (h == NULL || (h == hook && lua_gethookmask(co) == 0))
+    lua_sethook(co, hook, LUA_MASKCOUNT, 1);
 }
 
 static void watchdog(void *arg) {
