@@ -10,9 +10,9 @@
  * later, it sends SIGURG to the loop thread, whose handler sets a count
  * hook of 1 on the task's coroutine (lua_sethook may be called from a
  * signal handler: lua.c does it for Ctrl-C). At the next instruction the
- * hook removes itself and yields; the driver (task_fn) makes the task
- * sleep 0 ms, behind the timers that came due meanwhile, and ends the
- * scheduler's run so that the loop fires them.
+ * hook yields; the driver (task_fn) makes the task sleep 0 ms, behind the
+ * timers that came due meanwhile, and ends the scheduler's run so that
+ * the loop fires them.
  * Where the task cannot yield (inside a C function that calls Lua, such
  * as a string.gsub callback), the hook takes itself off and the next
  * signal, a slice later, tries again.
@@ -24,6 +24,14 @@
  * not yield made a deep recursion inside a callback quadratic; leaving a
  * count hook set to retry would make Lua count every instruction (2.7
  * times slower).
+ *
+ * The hook stays set while a preempted task is suspended. A hook that
+ * yielded leaves a mark on its frame that only the next count or line
+ * event takes off (without calling a hook); with no hook set at the
+ * resume, the mark stayed and ate the first event of a hook the script
+ * set later in that frame. So the mark goes at the resume, and the hook
+ * takes itself off at the instruction after: only that one instruction
+ * runs with weft's hook set (debug.gethook there reports it).
  */
 #define _POSIX_C_SOURCE 200809L /* pthread_kill, sigaction */
 #include <pthread.h>
@@ -38,8 +46,10 @@
 
 /* About Preempt: one per state with preemption on. running is the number
  * of the resume in progress (count, from 1), 0 between resumes: the loop
- * thread writes it, the watchdog reads it. target is shared with the
- * signal handler, which runs on the loop thread. mu guards stop, which cv
+ * thread writes it, the watchdog reads it. target and due are shared
+ * with the signal handler, which runs on the loop thread: due is set
+ * when the slice of the current resume is over, and cleared when the
+ * hook yields (or a new resume starts). mu guards stop, which cv
  * announces. */
 struct Preempt {
   State *S;
@@ -52,12 +62,25 @@ struct Preempt {
   atomic_ulong running;
   unsigned long count;
   lua_State *volatile target; /* the task's coroutine while it runs */
+  volatile sig_atomic_t due;
 };
 
 /* The loop thread's Preempt while it resumes a task (NULL between
  * resumes), for the handler and the hook. */
 static _Thread_local Preempt *volatile tl_pre;
 
+static void hook(lua_State *L, lua_Debug *ar);
+
+/* Takes the hook off L; sets it again if a signal asked for a yield
+ * meanwhile (the handler may have run inside this hook). */
+static void disarm(lua_State *L, Preempt *p) {
+  lua_sethook(L, NULL, 0, 0);
+  if (p->due) lua_sethook(L, hook, LUA_MASKCOUNT, 1);
+}
+
+/* Fires, set with a count of 1, in the running task's coroutine when the
+ * handler asked for a yield (due), and at the first instruction after a
+ * resume that follows a preemption. */
 static void hook(lua_State *L, lua_Debug *ar) {
   Preempt *p = tl_pre;
   (void)ar;
@@ -65,21 +88,26 @@ static void hook(lua_State *L, lua_Debug *ar) {
     lua_sethook(L, NULL, 0, 0);
     return;
   }
-  if (!lua_isyieldable(L)) { /* inside a C call: the next signal retries */
-    lua_sethook(L, NULL, 0, 0);
+  if (!p->due) {
+    disarm(L, p); /* after a resume: the mark is gone */
     return;
   }
-  lua_sethook(L, NULL, 0, 0); /* a signal now sets it again: end clears */
+  if (!lua_isyieldable(L)) { /* inside a C call: the next signal retries */
+    p->due = 0;
+    disarm(L, p);
+    return;
+  }
+  p->due = 0; /* the hook stays set while suspended: see the header */
   p->S->preemptions++;
   p->S->preempted = 1; /* task_fn: end the scheduler's run */
   lua_yield(L, 0); /* must be the hook's last call */
 }
 
 /* A coroutine with a debug hook of its own (a debugger, a profiler, a
- * coverage tool) keeps it and is not preempted. This handler may
- * interrupt the loop thread's own lua_sethook on co, leaving a mix of the
- * two: whatever the mix, the next signal sees no hook, or weft's with no
- * mask, and sets it again. */
+ * coverage tool) keeps it and is not preempted. Where the hook is set
+ * already, due is enough. This handler may interrupt the loop thread's
+ * own lua_sethook on co, leaving a mix of the two: whatever the mix, the
+ * next signal sees no hook, or weft's with no mask, and sets it again. */
 static void on_signal(int sig) {
   Preempt *p = tl_pre;
   lua_State *co;
@@ -87,7 +115,9 @@ static void on_signal(int sig) {
   (void)sig;
   if (p == NULL || (co = p->target) == NULL) return; /* between resumes */
   h = lua_gethook(co);
-  if (h == NULL || (h == hook && lua_gethookmask(co) == 0))
+  if (h != NULL && h != hook) return;
+  p->due = 1;
+  if (h == NULL || lua_gethookmask(co) == 0)
     lua_sethook(co, hook, LUA_MASKCOUNT, 1);
 }
 
@@ -188,16 +218,20 @@ int lw_l_preempt(lua_State *L) {
 
 void lw_preempt_begin(Preempt *p, lua_State *co) {
   tl_pre = p;
+  p->due = 0;
+  atomic_signal_fence(memory_order_seq_cst);
   p->target = co;
   atomic_store_explicit(&p->running, ++p->count, memory_order_relaxed);
 }
 
-/* From here the handler does nothing; a hook it set before is taken off
- * (the hook did not fire, or a signal came after it had). */
+/* From here the handler does nothing. A preempted task keeps the hook
+ * (see the header); otherwise a hook set before is taken off (it did not
+ * fire, or a signal came after it had). */
 void lw_preempt_end(Preempt *p, lua_State *co) {
   p->target = NULL;
   atomic_signal_fence(memory_order_seq_cst);
-  if (lua_gethook(co) == hook) lua_sethook(co, NULL, 0, 0);
+  if (!p->S->preempted && lua_gethook(co) == hook)
+    lua_sethook(co, NULL, 0, 0);
   tl_pre = NULL;
   atomic_store_explicit(&p->running, 0, memory_order_relaxed);
 }

@@ -1,5 +1,6 @@
 -- preempt_spec.lua - preemption (weft.preempt): nested coroutines,
--- C callbacks, and tasks that end right after a preemption.
+-- C callbacks, tasks that end right after a preemption, and debug hooks
+-- left as they were.
 -- SPDX-License-Identifier: MIT
 local H = require "helper"
 local weft = H.weft
@@ -94,4 +95,20 @@ describe("preemption", function()
         for i = 1, 20 do assert.is_nil(tasks[i]:await()) end
       end)
     end)
+
+  it("lets a line hook set after a preemption see every line", function()
+    local count, p0 = H.run(function()
+      local p0 = weft.stats().preemptions
+      -- Preempted in this very frame (weft.stats is a C function).
+      while weft.stats().preemptions == p0 do end
+      local n = 0
+      sethook(function() n = n + 1 end, "l")
+      local a = 0 -- 1
+      a = a + 1 -- 2
+      sethook() -- 3
+      return n, p0
+    end)
+    assert.equal(3, count)
+    assert.is_true(weft.stats().preemptions > p0)
+  end)
 end)
