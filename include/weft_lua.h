@@ -77,10 +77,13 @@ int weft_lua_set_pool(lua_State *L, weft_pool_t *pool);
  * computing at once with several. Every instruction boundary may be a
  * yield point: tasks that share tables must not rely on running
  * uninterrupted. A coroutine with a debug hook of its own keeps it and
- * is not preempted. A watchdog thread, which wakes once a slice, and the
- * SIGURG signal do it (a handler with SA_RESTART is installed for the
- * process, once): call this on the thread that runs the loop, before
- * running it, and not from inside a task (WEFT_ESTATE). WEFT_ENOMEM if
+ * is not preempted. A task cancelled while it computes gets its
+ * cancellation error when it resumes after its next preemption; one that
+ * catches it and computes on is not stopped. A watchdog thread, which
+ * wakes once a slice, and the SIGURG signal do it (a handler with
+ * SA_RESTART is installed for the process, once): call this on the
+ * thread that runs the loop, before running it, and not from inside a
+ * task (WEFT_ESTATE). WEFT_ENOMEM if
  * the thread or its memory cannot be had; WEFT_EINVAL if the handler
  * cannot be installed. No hook is set, so Lua runs at full speed, until
  * a task overruns its slice. [-0, +0, m] */

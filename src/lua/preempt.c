@@ -32,6 +32,14 @@
  * set later in that frame. So the mark goes at the resume, and the hook
  * takes itself off at the instruction after: only that one instruction
  * runs with weft's hook set (debug.gethook there reports it).
+ *
+ * Cancellation: a task cancelled while preempted is resumed with the
+ * hook still set, so the hook raises its cancellation error after one
+ * instruction, with no further lua_sethook (if the task cannot yield
+ * there, at the resume after its next preemption). Raising instead of
+ * yielding when a signal comes would stop a task that catches the error
+ * from ever yielding again; this way it is preempted again, and gets the
+ * error again at each such resume.
  */
 #define _POSIX_C_SOURCE 200809L /* pthread_kill, sigaction */
 #include <pthread.h>
@@ -83,12 +91,14 @@ static void disarm(lua_State *L, Preempt *p) {
  * resume that follows a preemption. */
 static void hook(lua_State *L, lua_Debug *ar) {
   Preempt *p = tl_pre;
+  Task *t;
   (void)ar;
   if (p == NULL || L != p->target) { /* a coroutine that copied the hook */
     lua_sethook(L, NULL, 0, 0);
     return;
   }
-  if (!p->due) {
+  t = p->S->current;
+  if (!p->due && !(t->t.flags & WEFT_TASK_CANCEL)) {
     disarm(L, p); /* after a resume: the mark is gone */
     return;
   }
@@ -96,6 +106,10 @@ static void hook(lua_State *L, lua_Debug *ar) {
     p->due = 0;
     disarm(L, p);
     return;
+  }
+  if (!p->due) { /* resumed cancelled after a preemption */
+    lua_sethook(L, NULL, 0, 0);
+    lw_raise_cancel(L, t);
   }
   p->due = 0; /* the hook stays set while suspended: see the header */
   p->S->preemptions++;

@@ -1,6 +1,6 @@
 -- preempt_spec.lua - preemption (weft.preempt): nested coroutines,
--- C callbacks, tasks that end right after a preemption, and debug hooks
--- left as they were.
+-- C callbacks, tasks that end right after a preemption, debug hooks left
+-- as they were, and cancellation of a task that computes.
 -- SPDX-License-Identifier: MIT
 local H = require "helper"
 local weft = H.weft
@@ -111,4 +111,71 @@ describe("preemption", function()
     assert.equal(3, count)
     assert.is_true(weft.stats().preemptions > p0)
   end)
+
+  it("stops a cancelled task at its next preemption point", function()
+    H.run(function()
+      local t = weft.spawn(function()
+        spin_until_preempted(1e9)
+        return "ran to its bound"
+      end)
+      weft.sleep(5)
+      t:cancel()
+      H.raises_cancel(t.await, t)
+      assert.equal("cancelled", t:state())
+    end)
+  end)
+
+  it("stops a function timed out while it computes", function()
+    H.run(function()
+      local seen
+      local e = H.raises(weft.timeout, 5, function()
+        local ok, err = pcall(spin_until_preempted, 1e9)
+        seen = ok and "ran to its bound" or err
+        error(err, 0)
+      end)
+      assert.is_true(weft.is_timeout(e))
+      while seen == nil do weft.yield() end
+      assert.is_true(weft.is_cancelled(seen), tostring(seen))
+    end)
+  end)
+
+  it("preempts again, and raises again, a task that swallows the error",
+    function()
+      H.run(function()
+        local caught = 0
+        local t = weft.spawn(function()
+          while caught < 3 do
+            local ok, err = pcall(spin_until_preempted, 1e9)
+            if ok then return "ran to its bound" end
+            assert(weft.is_cancelled(err), tostring(err))
+            caught = caught + 1
+          end
+          return caught
+        end)
+        weft.sleep(5)
+        t:cancel()
+        -- The main task runs between the preemptions, so the task is
+        -- preempted, not stopped, until it gives up by itself.
+        assert.equal(3, t:await())
+      end)
+    end)
+
+  it("stops a cancelled task that computes in a nested coroutine",
+    function()
+      H.run(function()
+        local t = weft.spawn(function()
+          local gen = coroutine.wrap(function()
+            while true do
+              for _ = 1, 1e4 do end
+              coroutine.yield()
+            end
+          end)
+          for _ = 1, 1e4 do gen() end
+          return "ran to its bound"
+        end)
+        weft.sleep(5)
+        t:cancel()
+        H.raises_cancel(t.await, t)
+      end)
+    end)
 end)
