@@ -4,9 +4,11 @@
  * weft.tcp table are in tcp.lua.
  * SPDX-License-Identifier: MIT
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "lweft.h"
 /* host.h for weft__valloc and the loop's uv_loop_t. */
@@ -435,10 +437,29 @@ static void stop_reading(Conn *c) {
   c->reading = 0;
 }
 
+/* What ended the stream that libuv says ended (UV_EOF). libuv says so
+ * when poll reports the peer gone (POLLHUP) after a read that did not
+ * fill the buffer, without reading on, so a reset (RST) that came with
+ * the last bytes looked like a clean end, and a truncated stream like a
+ * complete one. The socket's pending error tells them apart: a reset
+ * leaves ECONNRESET there (EPIPE when it followed the peer's end of
+ * stream, which did end cleanly). */
+static int end_of_stream(Conn *c) {
+  uv_os_fd_t fd;
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0 ||
+      getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err == 0 ||
+      err == EPIPE)
+    return UV_EOF;
+  return uv_translate_sys_error(err);
+}
+
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
   Conn *c = s->data;
   (void)b;
   if (n > 0) c->len += (size_t)n;
+  if (n == UV_EOF) n = end_of_stream(c);
   if (n < 0) c->rerr = n == UV_ENOBUFS ? UV_ENOMEM : (int)n;
   if (n < 0 || satisfied(c, c->rmode, c->need)) {
     stop_reading(c);

@@ -447,6 +447,47 @@ describe("weft.tcp", function()
     srv:close()
   end))
 
+  it("raises a reset after some bytes, not the end of the stream",
+    async(function()
+      -- The peer sends its bytes, then closes with bytes of ours unread
+      -- in the kernel, which resets the connection (RST). The reset has
+      -- come when the client reads: a truncated stream, not a whole one.
+      local reset, done
+      local srv = tcp.listen("127.0.0.1", 0, function(conn)
+        conn:read(1)
+        conn:write("hello\npartial")
+        conn:close()
+        done()
+      end)
+      local function reset_conn()
+        reset, done = weft.future()
+        local c = tcp.connect("127.0.0.1", srv.port)
+        c:write(("x"):rep(200000)) -- more than the peer's one read takes
+        reset:await()
+        return c
+      end
+      local function reset_code(c, ...)
+        local e = H.raises(c.read, c, ...)
+        assert.equal("io", e.kind)
+        return e.code
+      end
+      local c1 <close> = reset_conn()
+      assert.equal("ECONNRESET", reset_code(c1, "a"))
+      assert.equal("hello\npartial", c1:read(100)) -- still readable
+      assert.equal("ECONNRESET", reset_code(c1, 100))
+      local c2 <close> = reset_conn()
+      assert.equal("hello\npartial", c2:read(100))
+      assert.equal("ECONNRESET", reset_code(c2, 100))
+      local c3 <close> = reset_conn()
+      local e = H.raises(c3.read_exactly, c3, 100)
+      assert.equal("ECONNRESET", e.code)
+      local c4 <close> = reset_conn()
+      assert.equal("hello", c4:read())
+      assert.equal("partial", c4:read())
+      assert.equal("ECONNRESET", reset_code(c4))
+      srv:close()
+    end))
+
   it("cancels a read and leaves the connection usable", async(function()
     local st = echo_server()
     local c <close> = tcp.connect("127.0.0.1", st.server.port)
