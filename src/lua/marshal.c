@@ -60,19 +60,24 @@ static int ident(const char *s, size_t len) {
 
 static void convert(Conv *c, int idx, weft_value_t *out, int depth);
 
+/* Whether the table at idx has exactly the keys 1..n (n = #t): it then
+ * crosses as an array. Any other key makes it a map. #t alone does not
+ * tell: {1, nil, 3, [-1] = 4} has 3 keys and a border at 3. */
 static int is_sequence(lua_State *L, int idx, size_t *n) {
   size_t count = 0, len = lua_rawlen(L, idx);
+  lua_Integer k;
   lua_pushnil(L);
   while (lua_next(L, idx)) {
     lua_pop(L, 1);
     count++;
-    if (!lua_isinteger(L, -1)) {
+    if (!lua_isinteger(L, -1) || (k = lua_tointeger(L, -1)) < 1 ||
+        (lua_Unsigned)k > len) {
       lua_pop(L, 1);
       return 0;
     }
   }
   *n = len;
-  return count == len;
+  return count == len; /* distinct keys in 1..len, len of them */
 }
 
 static void key_path(Conv *c, int kidx, size_t *saved) {

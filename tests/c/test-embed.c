@@ -459,6 +459,59 @@ static void preemption_lets_a_timer_fire_while_a_task_spins(void **state) {
   close_state(L, &a);
 }
 
+/* -------------------------------------------------- values and C edges */
+
+/* echo(v) -> a copy of v, made on the C side: what crosses and back. */
+static void echo(weft_call_t *call, void *ud) {
+  const weft_value_t *args = weft_call_args(call);
+  weft_value_t v;
+  (void)ud;
+  weft_value_nil(&v);
+  if (args->u.a.len > 0 && weft_value_copy(&v, &args->u.a.items[0]) != 0) {
+    weft_call_reject(call, "no memory");
+    return;
+  }
+  weft_call_resolve(call, &v);
+}
+
+static void push_sync_fn(lua_State *L, const char *name, weft_host_fn fn) {
+  weft_fn_opts o = {WEFT_FN_SYNC, WEFT_PRIO_NORMAL, 0, NULL, NULL};
+  assert_int_equal(weft_lua_push_fn(L, name, fn, &o), 0);
+  lua_setglobal(L, name);
+}
+
+/* A table crosses as an array only when its keys are exactly 1..#t: a
+ * hole with a key elsewhere used to cross as an array, that key lost. */
+static void tables_with_holes_cross_with_every_key(void **state) {
+  test_alloc a;
+  lua_State *L = open_state(&a);
+  (void)state;
+  push_sync_fn(L, "echo", echo);
+  load(L, "local function same(a, b)\n"
+          "  if type(a) ~= 'table' then return a == b end\n"
+          "  for k, v in pairs(a) do if not same(v, b[k]) then return false end end\n"
+          "  for k in pairs(b) do if a[k] == nil then return false end end\n"
+          "  return true\n"
+          "end\n"
+          "local cases = {\n"
+          "  {1, nil, 3, [-1] = 4}, {[1] = 1, [2] = 2, [-1] = 3},\n"
+          "  {1, 2, nil, [0] = 0}, {nil, 2, [3.5] = 1}, {1, nil, 3, x = 'y'},\n"
+          "  {[2] = 'b', [3] = 'c', [7] = 'g'}, {1, 2, 3}, {},\n"
+          "  {a = {1, nil, 3, [-1] = {[0] = true}}}}\n"
+          "for i, t in ipairs(cases) do\n"
+          "  assert(same(t, echo(t)), 'case ' .. i)\n"
+          "end\n"
+          "local t = echo({1, nil, 3, [-1] = 4})\n"
+          "return t[-1], t[1], t[2], t[3]\n");
+  assert_int_equal(weft_lua_run(L, 0, 1), LUA_OK);
+  assert_int_equal(lua_tointeger(L, -4), 4);
+  assert_int_equal(lua_tointeger(L, -3), 1);
+  assert_true(lua_isnil(L, -2));
+  assert_int_equal(lua_tointeger(L, -1), 3);
+  lua_settop(L, 0);
+  close_state(L, &a);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(lua_run_pushes_the_results_of_a_sleeping_function),
@@ -476,6 +529,7 @@ int main(void) {
       cmocka_unit_test(loop_refuses_reentry_and_free_while_running),
       cmocka_unit_test(loop_new_without_allocator_uses_the_c_library),
       cmocka_unit_test(preemption_lets_a_timer_fire_while_a_task_spins),
+      cmocka_unit_test(tables_with_holes_cross_with_every_key),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
