@@ -7,6 +7,11 @@
  * functions as tasks with weft_lua_run. One weft state (a loop, its
  * scheduler and its tasks) exists per Lua state; its memory comes from the
  * Lua state's allocator.
+ *
+ * Misuse: every function checks its arguments. With a NULL L those that
+ * return a weft code return WEFT_EINVAL, the lua_pcall-like ones
+ * (weft_lua_run, weft_lua_spawn, weft_lua_result) LUA_ERRERR with nothing
+ * pushed; a bad nargs or idx gives LUA_ERRRUN with a message pushed.
  */
 #ifndef WEFT_LUA_H
 #define WEFT_LUA_H
@@ -55,8 +60,10 @@ weft_loop_t *weft_lua_loop(lua_State *L);
  * are deep-copied into weft values (errors name the path of a value that
  * cannot cross: "args[2].items[3]: functions cannot cross threads"); the
  * result comes back as a Lua value; a rejection raises a weft error of
- * kind "host" with the message "<name>: <message>".
- * Returns 0 (function pushed) or WEFT_EINVAL (nothing pushed). [-0, +1, m] */
+ * kind "host" with the message "<name>: <message>". A result nested
+ * deeper than 200 levels raises "<name>: result nested too deeply".
+ * Returns 0 (function pushed) or WEFT_EINVAL (nothing pushed; also for a
+ * NULL name). [-0, +1, m] */
 int weft_lua_push_fn(lua_State *L, const char *name, weft_host_fn fn,
                      const weft_fn_opts *opts);
 

@@ -66,7 +66,7 @@ static int finish(lua_State *L, int cidx) {
   weft_call_t *c = cu->c;
   switch (c->fut.state) {
   case WEFT_FUTURE_FULFILLED:
-    lw_push_value(L, &c->result);
+    lw_push_value(L, &c->result, c->name);
     weft__call_release(c);
     cu->c = NULL;
     return 1;
@@ -221,12 +221,14 @@ static int host_call(lua_State *L) {
 
 int weft_lua_push_fn(lua_State *L, const char *name, weft_host_fn fn,
                      const weft_fn_opts *opts) {
-  size_t len = strlen(name);
+  size_t len;
   HostFn *h;
-  if (fn == NULL || opts == NULL || opts->kind < WEFT_FN_SYNC ||
+  if (L == NULL || name == NULL || fn == NULL || opts == NULL ||
+      opts->kind < WEFT_FN_SYNC ||
       opts->kind > WEFT_FN_LOOP || opts->priority < 0 ||
       opts->priority >= WEFT_NPRIO)
     return WEFT_EINVAL;
+  len = strlen(name);
   lw_push_state(L, lw_open_state(L));
   h = lua_newuserdatauv(L, sizeof *h + len, 0);
   h->tag = HOSTFN_TAG;
@@ -239,7 +241,9 @@ int weft_lua_push_fn(lua_State *L, const char *name, weft_host_fn fn,
 }
 
 int weft_lua_set_pool(lua_State *L, weft_pool_t *pool) {
-  State *S = lw_open_state(L);
+  State *S;
+  if (L == NULL) return WEFT_EINVAL;
+  S = lw_open_state(L);
   if (S->pool || pool == NULL) return WEFT_ESTATE;
   S->pool = pool;
   S->owns_pool = 0;
@@ -392,8 +396,11 @@ static int spawn_entry(lua_State *L) {
 /* Nothing before lua_pcall allocates (a light C function), so an
  * out-of-memory error cannot escape unprotected. */
 int weft_lua_spawn(lua_State *L, int nargs, weft_lua_done_fn done, void *ud) {
-  int base = lua_gettop(L) - nargs, r;
+  int base, r;
   SpawnReq q;
+  if (L == NULL) return LUA_ERRERR;
+  base = lua_gettop(L) - nargs;
+  if (nargs < 0 || base < 1) return lw_misuse(L, LW_MISUSE_SPAWN);
   q.done = done;
   q.ud = ud;
   q.watch = NULL;
@@ -418,6 +425,10 @@ static int result_entry(lua_State *L) {
 
 int weft_lua_result(lua_State *L, int idx, int *nres) {
   int top, r;
+  if (nres) *nres = 0;
+  if (L == NULL) return LUA_ERRERR;
+  if (idx == 0 || idx > lua_gettop(L) || idx < -lua_gettop(L))
+    return lw_misuse(L, LW_MISUSE_RESULT); /* pseudo-indices too */
   idx = lua_absindex(L, idx);
   lua_pushcfunction(L, result_entry);
   lua_pushvalue(L, idx);

@@ -256,7 +256,10 @@ void lw_push_error_text(lua_State *L, int idx);
  * cannot cross threads, or no memory. [-0, +0, e] */
 void lw_args_to_value(lua_State *L, int first, int nargs, const char *fname,
                       weft_value_t *out);
-void lw_push_value(lua_State *L, const weft_value_t *v);
+/* Pushes a Lua copy of v; raises "<fname>: result nested too deeply"
+ * past the depth lw_args_to_value allows (200 levels), so a host's
+ * value cannot exhaust the C stack. [-0, +1, e] */
+void lw_push_value(lua_State *L, const weft_value_t *v, const char *fname);
 
 /* Makes the object at idx a resource of task t: when t ends, its
  * __close metamethod runs (unless it was collected first). [-0, +0, m] */
@@ -309,6 +312,11 @@ void lw_http_stats(lua_State *L, State *S); /* http.c */
 /* Sets field k of the table on top to the integer v. [-0, +0, e] */
 void lw_setint(lua_State *L, const char *k, uint64_t v);
 void lw_state_close(State *S);
+/* Misuse of a C entry of weft_lua.h by the host: returns LUA_ERRRUN with
+ * the message of which pushed (or LUA_ERRMEM), as a failed lua_pcall
+ * would. [-0, +1, -] */
+enum { LW_MISUSE_RUN, LW_MISUSE_SPAWN, LW_MISUSE_RESULT };
+int lw_misuse(lua_State *L, int which);
 /* The open state of L, or NULL (none yet, or closed); never raises. For
  * code with no state upvalue. [-0, +0, -] */
 State *lw_find_state(lua_State *L);

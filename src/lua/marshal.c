@@ -3,6 +3,7 @@
  * arguments and results that cross to other threads (Lua binding).
  * SPDX-License-Identifier: MIT
  */
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -193,9 +194,13 @@ void lw_args_to_value(lua_State *L, int first, int nargs, const char *fname,
   lua_pop(L, 1);
 }
 
-/* Pushes a Lua copy of v. [-0, +1, m] */
-void lw_push_value(lua_State *L, const weft_value_t *v) {
+/* Pushes a Lua copy of v, depth levels below the top. */
+static void push_value(lua_State *L, const weft_value_t *v, int depth,
+                       const char *fname) {
   size_t i;
+  if (depth > MAX_DEPTH)
+    luaL_error(L, "%s: result nested too deeply (more than %d levels)",
+               fname, MAX_DEPTH);
   luaL_checkstack(L, 4, "value nested too deeply");
   switch (v->type) {
   case WEFT_VBOOL: lua_pushboolean(L, v->u.b); break;
@@ -203,24 +208,28 @@ void lw_push_value(lua_State *L, const weft_value_t *v) {
   case WEFT_VNUM: lua_pushnumber(L, (lua_Number)v->u.n); break;
   case WEFT_VSTR: lua_pushlstring(L, v->u.s.ptr, v->u.s.len); break;
   case WEFT_VARRAY:
-    lua_createtable(L, (int)v->u.a.len, 0);
+    lua_createtable(L, v->u.a.len > INT_MAX ? INT_MAX : (int)v->u.a.len, 0);
     for (i = 0; i < v->u.a.len; i++) {
-      lw_push_value(L, &v->u.a.items[i]);
+      push_value(L, &v->u.a.items[i], depth + 1, fname);
       lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
     break;
   case WEFT_VMAP:
-    lua_createtable(L, 0, (int)v->u.m.len);
+    lua_createtable(L, 0, v->u.m.len > INT_MAX ? INT_MAX : (int)v->u.m.len);
     for (i = 0; i < v->u.m.len; i++) {
       if (v->u.m.keys[i].type == WEFT_VNIL) continue;
       if (v->u.m.keys[i].type == WEFT_VNUM &&
           v->u.m.keys[i].u.n != v->u.m.keys[i].u.n)
         continue; /* NaN cannot be a key */
-      lw_push_value(L, &v->u.m.keys[i]);
-      lw_push_value(L, &v->u.m.vals[i]);
+      push_value(L, &v->u.m.keys[i], depth + 1, fname);
+      push_value(L, &v->u.m.vals[i], depth + 1, fname);
       lua_rawset(L, -3);
     }
     break;
   default: lua_pushnil(L); break;
   }
+}
+
+void lw_push_value(lua_State *L, const weft_value_t *v, const char *fname) {
+  push_value(L, v, 0, fname);
 }

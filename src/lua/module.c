@@ -424,8 +424,35 @@ int luaopen_weft(lua_State *L) {
   return 1;
 }
 
+/* Misuse of the C API (see weft_lua.h): the messages of lw_misuse, by
+ * number, so that its entry takes no pointer a script could give it (a
+ * call hook can capture the entry and call it). */
+static const char *const misuse_msgs[] = {
+    "weft_lua_run: nargs must be from 0 to the number of values above "
+    "the function",
+    "weft_lua_spawn: nargs must be from 0 to the number of values above "
+    "the function",
+    "weft_lua_result: idx must be a valid stack index",
+};
+
+static int misuse_entry(lua_State *L) {
+  lua_Integer i = lua_tointeger(L, 1);
+  if (i < 0 || (size_t)i >= sizeof misuse_msgs / sizeof misuse_msgs[0])
+    return luaL_error(L, "weft: misuse");
+  return luaL_error(L, "%s", misuse_msgs[i]);
+}
+
+int lw_misuse(lua_State *L, int which) {
+  lua_pushcfunction(L, misuse_entry); /* allocates nothing */
+  lua_pushinteger(L, which);
+  return lua_pcall(L, 1, 0, 0);
+}
+
 int weft_lua_run(lua_State *L, int nargs, int traceback) {
-  int base = lua_gettop(L) - nargs;
+  int base;
+  if (L == NULL) return LUA_ERRERR;
+  base = lua_gettop(L) - nargs;
+  if (nargs < 0 || base < 1) return lw_misuse(L, LW_MISUSE_RUN);
   /* Nothing before lua_pcall may allocate: a memory error raised here
    * would be unprotected (a closure with an upvalue did that). */
   lua_pushcfunction(L, traceback ? run_entry_tb : run_entry);
@@ -434,20 +461,26 @@ int weft_lua_run(lua_State *L, int nargs, int traceback) {
 }
 
 void weft_lua_set_report(lua_State *L, weft_lua_report_fn fn, void *ud) {
-  State *S = get_state(L);
+  State *S;
+  if (L == NULL) return;
+  S = get_state(L);
   S->report = fn;
   S->report_ud = ud;
 }
 
 unsigned long weft_lua_unhandled(lua_State *L) {
-  return get_state(L)->unhandled;
+  return L ? get_state(L)->unhandled : 0;
 }
 
-weft_loop_t *weft_lua_loop(lua_State *L) { return get_state(L)->loop; }
+weft_loop_t *weft_lua_loop(lua_State *L) {
+  return L ? get_state(L)->loop : NULL;
+}
 
 int weft_lua_poll(lua_State *L) {
-  State *S = get_state(L);
+  State *S;
   int live;
+  if (L == NULL) return WEFT_EINVAL;
+  S = get_state(L);
   if (S->running || S->current) return WEFT_ESTATE;
   luaL_checkstack(L, 16, "weft_lua_poll");
   S->L = L;
@@ -459,7 +492,7 @@ int weft_lua_poll(lua_State *L) {
 
 int weft_lua_use_uv_loop(lua_State *L, void *uv_loop) {
   int exists;
-  if (uv_loop == NULL) return WEFT_EINVAL;
+  if (L == NULL || uv_loop == NULL) return WEFT_EINVAL;
   exists = lua_getfield(L, LUA_REGISTRYINDEX, STATE_KEY) != LUA_TNIL;
   lua_pop(L, 1);
   if (exists) return WEFT_ESTATE;

@@ -474,6 +474,20 @@ static void echo(weft_call_t *call, void *ud) {
   weft_call_resolve(call, &v);
 }
 
+/* deep() -> arrays nested DEEP levels deep, the last holding 42. */
+#define DEEP 300000
+static void deep(weft_call_t *call, void *ud) {
+  weft_value_t v, *cur = &v;
+  int i;
+  (void)ud;
+  for (i = 0; i < DEEP; i++) {
+    assert_int_equal(weft_value_array(cur, 1), 0);
+    cur = &cur->u.a.items[0];
+  }
+  weft_value_int(cur, 42);
+  weft_call_resolve(call, &v);
+}
+
 static void push_sync_fn(lua_State *L, const char *name, weft_host_fn fn) {
   weft_fn_opts o = {WEFT_FN_SYNC, WEFT_PRIO_NORMAL, 0, NULL, NULL};
   assert_int_equal(weft_lua_push_fn(L, name, fn, &o), 0);
@@ -512,6 +526,66 @@ static void tables_with_holes_cross_with_every_key(void **state) {
   close_state(L, &a);
 }
 
+/* A host value nested 300,000 deep overflowed the C stack on its way to
+ * Lua: past 200 levels it raises, as a script's value going the other
+ * way does, and the value is freed. */
+static void deeply_nested_host_result_raises(void **state) {
+  test_alloc a;
+  lua_State *L = open_state(&a);
+  (void)state;
+  push_sync_fn(L, "deep", deep);
+  load(L, "local ok, err = pcall(deep)\n"
+          "assert(not ok)\n"
+          "return tostring(err)\n");
+  assert_int_equal(weft_lua_run(L, 0, 1), LUA_OK);
+  expect_contains(lua_tostring(L, -1),
+                  "deep: result nested too deeply (more than 200 levels)");
+  lua_settop(L, 0);
+  close_state(L, &a);
+}
+
+/* Every C entry of weft_lua.h checks its arguments: weft_lua_push_fn with
+ * a NULL name called strlen(NULL). */
+static void c_entries_refuse_misuse(void **state) {
+  weft_fn_opts o = {WEFT_FN_SYNC, WEFT_PRIO_NORMAL, 0, NULL, NULL};
+  test_alloc a;
+  lua_State *L = open_state(&a);
+  int x = 0, n = -1;
+  (void)state;
+  assert_int_equal(weft_lua_push_fn(L, NULL, echo, &o), WEFT_EINVAL);
+  assert_int_equal(weft_lua_push_fn(NULL, "echo", echo, &o), WEFT_EINVAL);
+  assert_int_equal(lua_gettop(L), 0);
+  /* The pcall-like entries: LUA_ERRERR without a state, else an error
+   * pushed, as lua_pcall gives. */
+  assert_int_equal(weft_lua_run(NULL, 0, 0), LUA_ERRERR);
+  assert_int_equal(weft_lua_run(L, 0, 0), LUA_ERRRUN); /* no function */
+  expect_contains(lua_tostring(L, -1), "weft_lua_run: nargs must be");
+  lua_settop(L, 0);
+  lua_pushnil(L);
+  assert_int_equal(weft_lua_run(L, 1, 0), LUA_ERRRUN);
+  assert_int_equal(weft_lua_run(L, -1, 0), LUA_ERRRUN);
+  lua_settop(L, 0);
+  assert_int_equal(weft_lua_spawn(NULL, 0, NULL, NULL), LUA_ERRERR);
+  assert_int_equal(weft_lua_spawn(L, 2, NULL, NULL), LUA_ERRRUN);
+  expect_contains(lua_tostring(L, -1), "weft_lua_spawn: nargs must be");
+  lua_settop(L, 0);
+  assert_int_equal(weft_lua_result(NULL, 1, &n), LUA_ERRERR);
+  assert_int_equal(n, 0);
+  assert_int_equal(weft_lua_result(L, 3, &n), LUA_ERRRUN);
+  expect_contains(lua_tostring(L, -1), "weft_lua_result: idx must be");
+  assert_int_equal(weft_lua_result(L, LUA_REGISTRYINDEX, &n), LUA_ERRRUN);
+  assert_int_equal(weft_lua_result(L, 1, &n), LUA_ERRRUN); /* a string */
+  expect_contains(lua_tostring(L, -1), "expected a future or task");
+  lua_settop(L, 0);
+  assert_int_equal(weft_lua_poll(NULL), WEFT_EINVAL);
+  assert_null(weft_lua_loop(NULL));
+  assert_int_equal(weft_lua_unhandled(NULL), 0);
+  weft_lua_set_report(NULL, on_report, NULL);
+  assert_int_equal(weft_lua_set_pool(NULL, NULL), WEFT_EINVAL);
+  assert_int_equal(weft_lua_use_uv_loop(NULL, &x), WEFT_EINVAL);
+  close_state(L, &a);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(lua_run_pushes_the_results_of_a_sleeping_function),
@@ -530,6 +604,8 @@ int main(void) {
       cmocka_unit_test(loop_new_without_allocator_uses_the_c_library),
       cmocka_unit_test(preemption_lets_a_timer_fire_while_a_task_spins),
       cmocka_unit_test(tables_with_holes_cross_with_every_key),
+      cmocka_unit_test(deeply_nested_host_result_raises),
+      cmocka_unit_test(c_entries_refuse_misuse),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

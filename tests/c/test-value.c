@@ -273,6 +273,106 @@ static void copy_oom_sweep_fails_cleanly_at_every_allocation(void **state) {
   vcount_end(&vc);
 }
 
+/* A chain depth levels deep that a host may build: arrays {child, i}
+ * and maps {k = child} in turn, ending in the string "end". */
+static void build_chain(weft_value_t *v, int depth) {
+  int i;
+  for (i = 0; i < depth; i++) {
+    if (i % 2 == 0) {
+      assert_int_equal(weft_value_array(v, 2), 0);
+      weft_value_int(&v->u.a.items[1], i);
+      v = &v->u.a.items[0];
+    } else {
+      assert_int_equal(weft_value_map(v, 1), 0);
+      str(&v->u.m.keys[0], "k");
+      v = &v->u.m.vals[0];
+    }
+  }
+  str(v, "end");
+}
+
+/* Walks two chains of build_chain together (no recursion either). */
+static void expect_same_chain(const weft_value_t *a, const weft_value_t *b,
+                              int depth) {
+  int i;
+  for (i = 0; i < depth; i++) {
+    assert_int_equal(a->type, b->type);
+    if (a->type == WEFT_VARRAY) {
+      assert_ptr_not_equal(a->u.a.items, b->u.a.items);
+      assert_true(b->u.a.items[1].u.i == i);
+      a = &a->u.a.items[0], b = &b->u.a.items[0];
+    } else {
+      assert_string_equal(b->u.m.keys[0].u.s.ptr, "k");
+      a = &a->u.m.vals[0], b = &b->u.m.vals[0];
+    }
+  }
+  assert_string_equal(b->u.s.ptr, "end");
+}
+
+/* A host's tree 300,000 levels deep overflowed the C stack in copy and
+ * free, which walked it by recursion. */
+static void deep_trees_copy_and_free_without_recursion(void **state) {
+  weft_value_t src, dst;
+  vcount vc;
+  (void)state;
+  vcount_begin(&vc);
+  build_chain(&src, 300000);
+  assert_int_equal(weft_value_copy(&dst, &src), 0);
+  expect_same_chain(&src, &dst, 300000);
+  weft_value_free(&src);
+  assert_int_equal(src.type, WEFT_VNIL);
+  weft_value_free(&dst);
+  vcount_end(&vc);
+}
+
+/* Past the depth it keeps on the C stack, copy allocates its path: each
+ * failure returns WEFT_ENOMEM and leaks nothing. */
+static void deep_copy_oom_sweep_fails_cleanly(void **state) {
+  weft_value_t src, dst;
+  long base, n;
+  int r;
+  vcount vc;
+  (void)state;
+  vcount_begin(&vc);
+  build_chain(&src, 100);
+  base = vcount_blocks(&vc);
+  for (n = 1;; n++) {
+    atomic_store(&vc.allocs, 0);
+    vc.fail_at = n;
+    r = weft_value_copy(&dst, &src);
+    if (r == 0) break;
+    assert_int_equal(r, WEFT_ENOMEM);
+    assert_int_equal(dst.type, WEFT_VNIL);
+    assert_int_equal(vcount_blocks(&vc), base);
+  }
+  assert_true(n > base); /* the path's allocations came on top */
+  vc.fail_at = 0;
+  expect_same_chain(&src, &dst, 100);
+  weft_value_free(&dst);
+  weft_value_free(&src);
+  vcount_end(&vc);
+}
+
+/* Misuse gets WEFT_EINVAL or nothing done, not a crash. */
+static void null_arguments_are_refused(void **state) {
+  weft_value_t v;
+  (void)state;
+  assert_int_equal(weft_value_str(NULL, "x", 1), WEFT_EINVAL);
+  assert_int_equal(weft_value_str(&v, NULL, 3), WEFT_EINVAL);
+  assert_int_equal(v.type, WEFT_VNIL);
+  assert_int_equal(weft_value_array(NULL, 1), WEFT_EINVAL);
+  assert_int_equal(weft_value_map(NULL, 1), WEFT_EINVAL);
+  assert_int_equal(weft_value_copy(NULL, &v), WEFT_EINVAL);
+  assert_int_equal(weft_value_copy(&v, NULL), WEFT_EINVAL);
+  assert_null(weft_value_get(NULL, "k"));
+  assert_null(weft_value_get(&v, NULL));
+  weft_value_nil(NULL);
+  weft_value_bool(NULL, 1);
+  weft_value_int(NULL, 1);
+  weft_value_num(NULL, 1);
+  weft_value_free(NULL);
+}
+
 static void set_allocator_null_restores_the_c_library(void **state) {
   weft_value_t v;
   vcount vc;
@@ -550,6 +650,9 @@ int main(void) {
       cmocka_unit_test(constructors_fail_with_enomem_and_leave_nil),
       cmocka_unit_test(sizes_that_overflow_fail_without_allocating),
       cmocka_unit_test(copy_oom_sweep_fails_cleanly_at_every_allocation),
+      cmocka_unit_test(deep_trees_copy_and_free_without_recursion),
+      cmocka_unit_test(deep_copy_oom_sweep_fails_cleanly),
+      cmocka_unit_test(null_arguments_are_refused),
       cmocka_unit_test(set_allocator_null_restores_the_c_library),
       cmocka_unit_test(lua_round_trip_keeps_types_zeros_and_nesting),
       cmocka_unit_test(lua_arguments_arrive_as_typed_values),
