@@ -340,20 +340,48 @@ static int l_group_new(lua_State *L) {
   return 1;
 }
 
+/* [members, task] -> records the task in the group's member table (it
+ * may grow). Run protected by group_spawn; checks its arguments, as a
+ * call hook can capture it. */
+static int add_member(lua_State *L) {
+  Fut *f = lw_tofut(L, NULL, 2);
+  luaL_checktype(L, 1, LUA_TTABLE);
+  if (f == NULL || f->kind != KIND_TASK)
+    return lw_type_error(L, 2, "weft.Task", "g:spawn");
+  lua_pushlightuserdata(L, &((Task *)f)->t);
+  lua_pushvalue(L, 2);
+  lua_rawset(L, 1);
+  return 0;
+}
+
 /* g:spawn([opts,] fn, ...) -> Task, a child of the calling task and a
- * member of g. */
+ * member of g. All or nothing: lw_spawn raises before it starts the task,
+ * and a failure after that (no memory to record the member, or a script
+ * that replaced the group from an opts metamethod) cancels the task
+ * before it ever runs, then raises. */
 static int group_spawn(lua_State *L) {
   State *S = upstate(L);
   Group *g = checkgroup(L, "g:spawn");
   Task *t;
+  const char *why = "not enough memory";
+  int r = LUA_ERRMEM;
   if (g->closed) return luaL_error(L, "g:spawn: the group has ended");
   lw_spawn(L, S, 2, "g:spawn");
   t = lua_touserdata(L, -1);
-  push_members(L, "g:spawn");
-  lua_pushlightuserdata(L, &t->t);
-  lua_pushvalue(L, -3);
-  lua_rawset(L, -3);
-  lua_pop(L, 1);
+  if (lw_toudata(L, 1, sizeof *g, GROUP_TAG) != g || g->closed) {
+    why = "the group was replaced or has ended";
+  } else if (lua_checkstack(L, 4)) {
+    lua_pushcfunction(L, add_member); /* allocates nothing */
+    lua_getiuservalue(L, 1, 1);
+    lua_pushvalue(L, -3);
+    if ((r = lua_pcall(L, 2, 0, 0)) != LUA_OK) lua_pop(L, 1);
+    if (r != LUA_OK && r != LUA_ERRMEM)
+      why = "the group's user value was replaced";
+  }
+  if (r != LUA_OK) {
+    weft_task_cancel(&t->t); /* it has not run: it never will */
+    return luaL_error(L, "g:spawn: %s", why);
+  }
   weft_group_add(&g->g, &t->t); /* cannot fail: t is new */
   return 1;
 }
