@@ -103,9 +103,10 @@ static CallUd *call_at(lua_State *L, int cidx) {
 }
 
 static int call_k(lua_State *L, int st, lua_KContext cidx) {
-  Task *t = upstate(L)->current;
+  Task *t = lw_k_task(L);
   CallUd *cu = call_at(L, (int)cidx);
   weft_call_t *c = cu->c;
+  if (t == NULL) return lua_yieldk(L, 0, cidx, call_k);
   (void)st;
   if (t->status == WEFT_ETIMEDOUT || t->status == WEFT_ECANCELED) {
     if (weft__call_cancel(c) || c->fut.state == WEFT_FUTURE_CANCELLED) {
@@ -132,7 +133,8 @@ static int start_call(lua_State *L, Task *t, int cidx);
 
 /* Woken because the pool has room (or cancelled while waiting for it). */
 static int room_k(lua_State *L, int st, lua_KContext cidx) {
-  Task *t = upstate(L)->current;
+  Task *t = lw_k_task(L);
+  if (t == NULL) return lua_yieldk(L, 0, cidx, room_k);
   (void)st;
   if (t->status == WEFT_ECANCELED) {
     CallUd *cu = call_at(L, (int)cidx);
@@ -354,7 +356,8 @@ static int watch_k(lua_State *L, int st, lua_KContext ctx) {
   (void)ctx;
   if (w == NULL) return luaL_error(L, "weft_lua_spawn: corrupted upvalue 2");
   if (lw_future(f)->state == WEFT_FUTURE_PENDING) {
-    Task *t = lw_in_task(L, S, "weft_lua_spawn");
+    Task *t = lw_k_task(L); /* NULL: resumed from outside, see lw_k_task */
+    if (t == NULL) return lua_yieldk(L, 0, 0, watch_k);
     weft_task_await(&t->t, lw_future(f), WEFT_FOREVER);
     return lua_yieldk(L, 0, 0, watch_k);
   }

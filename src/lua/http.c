@@ -1032,9 +1032,10 @@ static int park(lua_State *L, State *S, Task *t, Req *r, lua_KFunction k) {
 /* Stack of a request while it waits: 1 fname, 2 checked opts, 3 guard. */
 static int request_k(lua_State *L, int st, lua_KContext ctx) {
   State *S = upstate(L);
-  Task *t = S->current;
+  Task *t = lw_k_task(L);
   Guard *g = guard_at(L, 3, "weft.http");
   Req *r = g->req;
+  if (t == NULL) return lua_yieldk(L, 0, ctx, request_k);
   (void)st;
   (void)ctx;
   if (r == NULL) return luaL_error(L, "weft.http: the request was closed");
@@ -1157,8 +1158,9 @@ static int read_step(lua_State *L, State *S, Task *t, Guard *g) {
 
 static int read_k(lua_State *L, int st, lua_KContext ctx) {
   State *S = upstate(L);
-  Task *t = S->current;
+  Task *t = lw_k_task(L);
   Guard *g = guard_at(L, 1, "response:read");
+  if (t == NULL) return lua_yieldk(L, 0, ctx, read_k);
   (void)st;
   (void)ctx;
   g->busy = 0;

@@ -274,9 +274,10 @@ static void push_results(lua_State *L, Proc *p) {
 
 /* Stack of exec while it waits: 1 cmd, 2 args, 3 opts, 4 guard. */
 static int exec_k(lua_State *L, int st, lua_KContext ctx) {
-  Task *t = upstate(L)->current;
+  Task *t = lw_k_task(L);
   Guard *g;
   Proc *p = (Proc *)guarded_op(L, 4, &g, "process.exec");
+  if (t == NULL) return lua_yieldk(L, 0, ctx, exec_k);
   (void)st;
   if (t->status == WEFT_ECANCELED || t->status == WEFT_ETIMEDOUT) {
     g->op = NULL;
@@ -479,10 +480,11 @@ static void lookup_closer(Closer *c) {
 
 /* Stack while waiting: 1 host, 2 guard. */
 static int resolve_k(lua_State *L, int st, lua_KContext ctx) {
-  Task *t = upstate(L)->current;
+  Task *t = lw_k_task(L);
   Guard *g;
   Lookup *k = (Lookup *)guarded_op(L, 2, &g, "dns.resolve");
   struct addrinfo *ai;
+  if (t == NULL) return lua_yieldk(L, 0, ctx, resolve_k);
   char addr[INET6_ADDRSTRLEN];
   int n = 0;
   (void)st;

@@ -118,7 +118,8 @@ static int closed_error(lua_State *L, const char *fname) {
 }
 
 static int send_k(lua_State *L, int st, lua_KContext ctx) {
-  Task *t = upstate(L)->current;
+  Task *t = lw_k_task(L);
+  if (t == NULL) return lua_yieldk(L, 0, ctx, send_k);
   (void)st;
   (void)ctx;
   if (t->status == 0) return 0;
@@ -147,7 +148,8 @@ static int ch_send(lua_State *L) {
 }
 
 static int recv_k(lua_State *L, int st, lua_KContext ctx) {
-  Task *t = upstate(L)->current;
+  Task *t = lw_k_task(L);
+  if (t == NULL) return lua_yieldk(L, 0, ctx, recv_k);
   (void)st;
   (void)ctx;
   if (t->status == 0) {
@@ -428,7 +430,8 @@ static int member_outcome(lua_State *L, Group *g, weft_task_t *m) {
 }
 
 static int join_k(lua_State *L, int st, lua_KContext ctx) {
-  Task *t = upstate(L)->current;
+  Task *t = lw_k_task(L);
+  if (t == NULL) return lua_yieldk(L, 0, ctx, join_k);
   (void)st;
   (void)ctx;
   if (t->status == WEFT_ECANCELED) lw_raise_cancel(L, t);
@@ -473,8 +476,9 @@ static int drain_loop(lua_State *L, Group *g, Task *t);
 /* A cancellation does not stop the drain: the children were cancelled
  * with the task, and weft.group must still wait for them to end. */
 static int drain_k(lua_State *L, int st, lua_KContext ctx) {
-  Task *t = upstate(L)->current;
+  Task *t = lw_k_task(L);
   Group *g = checkgroup(L, "weft.group");
+  if (t == NULL) return lua_yieldk(L, 0, ctx, drain_k);
   (void)st;
   (void)ctx;
   if (t->status == 0) drained(L, g, t->u.joined);

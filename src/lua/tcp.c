@@ -162,7 +162,8 @@ static int lookup_gc(lua_State *L) {
 
 /* Stack while waiting: 1 host, 2 fname, 3 where, 4 ms, 5 LookupUd. */
 static int resolve_k(lua_State *L, int st, lua_KContext ctx) {
-  Task *t = upstate(L)->current;
+  Task *t = lw_k_task(L);
+  if (t == NULL) return lua_yieldk(L, 0, ctx, resolve_k);
   /* debug.setlocal can replace what a suspended C function holds on its
    * stack, and debug.getmetatable lets a script finalize the guard. */
   LookupUd *g = lw_toudata(L, 5, sizeof *g, LOOKUP_TAG);
@@ -540,9 +541,11 @@ static int busy(const Task *t) {
 
 /* Stack while waiting: 1 conn, 2 mode, 3 need. */
 static int read_k(lua_State *L, int st, lua_KContext ctx) {
-  Task *t = upstate(L)->current;
+  Task *t = lw_k_task(L);
   Conn *c = conn_at(L, 1, "conn:read");
-  int mode = (int)lua_tointeger(L, 2), why = woke(t, st);
+  int mode = (int)lua_tointeger(L, 2), why;
+  if (t == NULL) return lua_yieldk(L, 0, ctx, read_k);
+  why = woke(t, st);
   (void)ctx;
   if (mode < R_SOME || mode > R_ALL)
     return luaL_error(L, "conn:read: its mode was replaced");
@@ -620,10 +623,12 @@ static void on_shut(uv_shutdown_t *req, int status) {
 
 /* Stack while waiting: 1 conn, 2 fname. */
 static int write_k(lua_State *L, int st, lua_KContext ctx) {
-  Task *t = upstate(L)->current;
+  Task *t = lw_k_task(L);
   Conn *c = conn_at(L, 1, "conn:write");
   const char *fname = lua_tostring(L, 2);
-  int why = woke(t, st);
+  int why;
+  if (t == NULL) return lua_yieldk(L, 0, ctx, write_k);
+  why = woke(t, st);
   (void)ctx;
   if (c && c->writer == t) {
     c->writer = NULL;
@@ -729,10 +734,12 @@ static void on_connect(uv_connect_t *req, int status) {
 
 /* Stack while waiting: 1 ip, 2 port, 3 where, 4 ms, 5 shown ms, 6 conn. */
 static int connect_k(lua_State *L, int st, lua_KContext ctx) {
-  Task *t = upstate(L)->current;
+  Task *t = lw_k_task(L);
   Conn *c = conn_at(L, 6, "tcp.connect");
   const char *where = lua_tostring(L, 3);
-  int why = woke(t, st), err;
+  int why, err;
+  if (t == NULL) return lua_yieldk(L, 0, ctx, connect_k);
+  why = woke(t, st);
   (void)ctx;
   if (c == NULL)
     return luaL_error(L, "tcp.connect: the connection is closed");
@@ -1101,7 +1108,8 @@ static int l_listen(lua_State *L) {
 }
 
 static int server_wait_k(lua_State *L, int st, lua_KContext ctx) {
-  Task *t = upstate(L)->current;
+  Task *t = lw_k_task(L);
+  if (t == NULL) return lua_yieldk(L, 0, ctx, server_wait_k);
   ServerUd *u = toserver(L, 1); /* see resolve_k */
   (void)ctx;
   if (u == NULL) return luaL_error(L, "server:wait: the server was replaced");

@@ -27,6 +27,29 @@ assert(resume(co, 1, 2)) -- yields straight back: the task still sleeps
 assert(coroutine.status(co) == "suspended")
 assert(t:await() == "r")
 
+-- The same in the other waits: a channel, a group, a socket read.
+local ch = weft.channel()
+local co4
+local t4 = weft.spawn(function() co4 = coroutine.running() return ch:recv() end)
+weft.sleep(1)
+assert(resume(co4, "not this"))
+ch:send("this")
+assert(t4:await() == "this")
+local srv = weft.tcp.listen("127.0.0.1", 0, function(c)
+  weft.sleep(5)
+  c:write("line\n")
+end)
+local co5
+local t5 = weft.spawn(function()
+  local c = weft.tcp.connect("127.0.0.1", srv.port)
+  co5 = coroutine.running()
+  return c:read("l")
+end)
+while co5 == nil do weft.sleep(1) end
+assert(resume(co5))
+assert(t5:await() == "line")
+srv:close()
+
 -- Resumed from a finalizer, while no task runs (the collection that
 -- reports a failure runs between tasks).
 local co2
