@@ -19,8 +19,9 @@
  * name alone (a string), or a table with the fields EX_NAME (its name),
  * EX_CANCEL (the cancellation error), EX_TRACE (the traceback string of
  * a task's failure), EX_OWNED (the weak-keyed set of resources closed
- * at a task's end) and EX_SENTINEL (a failed task's: see Reaper in
- * task.c). See lw_get_extra. */
+ * at a task's end), EX_SENTINEL (a failed task's: see Reaper in
+ * task.c) and EX_CAUSE (the failed task whose error the task met last in
+ * an await: see note_cause). See lw_get_extra. */
 enum {
   UV_RESULT = 1, /* the single value, a packed table, or the dead thread
                     holding several results; or the error value */
@@ -31,8 +32,8 @@ enum {
 };
 /* Integer keys: reading them never allocates (a string key may have to
  * be made), and task_fn reads EX_OWNED where nothing may raise. */
-enum { EX_NAME = 1, EX_CANCEL, EX_TRACE, EX_OWNED, EX_SENTINEL,
-       EX_COUNT = EX_SENTINEL };
+enum { EX_NAME = 1, EX_CANCEL, EX_TRACE, EX_OWNED, EX_SENTINEL, EX_CAUSE,
+       EX_COUNT = EX_CAUSE };
 
 enum { KIND_PROMISE = 1, KIND_TASK = 2 };
 enum { RES_NONE, RES_ONE, RES_TABLE, RES_THREAD };

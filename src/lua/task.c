@@ -181,6 +181,19 @@ static int push_values(lua_State *L, int idx, Fut *f) {
   }
 }
 
+/* A failed task's error about to be raised in the running task, by an
+ * await or a result: the running task keeps the failed one as its cause,
+ * so that if it fails with that same error, its traceback tells where
+ * the error came from (see traceback). */
+static void note_cause(lua_State *L, int idx, Fut *f) {
+  Task *t = f->S->current;
+  if (f->kind != KIND_TASK || t == NULL || t->co != L || &t->h == f) return;
+  lw_push_task(L, t);
+  lua_pushvalue(L, idx);
+  lw_set_extra(L, -2, EX_CAUSE);
+  lua_pop(L, 1);
+}
+
 /* The outcome of the settled future at idx: its values, or raises its
  * error. Marks it observed. */
 int lw_push_outcome(lua_State *L, int idx) {
@@ -189,6 +202,7 @@ int lw_push_outcome(lua_State *L, int idx) {
   switch (lw_future(f)->state) {
   case WEFT_FUTURE_FULFILLED: return push_values(L, idx, f);
   case WEFT_FUTURE_REJECTED:
+    note_cause(L, idx, f);
     lua_getiuservalue(L, idx, UV_RESULT);
     return lua_error(L);
   case WEFT_FUTURE_CANCELLED:
@@ -234,11 +248,57 @@ Task *lw_need_task(lua_State *L, State *S, const char *fname) {
   return t;
 }
 
-/* [co, task] -> records the traceback of the failed coroutine co as
- * task's EX_TRACE. Run protected (it allocates). */
+/* [co, task] -> records the traceback of the failed coroutine co (its
+ * error on top) as task's EX_TRACE, with the task's story. Run protected
+ * (it allocates). */
+/* Pushes "#<id>" or "#<id> '<name>'" for the task whose userdata is at
+ * idx. [-0, +1, m] */
+static void push_label(lua_State *L, int idx) {
+  Task *t = lua_touserdata(L, idx);
+  if (lw_get_extra(L, idx, EX_NAME) == LUA_TSTRING)
+    lua_pushfstring(L, "#%I '%s'", (lua_Integer)t->t.id, lua_tostring(L, -1));
+  else
+    lua_pushfstring(L, "#%I", (lua_Integer)t->t.id);
+  lua_remove(L, -2);
+}
+
 static int traceback(lua_State *L) {
   lua_State *co = lua_tothread(L, 1);
+  Task *t = lua_touserdata(L, 2), *p = t->t.parent ? t->t.parent->data : 0;
+  int n;
+  lua_settop(L, 2);
+  if (lua_checkstack(co, 1)) { /* the error, a copy at 3 */
+    lua_pushvalue(co, -1);
+    lua_xmove(co, L, 1);
+  } else {
+    lua_pushnil(L);
+  }
   luaL_traceback(L, co, NULL, 0);
+  /* The story: the task that spawned this one (children of a Lua task
+   * are Lua tasks: data is their Task)... */
+  if (p) {
+    lua_pushliteral(L, "\nspawned by task ");
+    lw_push_task(L, p);
+    push_label(L, -1);
+    lua_remove(L, -2);
+  }
+  /* ...and the task that failed first, if this one raised again the
+   * error it awaited from it (see note_cause), with its own story. */
+  n = lua_gettop(L);
+  if (lw_get_extra(L, 2, EX_CAUSE) == LUA_TUSERDATA &&
+      lw_get_extra(L, -1, EX_TRACE) == LUA_TSTRING &&
+      lua_getiuservalue(L, -2, UV_RESULT) != LUA_TNONE &&
+      lua_rawequal(L, -1, 3)) {
+    lua_pop(L, 1); /* [.., cause, trace] */
+    lua_pushliteral(L, "\nthe error came from task ");
+    push_label(L, -3);
+    lua_pushliteral(L, ", awaited there, which failed:\n");
+    lua_rotate(L, -5, -2); /* [.., here, label, which, cause, trace] */
+    lua_remove(L, -2);
+  } else {
+    lua_settop(L, n);
+  }
+  lua_concat(L, lua_gettop(L) - 3);
   lw_set_extra(L, 2, EX_TRACE);
   return 0;
 }
