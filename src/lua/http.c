@@ -781,11 +781,12 @@ static int opt_bool(lua_State *L, int idx, const char *k) {
   return b;
 }
 
-/* The string field k of the table at idx, or NULL; the table keeps it. */
+/* The string field k of the table at idx, or NULL (also for a number,
+ * which lua_tolstring would convert in a copy nobody keeps); the table
+ * keeps it. */
 static const char *opt_str(lua_State *L, int idx, const char *k, size_t *len) {
-  const char *s;
-  lua_getfield(L, idx, k);
-  s = lua_tolstring(L, -1, len);
+  const char *s = NULL;
+  if (lua_getfield(L, idx, k) == LUA_TSTRING) s = lua_tolstring(L, -1, len);
   lua_pop(L, 1);
   return s;
 }
@@ -805,6 +806,7 @@ static int setup(lua_State *L, Req *r, int idx) {
   CURL *e = r->easy;
   const char *method = opt_str(L, idx, "method", NULL), *s;
   size_t blen, i, n;
+  if (method == NULL) method = "GET"; /* http.lua always sets one */
   curl_easy_setopt(e, CURLOPT_URL, r->url);
   curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)r);
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->err);
@@ -842,12 +844,15 @@ static int setup(lua_State *L, Req *r, int idx) {
     curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
   else if (strcmp(method, "GET") != 0 || s != NULL)
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
-  /* The header lines, "Name: value", built by http.lua. */
-  lua_getfield(L, idx, "headers");
-  n = (size_t)lua_rawlen(L, -1);
+  /* The header lines, "Name: value", built by http.lua (a script that
+   * calls the primitive itself may give anything: only strings count). */
+  n = lua_getfield(L, idx, "headers") == LUA_TTABLE ? lua_rawlen(L, -1) : 0;
   for (i = 1; i <= n; i++) {
     struct curl_slist *l;
-    lua_rawgeti(L, -1, (lua_Integer)i);
+    if (lua_rawgeti(L, -1, (lua_Integer)i) != LUA_TSTRING) {
+      lua_pop(L, 1);
+      continue;
+    }
     l = curl_slist_append(r->hdrs, lua_tostring(L, -1));
     lua_pop(L, 1);
     if (l == NULL) {
@@ -867,6 +872,9 @@ static void guard_release(lua_State *L, void *ud) {
   (void)L;
   g->req = NULL;
   if (g->state == G_OPEN) g->state = G_CLOSED;
+  /* A task may still wait on r if debug.setlocal took the guard off its
+   * stack: it wakes (and finds the request closed) before r goes. */
+  if (r) weft_future_fulfill(&r->fut);
   if (r) req_free(r);
 }
 static const LwOwned guard_owned = {guard_release, sizeof(Guard),

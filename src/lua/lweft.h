@@ -80,9 +80,10 @@ typedef struct State {
   Closer closers;     /* list head */
   const struct LwOwned *owned[LW_OWNED_MAX]; /* see LwOwned */
   int nowned;
-  /* The metatable of futures: a registry reference, to set it without a
-   * lookup by name. */
+  /* The metatables of tasks and promises: registry references, to set
+   * them without a lookup by name. */
   int mt_future_ref;
+  int mt_promise_ref; /* the same, with a finalizer: see promise_gc */
   int mt_sentinel_ref; /* task.c: see Reaper */
   struct Reaper *reaper; /* task.c: reports failures soon */
   int mt_call_ref; /* host.c: a call's metatable */
@@ -94,6 +95,7 @@ typedef struct State {
 
 #define STATE_KEY "weft.state"
 #define FUTURE_MT "weft.Future"
+#define PROMISE_MT "weft.Promise" /* its __name stays weft.Future */
 #define SENTINEL_MT "weft.Sentinel"
 #define ERROR_MT "weft.Error"
 #define CHAN_MT "weft.Channel"

@@ -41,7 +41,12 @@ static int guard_gc(lua_State *L) {
   if (g == NULL) return 0;
   op = g->op;
   g->op = NULL;
-  if (op) op->abandon(op);
+  if (op == NULL) return 0;
+  /* A task may still wait on the op: only the guard on its stack kept it,
+   * and debug.setlocal can replace that. It wakes (and finds the guard
+   * gone) before the op frees itself. */
+  weft_future_fulfill(&op->fut);
+  op->abandon(op);
   return 0;
 }
 

@@ -47,9 +47,14 @@ int lw_is_error(lua_State *L, int idx, const char *kind) {
   return r;
 }
 
+/* __tostring of a weft error; raw, so that it runs no Lua code, and any
+ * value a script gives it (debug.getmetatable) gets a string. */
 static int error_tostring(lua_State *L) {
-  lua_getfield(L, 1, "message");
-  if (!lua_isstring(L, -1)) lua_pushliteral(L, "weft error");
+  if (lua_type(L, 1) == LUA_TTABLE) {
+    lua_pushliteral(L, "message");
+    lua_rawget(L, 1);
+  }
+  if (lua_type(L, -1) != LUA_TSTRING) lua_pushliteral(L, "weft error");
   return 1;
 }
 
@@ -95,7 +100,20 @@ void lw_set_extra(lua_State *L, int idx, int k) {
 }
 
 /* [fut] -> makes the future's plain cancellation error and keeps it. */
+/* About internal functions: weft calls some C functions in protected
+ * calls of its own (make_cancel_error, traceback, note_failed, report,
+ * start_co), with trusted arguments; but a script's call hook
+ * (debug.sethook) can capture one and call it again with anything, so
+ * each checks what it is given: no light userdata, a task by its tag. */
+static Task *internal_task(lua_State *L, int idx) {
+  Fut *f = lw_tofut(L, NULL, idx);
+  if (f == NULL || f->kind != KIND_TASK)
+    luaL_error(L, "weft: an internal function called with a bad argument");
+  return (Task *)f;
+}
+
 static int make_cancel_error(lua_State *L) {
+  if (lw_tofut(L, NULL, 1) == NULL) internal_task(L, 1); /* raises */
   lw_new_error(L, "cancelled", "cancelled");
   lua_pushvalue(L, -1);
   lw_set_extra(L, 1, EX_CANCEL);
@@ -165,7 +183,9 @@ static int push_values(lua_State *L, int idx, Fut *f) {
   case RES_ONE: lua_getiuservalue(L, idx, UV_RESULT); return 1;
   case RES_TABLE:
     luaL_checkstack(L, n + 1, "too many results");
-    lua_getiuservalue(L, idx, UV_RESULT);
+    /* debug.setuservalue can replace the holder: checked, not trusted */
+    if (lua_getiuservalue(L, idx, UV_RESULT) != LUA_TTABLE)
+      luaL_error(L, "future:result: its results were replaced");
     for (i = 1; i <= n; i++) lua_rawgeti(L, -i, i);
     lua_remove(L, -n - 1);
     return n;
@@ -174,6 +194,8 @@ static int push_values(lua_State *L, int idx, Fut *f) {
     lua_getiuservalue(L, idx, UV_RESULT);
     co = lua_tothread(L, -1);
     lua_pop(L, 1);
+    if (co == NULL || lua_gettop(co) < n) /* see RES_TABLE */
+      luaL_error(L, "future:result: its results were replaced");
     if (!lua_checkstack(co, n)) luaL_error(L, "not enough memory");
     for (i = 0; i < n; i++) lua_pushvalue(co, -n);
     lua_xmove(co, L, n);
@@ -264,8 +286,11 @@ static void push_label(lua_State *L, int idx) {
 
 static int traceback(lua_State *L) {
   lua_State *co = lua_tothread(L, 1);
-  Task *t = lua_touserdata(L, 2), *p = t->t.parent ? t->t.parent->data : 0;
+  Task *t = internal_task(L, 2), *p = t->t.parent ? t->t.parent->data : 0;
   int n;
+  if (co == NULL || lua_gettop(co) < 1)
+    return luaL_error(L, "weft: an internal function called with a bad "
+                         "argument");
   lua_settop(L, 2);
   if (lua_checkstack(co, 1)) { /* the error, a copy at 3 */
     lua_pushvalue(co, -1);
@@ -372,7 +397,9 @@ static void reaper_arm(lua_State *L, State *S) {
  * weft.run can report it if nobody observes it, and gives it the
  * metatable with a finalizer (see Reaper). */
 static int note_failed(lua_State *L) {
-  State *S = lua_touserdata(L, 2);
+  State *S = lw_find_state(L); /* not its light userdata: see above */
+  internal_task(L, 1);
+  if (S == NULL) return 0;
   lua_rawgeti(L, LUA_REGISTRYINDEX, S->failed_ref);
   lua_pushvalue(L, 1);
   lua_pushboolean(L, 1);
@@ -591,8 +618,10 @@ static lua_State *unpool_co(State *S, lua_State *L) {
 /* [task] -> gives the task a new coroutine with its function and
  * arguments on it. Run protected: it allocates. */
 static int start_co(lua_State *L) {
-  Task *t = lua_touserdata(L, 1);
+  Task *t = internal_task(L, 1);
   lua_State *co;
+  if (t->nargs < 0 || t->co != NULL) /* not at its first run */
+    return luaL_error(L, "weft: start_co called again");
   lw_push_task(L, t);
   co = lua_newthread(L);
   lua_rawgeti(L, LUA_REGISTRYINDEX, t->h.S->task_cos_ref);
@@ -625,7 +654,7 @@ static int first_co(State *S, Task *t) {
     lua_pop(L, 2);
   }
   lua_pushcfunction(L, start_co);
-  lua_pushlightuserdata(L, t);
+  lw_push_task(L, t); /* anchored: a running task is in the registry */
   return lua_pcall(L, 1, 0, 0);
 }
 
@@ -635,7 +664,7 @@ static int first_co(State *S, Task *t) {
 static int task_fn(weft_task_t *ct, int status) {
   Task *t = lw_container(ct, Task, t);
   State *S = t->h.S;
-  int nargs = 0, nres = 0, r;
+  int nargs = 0, nres = 0, r, coi;
   /* S->L is the driver's stack (or the main thread's when a host's own
    * uv loop runs us); this function pushes at most a few values. A failed
    * check cannot raise here; it only means the pushes below may fail. */
@@ -676,11 +705,30 @@ static int task_fn(weft_task_t *ct, int status) {
     }
   }
   t->status = status;
+  /* The task's coroutine is anchored by its UV_CO, which a script can
+   * replace (debug.setuservalue): t->co is resumed only if UV_CO still
+   * holds it (otherwise it may be freed already, and the task ends
+   * cancelled), and it stays on S->L while it runs and its end is dealt
+   * with, reachable whatever the task does to UV_CO, which done_ok and
+   * done_err read: it is put back for them. */
+  lw_push_task(S->L, t);
+  if (lua_getiuservalue(S->L, -1, UV_CO) != LUA_TTHREAD ||
+      lua_tothread(S->L, -1) != t->co) {
+    lua_pop(S->L, 1); /* the task is on top, for end_task */
+    t->co = NULL;
+    end_task(S, t, WEFT_FUTURE_CANCELLED);
+    return WEFT_PENDING;
+  }
+  coi = lua_gettop(S->L);
   S->current = t;
   if (S->pre) lw_preempt_begin(S->pre, t->co);
   r = lua_resume(t->co, S->L, nargs, &nres);
   if (S->pre) lw_preempt_end(S->pre, t->co);
   S->current = NULL;
+  if (r != LUA_YIELD) {
+    lua_pushvalue(S->L, coi);
+    lua_setiuservalue(S->L, coi - 1, UV_CO);
+  }
   if (r == LUA_YIELD && S->preempted) {
     /* Preempted (preempt.c) in its Lua code, so neither parked nor
      * queued: a 0 ms sleep from the current time puts it behind the tasks
@@ -702,6 +750,7 @@ static int task_fn(weft_task_t *ct, int status) {
   } else {
     done_err(S, t);
   }
+  lua_settop(S->L, coi - 2);
   return WEFT_PENDING;
 }
 
@@ -788,6 +837,8 @@ static int l_spawn_after(lua_State *L) {
   State *S = upstate(L);
   uint64_t ms = check_ms(L, 1, "weft.after");
   Task *t;
+  if (lua_type(L, lua_upvalueindex(2)) != LUA_TSTRING) /* debug.setupvalue */
+    return luaL_error(L, "weft.after: corrupted upvalue 2 (its name)");
   lua_pushvalue(L, lua_upvalueindex(2));
   lua_replace(L, 1);
   lw_spawn_at(L, S, 2, WEFT_PRIO_NORMAL, 1);
@@ -812,6 +863,7 @@ static int await_k(lua_State *L, int st, lua_KContext ctx) {
   (void)st;
   (void)ctx;
   if (t->status == WEFT_ECANCELED) lw_raise_cancel(L, t);
+  lw_checkfut(L, upstate(L), 1, "await"); /* debug.setlocal reaches it */
   return lw_push_outcome(L, 1);
 }
 
@@ -888,7 +940,8 @@ static int wait_for_k(lua_State *L, int st, lua_KContext ctx) {
   (void)ctx;
   if (t->status == WEFT_ECANCELED) lw_raise_cancel(L, t);
   lua_pushboolean(L, t->status != WEFT_ETIMEDOUT ||
-                         lw_future((Fut *)lua_touserdata(L, 1))->state !=
+                         lw_future(lw_checkfut(L, upstate(L), 1,
+                                               "weft.timeout"))->state !=
                              WEFT_FUTURE_PENDING);
   return 1;
 }
@@ -899,7 +952,8 @@ static int wait_for_k(lua_State *L, int st, lua_KContext ctx) {
 static int unwind_k(lua_State *L, int st, lua_KContext i) {
   State *S = upstate(L);
   Task *t = lw_k_task(L);
-  lua_Integer n = (lua_Integer)lua_rawlen(L, 1);
+  /* A list replaced by debug.setlocal ends the wait. */
+  lua_Integer n = lua_istable(L, 1) ? (lua_Integer)lua_rawlen(L, 1) : 0;
   Fut *f;
   (void)st;
   if (t == NULL) return lua_yieldk(L, 0, i, unwind_k);
@@ -1008,9 +1062,14 @@ static Combo *tocombo(lua_State *L, int idx) {
   return c;
 }
 
+/* __gc: the waiting task's stack holds the combo, but debug.setlocal can
+ * replace it there, so the task, parked on c->done, is woken before the
+ * memory goes (wait_k then finds the combo gone and raises). */
 static int combo_gc(lua_State *L) {
   Combo *c = tocombo(L, 1);
-  if (c) combo_detach(c);
+  if (c == NULL) return 0;
+  combo_detach(c);
+  if (c->done.state == WEFT_FUTURE_PENDING) weft_future_fulfill(&c->done);
   return 0;
 }
 
@@ -1134,6 +1193,18 @@ static int promise_reject(lua_State *L) {
   return 1;
 }
 
+/* __gc of a promise (tasks have none: a running one is anchored). A task
+ * awaiting a promise holds it on its stack, but debug.setlocal can
+ * replace it there: a pending promise collected is settled cancelled, so
+ * its waiters wake before its memory goes. */
+static int promise_gc(lua_State *L) {
+  Fut *f = lw_tofut(L, lw_upstate_or_null(L), 1);
+  if (f && f->kind == KIND_PROMISE &&
+      lw_future(f)->state == WEFT_FUTURE_PENDING)
+    weft_future_settle_cancelled(lw_future(f));
+  return 0;
+}
+
 /* weft.future() -> future, resolve, reject */
 static int l_future(lua_State *L) {
   Promise *p = lua_newuserdatauv(L, sizeof *p, UV_FUTURE_COUNT);
@@ -1141,7 +1212,7 @@ static int l_future(lua_State *L) {
   weft_future_init(&p->fut);
   p->h.S = upstate(L);
   p->h.kind = KIND_PROMISE;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, p->h.S->mt_future_ref);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, p->h.S->mt_promise_ref);
   lua_setmetatable(L, -2);
   lua_pushvalue(L, lua_upvalueindex(1));
   lua_pushvalue(L, -2);
@@ -1326,9 +1397,10 @@ void lw_push_error_text(lua_State *L, int idx) {
 /* Reports the failed task at index 1 unless observed or reported already.
  * Runs protected: it allocates. */
 static int report(lua_State *L) {
-  State *S = lua_touserdata(L, 2);
-  Task *t = lua_touserdata(L, 1);
+  State *S = lw_find_state(L); /* see About internal functions */
+  Task *t = internal_task(L, 1);
   lua_settop(L, 1);
+  if (S == NULL) return 0;
   if (t->h.observed || t->h.reported) return 0;
   t->h.reported = 1;
   S->unhandled++;
@@ -1510,6 +1582,18 @@ void lw_open_futures(lua_State *L, State *S) {
   lw_push_state(L, S);
   lua_pushcclosure(L, f_tostring, 1);
   lua_setfield(L, -2, "__tostring");
+  /* A promise's: the same fields (its name too), and promise_gc. */
+  luaL_newmetatable(L, PROMISE_MT);
+  lua_pushnil(L);
+  while (lua_next(L, -3)) {
+    lua_pushvalue(L, -2);
+    lua_insert(L, -2);
+    lua_rawset(L, -4);
+  }
+  lw_push_state(L, S);
+  lua_pushcclosure(L, promise_gc, 1);
+  lua_setfield(L, -2, "__gc");
+  S->mt_promise_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_pop(L, 1);
 
   /* The sentinels of failed tasks: see Reaper. */

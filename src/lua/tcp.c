@@ -155,6 +155,9 @@ static void lookup_closer(Closer *c) {
 static int lookup_gc(lua_State *L) {
   LookupUd *g = lw_toudata(L, 1, sizeof *g, LOOKUP_TAG);
   if (g == NULL) return 0; /* not a lookup: a script called this */
+  /* A task may still wait on it, if debug.setlocal took the guard off its
+   * stack: it wakes before the lookup frees itself (see resolve_k). */
+  if (g->k) wake(g->k->loop, &g->k->fut);
   if (g->k) lookup_abandon(g->k);
   g->k = NULL;
   return 0;
@@ -814,11 +817,13 @@ static void conn_owned_close(lua_State *L, void *ud) {
 static const LwOwned conn_owned = {conn_owned_close, sizeof(ConnUd),
                                    CONN_TAG};
 
-/* __gc: nobody can be waiting on a connection that is garbage. */
+/* __gc: a task waiting on the connection holds it on its stack, but
+ * debug.setlocal can replace it there: waiters are woken before the
+ * connection's memory goes. */
 static int conn_gc(lua_State *L) {
   ConnUd *u = toconn(L, 1);
   if (u == NULL) return 0; /* not a connection: a script called this */
-  if (u->c) conn_close(u->c, 0);
+  if (u->c) conn_close(u->c, 1);
   return 0;
 }
 
@@ -904,14 +909,21 @@ static ServerUd *checkserver(lua_State *L, const char *fname) {
 
 
 /* [task, object] -> nil: makes a connection or server (which it also
- * anchors, see About Server) a resource of the task. */
+ * anchors, see About Server) a resource of the task. A script's call hook
+ * can capture this and call it again (see About internal functions in
+ * task.c): it takes the task by its userdata, checked, and anchors a
+ * server once. */
 static int own_entry(lua_State *L) {
+  Fut *f = lw_tofut(L, NULL, 1);
   ServerUd *u = toserver(L, 2);
-  if (u && u->s) {
+  if (f == NULL || f->kind != KIND_TASK || ((Task *)f)->ref == LUA_NOREF)
+    return luaL_error(L, "weft: an internal function called with a bad "
+                         "argument");
+  if (u && u->s && u->s->ref == LUA_NOREF) {
     lua_pushvalue(L, 2);
     u->s->ref = luaL_ref(L, LUA_REGISTRYINDEX);
   }
-  lw_task_own(L, lua_touserdata(L, 1), 2);
+  lw_task_own(L, (Task *)f, 2);
   return 0;
 }
 
@@ -921,7 +933,7 @@ static int own_entry(lua_State *L) {
 static int own(lua_State *L, Task *t, int idx) {
   idx = lua_absindex(L, idx);
   lua_pushcfunction(L, own_entry);
-  lua_pushlightuserdata(L, t);
+  lw_push_task(L, t);
   lua_pushvalue(L, idx);
   return lua_pcall(L, 2, 0, 0);
 }
@@ -977,12 +989,24 @@ static void refuse(Server *s) {
   uv_close((uv_handle_t *)&s->spare, on_refused);
 }
 
-/* [conn, server] (light userdata) -> nil: spawns the handler task with a
- * userdata for conn. Run protected: it allocates. */
+/* What on_connection hands to accept_entry: not light userdata on the
+ * Lua stack, since a script's call hook can capture accept_entry and call
+ * it again (see own_entry). One per thread; taken once. */
+static _Thread_local struct {
+  Conn *c;
+  Server *s;
+} accept_req;
+
+/* -> nil: spawns the handler task with a userdata for the connection of
+ * accept_req. Run protected: it allocates. */
 static int accept_entry(lua_State *L) {
-  Conn *c = lua_touserdata(L, 1);
-  Server *s = lua_touserdata(L, 2);
+  Conn *c = accept_req.c;
+  Server *s = accept_req.s;
   ConnUd *u;
+  accept_req.c = NULL;
+  accept_req.s = NULL;
+  if (c == NULL)
+    return luaL_error(L, "weft: an internal function called again");
   lua_settop(L, 0);
   if (lua_rawgeti(L, LUA_REGISTRYINDEX, s->ref) != LUA_TUSERDATA) /* 1 */
     return luaL_error(L, "tcp.listen: the server is gone");
@@ -997,7 +1021,9 @@ static int accept_entry(lua_State *L) {
   lw_spawn_at(L, s->S, 3, WEFT_PRIO_NORMAL, 2); /* 5 */
   lw_task_own(L, lua_touserdata(L, 5), 4);
   c->owned = 1;
-  lua_getiuservalue(L, 1, 2); /* the server's weak set of handler tasks */
+  /* The server's weak set of handler tasks (debug.setuservalue may have
+   * put something else there). */
+  if (lua_getiuservalue(L, 1, 2) != LUA_TTABLE) return 0;
   lua_pushvalue(L, 5);
   lua_pushboolean(L, 1);
   lua_rawset(L, -3);
@@ -1031,15 +1057,17 @@ static void on_connection(uv_stream_t *ls, int status) {
   else
     snprintf(c->name, sizeof c->name, "%s", "?");
   lua_pushcfunction(L, accept_entry);
-  lua_pushlightuserdata(L, c);
-  lua_pushlightuserdata(L, s);
-  if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+  accept_req.c = c;
+  accept_req.s = s;
+  if (lua_pcall(L, 0, 0, 0) != LUA_OK) {
     /* Out of memory. A connection that no handler owns is let go now,
      * not when the collector finds it (no finalizer runs while memory
      * is short, and its client would wait until then). */
     lua_pop(L, 1);
     if (!c->owned) conn_close(c, 0);
   }
+  accept_req.c = NULL; /* if the entry failed before taking it */
+  accept_req.s = NULL;
   weft_loop_wake(S->loop);
 }
 

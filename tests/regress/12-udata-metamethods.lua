@@ -44,9 +44,11 @@ for name, mt in pairs(debug.getregistry()) do
     if type(mt.__index) == "table" then
       for _, v in pairs(mt.__index) do add(v) end
     end
+    -- Not its own objects (a method may wait on one): by name, since a
+    -- task's metatable and a promise's have one.
     local own = {}
     for _, o in ipairs(objects) do
-      if debug.getmetatable(o) == mt then own[o] = true end
+      if debug.getmetatable(o).__name == mt.__name then own[o] = true end
     end
     for _, f in ipairs(fns) do
       try(f)
