@@ -236,7 +236,7 @@ static int drive(lua_State *L, State *S, Task *main) {
 /* weft.run(fn, ...) with fn at index 1. */
 static int run_main(lua_State *L, State *S, int with_traceback) {
   Task *m;
-  int deadlock;
+  int deadlock, ref;
   if (S->current)
     return luaL_error(L, "weft.run: already inside a task (use weft.spawn "
                          "or await the work instead)");
@@ -245,13 +245,23 @@ static int run_main(lua_State *L, State *S, int with_traceback) {
   if (lua_type(L, 1) != LUA_TFUNCTION)
     return luaL_error(L, "weft.run: expected a function, got %s",
                       luaL_typename(L, 1));
+  /* Slot 1 holds the main task, but a script can replace it there
+   * (debug.setlocal on this thread's frame): a registry reference, taken
+   * before the task starts, anchors it until it is put back at 1. */
+  lua_pushboolean(L, 0);
+  ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_pushliteral(L, "main");
   lua_insert(L, 1); /* [name, fn, args...] */
   lw_spawn_at(L, S, 2, WEFT_PRIO_NORMAL, 1);
   lua_replace(L, 1);
   lua_settop(L, 1);
+  lua_pushvalue(L, 1);
+  lua_rawseti(L, LUA_REGISTRYINDEX, ref); /* the slot exists: no memory */
   m = lua_touserdata(L, 1);
   deadlock = drive(L, S, m);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
+  lua_replace(L, 1);
+  luaL_unref(L, LUA_REGISTRYINDEX, ref);
   m->h.observed = 1;
   lw_report_failed(L, S);
   if (deadlock)

@@ -435,6 +435,24 @@ describe("a hostile script", function()
       H.check_clean()
     end)
 
+  it("cannot crash weft.run by replacing its main task on its stack",
+    function()
+      local caller = coroutine.running()
+      local ok, v = pcall(weft.run, function()
+        assert(debug.getinfo(caller, 0, "f").func == weft.run)
+        debug.setlocal(caller, 0, 1, nil)
+        weft.spawn(function()
+          weft.sleep(1)
+          collectgarbage()
+          collectgarbage()
+        end)
+        return 42
+      end)
+      assert.is_true(ok, v)
+      assert.equal(42, v)
+      H.check_clean()
+    end)
+
   it("cannot close the state or reach metamethods with plain Lua",
     run(function()
       local state = select(2, debug.getupvalue(weft.sleep, 1))
