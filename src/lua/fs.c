@@ -643,7 +643,7 @@ static int l_hclosed(lua_State *L) {
   return 1;
 }
 
-/* I.fs_flags(mode) -> whether mode is a valid open mode */
+/* I.fs_valid_mode(mode) -> whether mode is a valid open mode */
 static int l_flags(lua_State *L) {
   lua_pushboolean(L, mode_flags(luaL_checkstring(L, 1)) >= 0);
   return 1;
