@@ -180,8 +180,10 @@ void lw_preempt_free(State *S) {
 }
 
 int weft_lua_set_preempt(lua_State *L, unsigned slice_ms) {
-  State *S = lw_open_state(L);
+  State *S;
   Preempt *p;
+  if (L == NULL) return WEFT_EINVAL; /* misuse: see weft_lua.h */
+  S = lw_open_state(L);
   if (S->current != NULL) return WEFT_ESTATE; /* not from inside a task */
   lw_preempt_free(S);
   if (slice_ms == 0) return 0;

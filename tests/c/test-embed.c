@@ -583,6 +583,7 @@ static void c_entries_refuse_misuse(void **state) {
   weft_lua_set_report(NULL, on_report, NULL);
   assert_int_equal(weft_lua_set_pool(NULL, NULL), WEFT_EINVAL);
   assert_int_equal(weft_lua_use_uv_loop(NULL, &x), WEFT_EINVAL);
+  assert_int_equal(weft_lua_set_preempt(NULL, 5), WEFT_EINVAL);
   close_state(L, &a);
 }
 
