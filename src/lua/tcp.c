@@ -270,9 +270,9 @@ static int l_resolve(lua_State *L) {
  *   A line longer than max_line (SIZE_MAX: no limit) is an error, so a
  *   peer that never sends "\n" cannot fill memory.
  * - Writing: one write or shutdown at a time (writer), waiting on wfut;
- *   werr is its outcome. The string being written is anchored in the
- *   userdata's user value until the write completes. Connecting uses
- *   wfut too; cerr is its outcome.
+ *   werr is its outcome. The string being written is anchored by a
+ *   registry reference until the writer's continuation runs (see
+ *   l_write). Connecting uses wfut too; cerr is its outcome.
  * - rfut and wfut are re-armed before each wait; a close settles both, so
  *   waiting tasks wake and see the connection closed. A reader or writer
  *   whose cancellation was requested no longer counts: cancellation is
@@ -359,7 +359,7 @@ static void conn_init(Conn *c, State *S) {
 /* Pushes a new userdata and a connection for it, linked and listed.
  * [-0, +1, m] */
 static Conn *new_conn(lua_State *L, State *S, const char *fname) {
-  ConnUd *u = lua_newuserdatauv(L, sizeof *u, 1);
+  ConnUd *u = lua_newuserdatauv(L, sizeof *u, 0);
   Conn *c;
   u->tag = CONN_TAG;
   u->c = NULL;
@@ -625,14 +625,17 @@ static void on_shut(uv_shutdown_t *req, int status) {
 }
 
 /* Stack while waiting: 1 conn, 2 fname. */
+/* ctx is the registry reference that kept a write's bytes alive (see
+ * l_write), or LUA_NOREF. */
 static int write_k(lua_State *L, int st, lua_KContext ctx) {
   Task *t = lw_k_task(L);
-  Conn *c = conn_at(L, 1, "conn:write");
+  Conn *c;
   const char *fname = lua_tostring(L, 2);
   int why;
   if (t == NULL) return lua_yieldk(L, 0, ctx, write_k);
+  luaL_unref(L, LUA_REGISTRYINDEX, (int)ctx); /* libuv is done with them */
+  c = conn_at(L, 1, "conn:write");
   why = woke(t, st);
-  (void)ctx;
   if (c && c->writer == t) {
     c->writer = NULL;
     /* Part of the data may be out: the stream is of no use any more. */
@@ -643,8 +646,6 @@ static int write_k(lua_State *L, int st, lua_KContext ctx) {
   if (why == WEFT_ECANCELED) lw_raise_cancel(L, t);
   if (c == NULL)
     return luaL_error(L, "%s: the connection is closed", fname);
-  lua_pushnil(L);
-  lua_setiuservalue(L, 1, 1); /* libuv is done with the data */
   if (c->werr != 0) return raise_io(L, fname, c->name, c->werr);
   return 0;
 }
@@ -663,11 +664,11 @@ static void claim_write(lua_State *L, Conn *c, const char *fname) {
   c->writer = NULL;
 }
 
-static int wait_write(lua_State *L, Task *t, Conn *c) {
+static int wait_write(lua_State *L, Task *t, Conn *c, int ref) {
   c->writer = t;
   c->werr = 0;
   weft_task_await(&t->t, &c->wfut, WEFT_FOREVER);
-  return lua_yieldk(L, 0, 0, write_k);
+  return lua_yieldk(L, 0, ref, write_k);
 }
 
 /* I.tcp_write(conn, data): returns once the kernel has all of data. */
@@ -679,7 +680,7 @@ static int l_write(lua_State *L) {
   Task *t = lw_need_task(L, S, "conn:write");
   uv_stream_t *s = (uv_stream_t *)&c->tcp;
   uv_buf_t b;
-  int r;
+  int r, ref;
   claim_write(L, c, "conn:write");
   if (len == 0) return 0;
   /* Most writes fit in the socket's buffer: no request, no wait. */
@@ -697,15 +698,20 @@ static int l_write(lua_State *L) {
   }
   b.base = (char *)p;
   b.len = len;
-  if ((r = uv_write(&c->wreq, s, &b, 1, on_written)) != 0)
-    return raise_io(L, "conn:write", c->name, r);
+  /* The bytes must live until libuv is done with them: a registry
+   * reference keeps them (a user value or stack slot would not: a script
+   * can replace those with debug), released by write_k. */
   lua_settop(L, 2);
   lua_pushvalue(L, 2);
-  lua_setiuservalue(L, 1, 1); /* keeps the bytes alive for libuv */
+  ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  if ((r = uv_write(&c->wreq, s, &b, 1, on_written)) != 0) {
+    luaL_unref(L, LUA_REGISTRYINDEX, ref);
+    return raise_io(L, "conn:write", c->name, r);
+  }
   lua_pushliteral(L, "conn:write");
   lua_replace(L, 2);
   weft_future_init(&c->wfut);
-  return wait_write(L, t, c);
+  return wait_write(L, t, c, ref);
 }
 
 /* I.tcp_shutdown(conn): sends the end of the stream once the writes in
@@ -721,7 +727,7 @@ static int l_shutdown(lua_State *L) {
   lua_settop(L, 1);
   lua_pushliteral(L, "conn:shutdown");
   weft_future_init(&c->wfut);
-  return wait_write(L, t, c);
+  return wait_write(L, t, c, LUA_NOREF);
 }
 
 /* ---------------------------------------------------------- connecting */
@@ -1012,7 +1018,7 @@ static int accept_entry(lua_State *L) {
     return luaL_error(L, "tcp.listen: the server is gone");
   lua_pushfstring(L, "tcp %s", c->name); /* 2: the task's name */
   lua_getiuservalue(L, 1, 1);            /* 3: the handler */
-  u = lua_newuserdatauv(L, sizeof *u, 1); /* 4 */
+  u = lua_newuserdatauv(L, sizeof *u, 0); /* 4 */
   u->tag = CONN_TAG;
   u->c = NULL;
   luaL_setmetatable(L, CONN_MT);

@@ -435,6 +435,51 @@ describe("a hostile script", function()
       H.check_clean()
     end)
 
+  -- A write waiting for the peer to read: libuv reads its bytes later,
+  -- whatever the script does to the values that hold the string.
+  it("cannot free the bytes of a write in progress", run(function()
+    local gate, open = weft.future()
+    local got, deliver = weft.future()
+    local size = 8 * 1024 * 1024
+    local srv = weft.tcp.listen("127.0.0.1", 0, function(c)
+      gate:await()
+      local n = 0
+      while true do
+        local s = c:read(65536)
+        if not s then break end
+        n = n + #s
+      end
+      deliver(n)
+    end)
+    local conn = weft.tcp.connect("127.0.0.1", srv.port)
+    local co
+    local w = weft.spawn(function()
+      co = coroutine.running()
+      conn:write(("x"):rep(size) .. "y")
+    end)
+    repeat weft.sleep(1) -- until the write waits for the reader
+    until co and debug.getinfo(co, 0, "S").what == "C"
+    for k = 1, 3 do pcall(debug.setuservalue, conn, nil, k) end
+    for level = 0, 10 do
+      if not debug.getinfo(co, level) then break end
+      for i = -10, 30 do
+        local n, v = debug.getlocal(co, level, i)
+        if n and type(v) == "string" and #v >= size then
+          debug.setlocal(co, level, i, nil)
+        end
+      end
+    end
+    collectgarbage()
+    collectgarbage()
+    local junk = {}
+    for i = 1, 200 do junk[i] = ("z"):rep(50000) .. i end
+    open(true)
+    w:await()
+    conn:close()
+    assert.equal(size + 1, got:await())
+    srv:close()
+  end))
+
   it("cannot crash weft.run by replacing its main task on its stack",
     function()
       local caller = coroutine.running()
