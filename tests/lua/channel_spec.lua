@@ -101,6 +101,36 @@ describe("weft.channel", function()
     H.raises_match("ch:try_recv: expected a weft.Channel, got userdata",
       ch.try_recv, io.stdout)
   end))
+
+  it("refuses a foreign userdata given its metatable, and is protected",
+    async(function()
+      local ch = weft.channel(1)
+      local mt = debug.getmetatable(ch)
+      assert.equal("weft.Channel", getmetatable(ch))
+      local saved = debug.getmetatable(io.stdout)
+      debug.setmetatable(io.stdout, mt)
+      local ok, err = pcall(function() return io.stdout:try_send(1) end)
+      debug.setmetatable(io.stdout, saved)
+      assert.is_false(ok)
+      assert.matches("ch:try_send: expected a weft.Channel, got userdata",
+        err, 1, true)
+      mt.__gc(io.stdout) -- nothing happens
+    end))
+
+  it("cannot be used once a script finalized it", async(function()
+    local ch = weft.channel(1)
+    ch:send(1)
+    debug.getmetatable(ch).__gc(ch)
+    H.raises_match("ch:recv: the channel was finalized", ch.recv, ch)
+    H.raises_match("ch:send: the channel was finalized", ch.send, ch, 1)
+  end))
+
+  it("raises when its user value was replaced", async(function()
+    local ch = weft.channel(1)
+    debug.setuservalue(ch, 42, 1)
+    H.raises_match("ch:try_send: the channel's user value was replaced",
+      ch.try_send, ch, 1)
+  end))
 end)
 
 describe("closing a channel", function()

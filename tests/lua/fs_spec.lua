@@ -351,6 +351,34 @@ describe("weft.fs", function()
     assert.equal("x", f:read("a"))
   end))
 
+  -- The primitives io.lua calls are reachable (debug.getupvalue): they
+  -- check what they are given, and no descriptor number reaches Lua.
+  it("has private primitives that check their arguments", async(function()
+    local I
+    for i = 1, 20 do
+      local n, v = debug.getupvalue(fs.read, i)
+      if n == "I" then I = v end
+    end
+    assert.is_table(I)
+    assert.is_nil(I.fs_wrap)
+    fs.write(dir .. "/p", "abc")
+    local h = I.fs_handle(dir .. "/p")
+    H.raises_match("file:seek: expected a weft.FileHandle, got number",
+      I.fs_hseek, 1, 0, 0)
+    I.fs_open(h, "r")
+    H.raises_match("file:seek: argument 2 must be an integer",
+      I.fs_hseek, h, "x", 0)
+    H.raises_match("file:seek: ", I.fs_hseek, h, 7, 0) -- EINVAL
+    H.raises_match("file:seek: ", I.fs_hseek, h, -1, 0)
+    H.raises_match("file:read: ", I.fs_hread, h, -5)
+    H.raises_match("fs.open: ", I.fs_open, h, "r") -- opened already
+    H.raises_match("fs.open: ", I.fs_open, I.fs_handle(dir .. "/p"), "rx")
+    H.raises_match("fs.write: argument 2 must be a string",
+      I.fs_write, dir .. "/q", {}, false)
+    assert.equal("abc", I.fs_hread(h, 10))
+    I.fs_hclose(h)
+  end))
+
   it("raises outside a task", function()
     H.raises_match("fs.read: not inside a weft task", fs.read, "/x")
     H.raises_match("fs.open: not inside a weft task", fs.open, "/x")

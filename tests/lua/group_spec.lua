@@ -221,6 +221,17 @@ describe("weft.group", function()
     end)
   end))
 
+  it("cannot be used once a script finalized it", async(function()
+    H.raises_match("g:_drain: the group was finalized", weft.group,
+      function(g)
+        local child = g:spawn(function() weft.sleep(1) end)
+        debug.getmetatable(g).__gc(g) -- lets go of its members
+        H.raises_match("g:spawn: the group was finalized", g.spawn, g, print)
+        H.raises_match("g:size: the group was finalized", g.size, g)
+        child:await()
+      end)
+  end))
+
   it("reports no unhandled error for a failure it raised", function()
     local before = weft.stats().unhandled
     local e = H.raises(H.run, function()
