@@ -26,10 +26,17 @@ local function check_ms(fname, ms)
   end
 end
 
+local function check_self(fname, self)
+  if not is_future(self) then
+    error(("%s: expected a future or task, got %s"):format(fname, type(self)), 3)
+  end
+end
+
 -- Callback chaining. Each handler runs in a task of its own, spawned now
 -- and waiting for self, so a handler may await; the returned task settles
 -- with the handler's outcome.
 function FM.next(self, on_ok, on_err)
+  check_self("future:next", self)
   check_fn("future:next", "on_ok", on_ok, true)
   check_fn("future:next", "on_err", on_err, true)
   return spawn(function()
@@ -44,11 +51,13 @@ function FM.next(self, on_ok, on_err)
 end
 
 function FM.catch(self, on_err)
+  check_self("future:catch", self)
   check_fn("future:catch", "handler", on_err)
   return FM.next(self, nil, on_err)
 end
 
 function FM.finally(self, fn)
+  check_self("future:finally", self)
   check_fn("future:finally", "handler", fn)
   return spawn(function()
     local r = pack(pcall(self.await, self))

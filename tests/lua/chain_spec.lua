@@ -176,4 +176,13 @@ describe("f:finally", function()
     H.raises_match("future:finally: handler must be a function, got table",
       f.finally, f, {})
   end))
+
+  it("raises at the call when self is not a future", async(function()
+    local f = weft.future()
+    for _, name in ipairs({ "next", "catch", "finally" }) do
+      H.raises_match("future:" .. name .. ": expected a future or task, got "
+        .. "number", f[name], 42, function() end)
+    end
+    assert.equal(1, #weft.tasks()) -- nothing was spawned
+  end))
 end)

@@ -3,7 +3,7 @@
 -- frames of the task that failed first.
 -- exit: 1
 -- expect: unhandled error in task #[0-9]+ 'orphan': orphan failure.stack traceback:.*in function 'error'.*spawned by task #[0-9]+ 'parent'
--- expect: weft: [^\n]*deep failure.stack traceback:.*in method 'await'.*the error came from task #[0-9]+ 'mid', awaited there, which failed:.*the error came from task #[0-9]+ 'worker', awaited there, which failed:.*in upvalue 'inner'.*spawned by task #[0-9]+ 'main'
+-- expect: weft: [^ ]*: deep failure.stack traceback:.*in method 'await'.*the error came from task #[0-9]+ 'mid', awaited there, which failed:.*the error came from task #[0-9]+ 'worker', awaited there, which failed:.*in upvalue 'inner'.*spawned by task #[0-9]+ 'main'
 local function inner() error("deep failure") end
 local worker = weft.spawn({ name = "worker" }, function()
   weft.sleep(1)
