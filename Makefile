@@ -75,3 +75,34 @@ fuzz: fuzz-build
 
 fuzz-ci:
 	$(MAKE) fuzz FUZZ_SECONDS=20
+
+# The random script-API generator (tests/gen/gen.lua): GEN_CALLS calls
+# from GEN_SEED under the CLI of the ASan + UBSan build (ASAN_BUILD, as
+# for make test-asan); gen-ci makes 50,000.
+GEN_CALLS ?= 1000000
+GEN_SEED ?= 1
+SAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+  LSAN_OPTIONS=use_tls=0:suppressions=$(CURDIR)/tests/lsan.supp \
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+.PHONY: gen gen-ci asan-cli
+asan-cli: deps
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DWEFT_SANITIZE=ON -DWEFT_TESTS=ON >/dev/null
+	cmake --build $(ASAN_BUILD) -j $(JOBS) --target weft_cli
+
+gen: asan-cli
+	$(SAN_ENV) $(ASAN_BUILD)/weft tests/gen/gen.lua $(GEN_CALLS) $(GEN_SEED)
+
+gen-ci:
+	$(MAKE) gen GEN_CALLS=50000
+
+# The soak (tests/soak/soak.lua): SOAK_TASKS tasks in rounds of
+# SOAK_ROUND, with the CLI of the normal build; soak-ci runs 2 rounds of
+# 20,000.
+SOAK_TASKS ?= 1000000
+SOAK_ROUND ?= 100000
+.PHONY: soak soak-ci
+soak: build
+	$(BUILD)/weft tests/soak/soak.lua $(SOAK_TASKS) $(SOAK_ROUND)
+
+soak-ci:
+	$(MAKE) soak SOAK_TASKS=40000 SOAK_ROUND=20000
