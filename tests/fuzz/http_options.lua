@@ -122,7 +122,9 @@ local function options(R, base)
   if extra & 1 ~= 0 then
     o.timeout_ms = R.pick({ 10000, 10000, 10000, 1, 0, -5, 1.5, "100" })
   end
-  if extra & 2 ~= 0 then o.max_body = R.pick({ 0, 1, 2, 100, -1, 0.5 }) end
+  if extra & 2 ~= 0 then
+    o.max_body = R.pick({ 0, 1, 2, 100, -1, 0.5, math.huge, -math.huge })
+  end
   if extra & 4 ~= 0 then o.follow_redirects = R.pick({ true, false, 1 }) end
   if extra & 8 ~= 0 then o.stream = R.pick({ true, false, "yes" }) end
   if extra & 16 ~= 0 then o.insecure = R.pick({ true, false, 0 }) end
@@ -181,8 +183,8 @@ local function valid(o)
     if o[key] ~= nil and type(o[key]) ~= "boolean" then return false end
   end
   if o.ca_file ~= nil and type(o.ca_file) ~= "string" then return false end
-  if not int_at_least(o.timeout_ms, 1) or not int_at_least(o.max_body, 0)
-  then
+  if not int_at_least(o.timeout_ms, 1) or
+    not (o.max_body == math.huge or int_at_least(o.max_body, 0)) then
     return false
   end
   if o.headers == nil then return true, {} end

@@ -253,7 +253,9 @@ return function(data)
   local R = C.reader(data)
   local raw = R.byte() % 3 == 0
   local opts = { stream = R.byte() % 3 == 0 or nil }
-  if R.byte() % 4 == 0 then opts.max_body = R.u16() % 2048 end
+  local m = R.byte() % 8
+  if m == 0 then opts.max_body = R.u16() % 2048 end
+  if m == 1 then opts.max_body = math.huge end
   local size, want, response = R.byte() % 80, nil, nil
   if raw then
     response = R.rest()
