@@ -162,7 +162,8 @@ end
 function weft.timeout(ms, f)
   check_task("weft.timeout")
   check_ms("weft.timeout", ms)
-  if type(f) == "function" then
+  local own = type(f) == "function"
+  if own then
     f = spawn(f)
   elseif not is_future(f) then
     error(("weft.timeout: expected a future, task or function, got %s")
@@ -172,6 +173,9 @@ function weft.timeout(ms, f)
   if not ok then -- the caller was cancelled: so is the work, unwound
     if is_task(f) and is_error(done, "cancelled") then
       cancel_others({ f }, 0)
+      -- A failure of the work it spawned, met while unwinding, gives way
+      -- to the caller's cancellation: observed, not reported.
+      if own then pcall(f.result, f) end
     end
     error(done, 0)
   end

@@ -4,6 +4,7 @@
 -- cleanup when it raises or returns.
 -- expect: all done
 -- reject: AddressSanitizer
+-- reject: unhandled error
 
 -- Both timers fire in one step (the loop is held past both): the
 -- resolver runs first (critical priority), then the waiting task sees its
@@ -79,4 +80,16 @@ weft.sleep(5)
 caller:cancel()
 ok, v = pcall(caller.await, caller)
 assert(not ok and weft.is_cancelled(v) and log.inner)
+-- The same when the work it spawned fails while it unwinds: that failure
+-- gives way to the caller's cancellation (observed, not reported).
+local caller2 = weft.spawn(function()
+  weft.timeout(1000, function()
+    pcall(weft.sleep, 1000)
+    error("failed while unwinding", 0)
+  end)
+end)
+weft.sleep(5)
+caller2:cancel()
+ok, v = pcall(caller2.await, caller2)
+assert(not ok and weft.is_cancelled(v))
 print("all done")
