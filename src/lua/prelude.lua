@@ -186,7 +186,9 @@ function weft.timeout(ms, f)
     cancel_others({ f }, 0, "timeout")
     done = f:state() ~= "cancelled"
   end
-  if done then return f:await() end
+  -- f is settled: result, not await, which would raise the caller's own
+  -- cancellation (if one came meanwhile) and leave f's outcome unseen.
+  if done then return f:result() end
   error(I.error("timeout", ("weft.timeout: timed out after %s ms")
     :format(tostring(ms))), 2)
 end

@@ -92,4 +92,24 @@ weft.sleep(5)
 caller2:cancel()
 ok, v = pcall(caller2.await, caller2)
 assert(not ok and weft.is_cancelled(v))
+-- The caller cancelled while it waits for the timed-out work to unwind,
+-- and the work fails with an error of its own meanwhile: that error is
+-- raised (not lost behind the cancellation, nor reported as unhandled).
+-- The deadline and the canceller's sleep fire in one step (the loop is
+-- held past both), the caller first.
+local inner_task
+local caller3 = weft.spawn(function()
+  return weft.timeout(1, function()
+    inner_task = weft.current()
+    pcall(weft.sleep, 1000)
+    error("inner failure", 0)
+  end)
+end)
+weft.spawn(function()
+  weft.sleep(2)
+  caller3:cancel()
+end)
+weft.spawn(function() local t0 = os.clock() while os.clock() - t0 < 0.03 do end end)
+ok, v = pcall(caller3.await, caller3)
+assert(not ok and v == "inner failure", tostring(v))
 print("all done")
