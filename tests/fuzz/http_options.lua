@@ -14,8 +14,7 @@
 --            max_body, fails with FILESIZE_EXCEEDED).
 -- SPDX-License-Identifier: MIT
 local weft, C = ...
-local tcp, http = weft.tcp, weft.http
-
+local http = weft.http
 
 local TOKEN = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGH"
 -- Names safe to set: none changes how the request is framed.

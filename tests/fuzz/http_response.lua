@@ -15,8 +15,7 @@
 --        FILESIZE_EXCEEDED; or, for a followed loop, TOO_MANY_REDIRECTS.
 -- SPDX-License-Identifier: MIT
 local weft, C = ...
-local tcp, http = weft.tcp, weft.http
-
+local http = weft.http
 
 -- Splits s into chunks of size n (0: one chunk).
 local function chunks_of(s, n)

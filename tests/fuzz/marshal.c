@@ -23,9 +23,11 @@ static void echo(weft_call_t *call, void *ud) {
 
 /* ------------------------------------------------------------- make */
 
+/* About In: the bytes left to decode, and how many values they may still
+ * make (a budget: one input stays fast however it nests). */
 typedef struct In {
   const unsigned char *p;
-  size_t n;
+  size_t n, budget;
 } In;
 
 static unsigned take(In *in) {
@@ -44,10 +46,11 @@ static uint64_t take64(In *in) {
 /* Structure deeper than this comes only from the nest operation, which is
  * a loop: the decoder's own recursion stays shallow. */
 #define DECODE_DEPTH 32
-/* The nest operation wraps up to 1023 levels, or with two bits of its
- * shape set up to 256 times more: deep enough to overflow a C stack that
- * a conversion would use per level. */
-#define NEST_DEEP 0xc0
+/* The nest operation wraps up to 1023 levels, or with a shape of 0xff
+ * up to 256 times more: deep enough to overflow a C stack that a
+ * conversion (or a free, or a copy) would use per level. */
+#define NEST_DEEP 0xff
+#define BUDGET (1 << 18) /* values an input may make */
 
 static int decode(In *in, weft_value_t *v, int depth);
 
@@ -115,12 +118,16 @@ static int decode(In *in, weft_value_t *v, int depth) {
   case 7: {
     unsigned shape = take(in);
     size_t k = take(in) | (take(in) & 3) << 8;
-    if ((shape & NEST_DEEP) == NEST_DEEP) k <<= 8;
+    if (shape == NEST_DEEP) k <<= 8;
+    if (k > in->budget) k = in->budget;
+    in->budget -= k;
     if (decode(in, v, depth + 1) != 0) return -1;
     return nest(v, k, shape);
   }
-  default: { /* a wide array of integers */
-    size_t i, n = (size_t)take(in) * take(in);
+  default: { /* a wide array of integers, up to 3,825 */
+    size_t i, n = (size_t)take(in) * (take(in) % 16);
+    if (n > in->budget) n = in->budget;
+    in->budget -= n;
     if (weft_value_array(v, n) != 0) return -1;
     for (i = 0; i < n; i++) weft_value_int(&v->u.a.items[i], (int64_t)i);
     return 0;
@@ -142,6 +149,7 @@ static void make(weft_call_t *call, void *ud) {
   }
   in.p = (const unsigned char *)s->u.s.ptr;
   in.n = s->u.s.len;
+  in.budget = BUDGET;
   if (in.n > 0 && in.p[0] == 0xff) {
     weft_call_reject(call, s->u.s.ptr + 1); /* up to its first NUL */
     return;

@@ -7,14 +7,13 @@
 -- against a model of the documented contract (docs/lua-api.md, TCP):
 -- lines split at "\n", a line longer than max_line raises EMSGSIZE and
 -- stays buffered, a count returns 1..n bytes, a timed-out read consumes
--- nothing, the end reads nil ("" for "a"), and after a reset the end is
--- an error (never a clean end), the bytes before it coming first.
+-- nothing, the end reads nil ("" for "a"); after a reset, every byte
+-- read is the stream's and the end is an error, never a clean end.
 -- SPDX-License-Identifier: MIT
 local weft, C = ...
 local tcp = weft.tcp
 
 local DEFAULT_MAX_LINE = 1024 * 1024
-
 
 ---------------------------------------------------------------- decoding
 
@@ -78,39 +77,85 @@ end
 
 ------------------------------------------------------------------- model
 
+-- What a model gives besides a string: a line over max_line (EMSGSIZE),
+-- the end of the stream (nil, an EOF error for read_exactly), some bytes
+-- (a count: 1 to n of them).
+local LONG, END, SOME = {}, {}, {}
+
 -- What op should give on rest (the stream not yet read): the result and
--- how many bytes it takes, or "long" (EMSGSIZE), or "end" (the end of
--- the stream: nil, "" for "a", an EOF error for read_exactly).
+-- how many bytes it takes, or LONG, END or SOME.
 local function model(t, op, rest)
   local name, n = op[1], op[3]
   if name == "l" or name == "L" then
     local i = rest:find("\n", 1, true)
     if i then
-      if i - 1 > t.limit then return "long" end
+      if i - 1 > t.limit then return LONG end
       return name == "L" and rest:sub(1, i) or rest:sub(1, i - 1), i
     end
-    if #rest > t.limit then return "long" end
-    if rest == "" then return "end" end
+    if #rest > t.limit then return LONG end
+    if rest == "" then return END end
     return rest, #rest
   end
   if name == "some" then
-    if rest == "" then return "end" end
-    return "some", nil
+    if rest == "" then return END end
+    return SOME, nil
   end
   if name == "exact" then
     if n == 0 then return "", 0 end
     if #rest >= n then return rest:sub(1, n), n end
-    return "end"
+    return END
   end
-  if name == "a" then
-    if t.reset then return "end" end -- the end is the reset
-    return rest, #rest
-  end
+  if name == "a" then return rest, #rest end
 end
 
 local function is_io(e, code)
   return C.is_weft_error(e) and e.kind == "io" and
     (code == nil or e.code == code)
+end
+
+-- After a reset the stream read is the one written cut somewhere: a
+-- sender's kernel drops what it had not sent yet when it resets (plain
+-- sockets lose those bytes too). What holds: every byte read is the
+-- stream's next, a line that ends is a line of the stream, a line over
+-- max_line is never returned, and the end is an error, never a clean
+-- end. Returns how many bytes the read took.
+local function check_reset(t, op, rest, ok, r)
+  local name = op[1]
+  if not ok then
+    local nl = rest:find("\n", 1, true)
+    local long = (nl and nl - 1 or #rest) > t.limit
+    if is_io(r, "EMSGSIZE") and not long then
+      C.violation("%s raised EMSGSIZE for a line within max_line", name)
+    end
+    if not is_io(r) or r.code == "EOF" then
+      C.violation("%s after a reset raised %s", name, C.show(r))
+    end
+    return 0
+  end
+  if r == nil or name == "a" then -- "a" returns only at a clean end
+    C.violation("%s after a reset ended cleanly", name)
+  end
+  if type(r) ~= "string" or rest:sub(1, #r) ~= r then
+    C.violation("%s gave %s, not the stream's next bytes %s", name,
+      C.show(r), C.show(rest))
+  end
+  if (name == "some" and (#r < 1 or #r > op[3])) or
+    (name == "exact" and #r ~= op[3]) then
+    C.violation("%s(%d) gave %d bytes", name, op[3], #r)
+  end
+  local nl = r:find("\n", 1, true)
+  if name == "l" or name == "L" then
+    if (nl and nl < #r) or (name == "l" and nl) then
+      C.violation("%s gave %s, more than a line", name, C.show(r))
+    end
+    if #r - (nl and 1 or 0) > t.limit then
+      C.violation("%s gave a line over max_line %d", name, t.limit)
+    end
+    if name == "l" and rest:sub(#r + 1, #r + 1) == "\n" then
+      return #r + 1 -- its "\n", unless the stream was cut just before it
+    end
+  end
+  return #r
 end
 
 -- Checks one result against the model; returns how many bytes it took.
@@ -129,18 +174,14 @@ local function check(t, op, rest, ok, r)
     if not ok and weft.is_timeout(r) then return 0 end -- nothing taken
     return check(t, op[3], rest, ok, r)
   end
+  if t.reset then return check_reset(t, op, rest, ok, r) end
   local want, took = model(t, op, rest)
-  if want == "long" then
+  if want == LONG then
     if not ok and is_io(r, "EMSGSIZE") then return 0 end
     C.violation("a line over max_line %s gave %s %s", t.limit, ok,
       C.show(r))
   end
-  if want == "end" then
-    if t.reset then
-      if not ok and is_io(r) and r.code ~= "EOF" then return 0 end
-      C.violation("%s after a reset ended cleanly: %s %s", name, ok,
-        C.show(r))
-    end
+  if want == END then
     if name == "exact" then
       if not ok and is_io(r, "EOF") then return 0 end
     elseif ok and r == nil then
@@ -152,7 +193,7 @@ local function check(t, op, rest, ok, r)
     C.violation("%s failed with %s; expected %s", name, C.show(r),
       C.show(want))
   end
-  if want == "some" then
+  if want == SOME then
     if type(r) ~= "string" or #r < 1 or #r > op[3] or
       rest:sub(1, #r) ~= r then
       C.violation("read(%d) gave %s; the stream goes on %s", op[3],

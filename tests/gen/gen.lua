@@ -594,7 +594,10 @@ end
 -- task, so no such cycle can form.
 local function item_list(depth)
   local list, firsts, n = {}, {}, random(0, 4)
-  local bad = random(8) == 1 -- a list with junk in it, and no functions
+  -- A list with junk in it has no functions: the combinators spawn the
+  -- function items they meet before the bad one, which then run on,
+  -- unobserved, after the list is refused (reported as unhandled).
+  local bad = random(8) == 1
   for i = 1, n do
     local k = random(bad and 8 or 7)
     if bad and k >= 4 and k <= 5 then k = 8 end
