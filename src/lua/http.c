@@ -849,11 +849,21 @@ static int setup(lua_State *L, Req *r, int idx) {
   n = lua_getfield(L, idx, "headers") == LUA_TTABLE ? lua_rawlen(L, -1) : 0;
   for (i = 1; i <= n; i++) {
     struct curl_slist *l;
+    size_t len;
+    const char *line;
     if (lua_rawgeti(L, -1, (lua_Integer)i) != LUA_TSTRING) {
       lua_pop(L, 1);
       continue;
     }
-    l = curl_slist_append(r->hdrs, lua_tostring(L, -1));
+    /* One line each: a NUL would cut it (curl takes C strings), a CR or
+     * LF would start another (http.lua refuses every control character
+     * but tab with an error). */
+    line = lua_tolstring(L, -1, &len);
+    if (strlen(line) != len || strpbrk(line, "\r\n") != NULL) {
+      lua_pop(L, 1);
+      continue;
+    }
+    l = curl_slist_append(r->hdrs, line);
     lua_pop(L, 1);
     if (l == NULL) {
       lua_pop(L, 1);
@@ -1090,6 +1100,8 @@ static int l_request(lua_State *L) {
   luaL_setmetatable(L, GUARD_MT);
   if ((url = opt_str(L, 2, "url", &ulen)) == NULL)
     return luaL_error(L, "%s: no url", fname);
+  if (strlen(url) != ulen) /* curl takes C strings (http.lua says so too) */
+    return luaL_error(L, "%s: url must not contain a NUL", fname);
   if ((h = get_http(L, S)) == NULL && curl_error[0])
     return luaL_error(L, "%s: %s", fname, curl_error);
   if (h == NULL || (r = xalloc(sizeof *r + ulen)) == NULL)

@@ -36,9 +36,13 @@ local function check_value(fname, name, v)
     bad(fname, "headers[\"" .. name .. "\"]",
       "a string, a number, a list of strings or false", v)
   end
-  if sfind(v, "[\r\n]") then
-    error(format("%s: headers[%q] must not contain a line break", fname,
-      name), 0)
+  -- No control character but tab (RFC 9110 field values): a CR or LF
+  -- would start another line, a NUL cut it, and a value of only form
+  -- feeds or vertical tabs would be taken by curl for an empty one,
+  -- which removes the header.
+  if sfind(v, "[%z\1-\8\10-\31\127]") then
+    error(format("%s: headers[%q] must not contain a line break, a NUL or "
+      .. "another control character", fname, name), 0)
   end
   return v
 end
@@ -125,6 +129,9 @@ local function normalize(fname, o, url, method, body)
   if not sfind(url, "^[Hh][Tt][Tt][Pp][Ss]?://") then
     error(format("%s: url must be an http:// or https:// URL, got %q",
       fname, url), 0)
+  end
+  if sfind(url, "%z") then -- curl takes C strings: it would cut the URL
+    error(format("%s: url must not contain a NUL, got %q", fname, url), 0)
   end
   if body ~= nil and type(body) ~= "string" then
     bad(fname, "body", "a string or nil", body)

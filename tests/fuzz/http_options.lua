@@ -145,11 +145,14 @@ local KNOWN = { method = true, url = true, headers = true, body = true,
   ca_file = true, insecure = true, stream = true }
 
 -- The values a header sends, in order, or nil if the value is refused.
--- A NUL cannot go through curl's C strings: it must be refused, not cut.
+-- A NUL cannot go through curl's C strings: it must be refused, not cut;
+-- nor can any control character but tab.
 local function sent_values(v)
   local function one(x)
     if type(x) == "number" then x = tostring(x) end
-    if type(x) ~= "string" or x:find("[\r\n%z]") then return nil end
+    if type(x) ~= "string" or x:find("[%z\1-\8\10-\31\127]") then
+      return nil -- no control character but tab (RFC 9110)
+    end
     return x
   end
   if v == false then return {} end
@@ -238,7 +241,7 @@ local function check_request(req, o, want)
     C.violation("request line %s for method %s", C.show(req.line),
       C.show(method))
   end
-  if o.url:sub(-2) == "/p" and req.line ~= method .. " /p HTTP/1.1\r" then
+  if o.url:find("://[^/]*/p$") and req.line ~= method .. " /p HTTP/1.1\r" then
     C.violation("request line %s", C.show(req.line))
   end
   local got = {}

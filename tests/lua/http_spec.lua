@@ -811,6 +811,12 @@ http {
           { headers = { ["Bad Name"] = "x" } } },
         { "http.get: headers[\"X\"] must not contain a line break", http.get,
           u, { headers = { X = "a\r\nInjected: 1" } } },
+        { "http.get: url must not contain a NUL", http.get, u .. "\0/x" },
+        { "http.get: headers[\"X\"] must not contain a line break, a NUL",
+          http.get, u, { headers = { X = { "ok", "cut\0here" } } } },
+        { "http.get: headers[\"X\"] must not contain a line break, a NUL or "
+          .. "another control character", http.get, u,
+          { headers = { X = "\12\12" } } },
         { "http.get: headers[\"X\"] must be a string, a number", http.get, u,
           { headers = { X = true } } },
         { "http.post: body must be a string, got nil", http.post, u },
