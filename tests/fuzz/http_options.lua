@@ -41,11 +41,17 @@ local function token(R)
 end
 
 -- Text with a chance of CR, LF, NUL and other control bytes.
+-- Mostly printable: of the control characters only tab and the ones that
+-- must be refused come through as they are (CR, LF, NUL, ESC), so that
+-- most values are valid and a refused one is refused for a reason.
+local KEEP = { [0] = true, [9] = true, [10] = true, [13] = true, [27] = true }
+
 local function text(R, n)
   local b = {}
   for i = 1, n do
     local c = R.byte()
-    if c >= 0x80 and c < 0xf0 then c = c - 0x60 end -- mostly printable
+    if c >= 0x80 and c < 0xf0 then c = c - 0x60 end
+    if (c < 0x20 and not KEEP[c]) or c == 0x7f then c = c % 0x5f + 0x20 end
     b[i] = string.char(c)
   end
   return table.concat(b)
