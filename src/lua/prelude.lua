@@ -75,16 +75,16 @@ local function collect(fname, list)
       :format(fname, type(list)), 3)
   end
   local fs = {}
-  for i = 1, #list do
+  for i = 1, #list do -- every item is checked before any is spawned
     local v = list[i]
-    if type(v) == "function" then
-      fs[i] = spawn(v)
-    elseif is_future(v) then
-      fs[i] = v
-    else
+    if type(v) ~= "function" and not is_future(v) then
       error(("%s: item %d is a %s, expected a future, task or function")
         :format(fname, i, type(v)), 3)
     end
+    fs[i] = v
+  end
+  for i = 1, #fs do
+    if type(fs[i]) == "function" then fs[i] = spawn(fs[i]) end
   end
   return fs
 end

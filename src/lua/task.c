@@ -960,9 +960,26 @@ static int wait_for_k(lua_State *L, int st, lua_KContext ctx) {
   return 1;
 }
 
+/* Whether u waits for t through a chain of unwinds: u is t, or waits in
+ * unwind for a task that does. A task is followed only while its wait is
+ * linked: the task it waits for has not ended, and is anchored. The
+ * chain has no cycle (unwind_k never closes one); the bound only guards
+ * against a stale link. */
+static int unwinds_into(Task *u, Task *t) {
+  int n;
+  for (n = 0; u != NULL && n < 1 << 16; n++) {
+    if (u == t) return 1;
+    u = weft_waiter_linked(&u->t.wait) ? u->unwinding : NULL;
+  }
+  return 0;
+}
+
 /* Waits for the first task from index i of the list at 1 that has not
  * ended; returns once every one has. The caller's own cancellation does
- * not end this wait (it wakes it, and it waits again): see l_unwind. */
+ * not end this wait (it wakes it, and it waits again): see l_unwind. A
+ * task that itself waits, through unwinds, for the caller is skipped:
+ * two tasks timing each other out would otherwise wait for each other
+ * forever. */
 static int unwind_k(lua_State *L, int st, lua_KContext i) {
   State *S = upstate(L);
   Task *t = lw_k_task(L);
@@ -971,14 +988,17 @@ static int unwind_k(lua_State *L, int st, lua_KContext i) {
   Fut *f;
   (void)st;
   if (t == NULL) return lua_yieldk(L, 0, i, unwind_k);
+  t->unwinding = NULL;
   for (; i <= n; i++) {
     lua_rawgeti(L, 1, i);
     f = lw_tofut(L, S, -1);
     lua_pop(L, 1);
-    if (f == NULL || f->kind != KIND_TASK || f == &t->h ||
-        lw_future(f)->state != WEFT_FUTURE_PENDING)
+    if (f == NULL || f->kind != KIND_TASK ||
+        lw_future(f)->state != WEFT_FUTURE_PENDING ||
+        unwinds_into((Task *)f, t))
       continue;
     weft_task_await(&t->t, lw_future(f), WEFT_FOREVER); /* no alloc */
+    t->unwinding = (Task *)f;
     return lua_yieldk(L, 0, i, unwind_k);
   }
   return 0;

@@ -596,23 +596,17 @@ end
 
 -- A list of futures, tasks and functions (and junk) for combinators;
 -- the tasks become exposed. Returns the list and its expected first
--- values (a set of tokens the combinator may return).
--- Only the main task waits for tasks it did not spawn (here and in
--- weft.timeout below): weft.timeout and the combinators cancel the tasks
--- they give up on and wait until these have ended, so two tasks waiting
--- for each other that way would wait forever. Nobody waits for the main
--- task, so no such cycle can form.
-local function item_list(depth)
+-- values (a set of tokens the combinator may return). Any task may wait
+-- for any other this way (and with weft.timeout below), its own parent
+-- included: weft.timeout and the combinators wait for the tasks they
+-- cancel to end, but not for one that waits for them in turn.
+local function item_list()
   local list, firsts, n = {}, {}, random(0, 4)
-  -- A list with junk in it has no functions: the combinators spawn the
-  -- function items they meet before the bad one, which then run on,
-  -- unobserved, after the list is refused (reported as unhandled).
   local bad = random(8) == 1
   for i = 1, n do
     local k = random(bad and 8 or 7)
-    if bad and k >= 4 and k <= 5 then k = 8 end
     if k <= 3 then
-      local t = depth == 0 and any_task()
+      local t = any_task()
       list[i] = t or weft.future() -- a plain future, never settled
       if t then expose(t) else firsts.unknown = true end
     elseif k <= 5 then
@@ -639,8 +633,8 @@ end
 
 -- Runs a combinator on a list under a short timeout, so the caller never
 -- waits for long; checks what it returns comes from an item.
-local function combinator(name, depth)
-  local list, firsts = item_list(depth)
+local function combinator(name)
+  local list, firsts = item_list()
   local f = weft[name]
   -- The combinator's own outcome is taken inside the timeout's function:
   -- a failure arriving after the deadline would otherwise be a failure of
@@ -845,9 +839,8 @@ actions = {
     if ok and type(fn) == "function" then call("future:" .. m, fn, f) end
     call("tostring", tostring, f)
   end },
-  { 5, function(depth) -- await with a deadline (see item_list)
-    local f = depth == 0 and any_future() or
-      (#promises > 0 and pick(promises).f)
+  { 5, function() -- await with a deadline (see item_list)
+    local f = any_future()
     if f then
       expose(f)
       if random(2) == 1 then
@@ -867,8 +860,8 @@ actions = {
     if random(2) == 1 then settle_promise(p) end
     check_promise(p)
   end },
-  { 4, function(depth)
-    combinator(pick({ "all", "all_settled", "race", "any" }), depth)
+  { 4, function()
+    combinator(pick({ "all", "all_settled", "race", "any" }))
   end },
   { 3, function(depth) group_action(depth) end },
   { 4, function() -- timeouts of functions and junk
