@@ -4,7 +4,9 @@
 # corpus (tests/fuzz/corpus/<target>) and what earlier runs found
 # (BUILD/fuzz-work/<target>/corpus). Prints runs and executions per second
 # of each; a crash or a violated invariant fails the run, its input left
-# in BUILD/fuzz-work/<target>/artifacts and its log printed.
+# in BUILD/fuzz-work/<target>/artifacts and its log printed. FUZZ_SEED,
+# when set, fixes libFuzzer's seed, so that a run repeats the inputs of
+# another of the same length (CI uses it; longer runs explore anew).
 set -uo pipefail
 build=$1
 seconds=$2
@@ -19,6 +21,7 @@ for t in "${targets[@]}"; do
   mkdir -p "$work/corpus" "$work/artifacts"
   flags=(-max_total_time="$seconds" -timeout=30 -max_len=4096
          -print_final_stats=1 -artifact_prefix="$work/artifacts/")
+  [ -n "${FUZZ_SEED:-}" ] && flags+=(-seed="$FUZZ_SEED")
   # curl keeps connections and caches between requests: an input that
   # ends with more blocks than it began is normal there, and checking
   # each for leaks would take most of the time. ASan still checks every
