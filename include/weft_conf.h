@@ -18,6 +18,12 @@
 #endif
 #endif
 
+/* WEFT_API marks a declaration that is part of the public API: the only
+ * symbols the shared library exports. */
+#ifndef WEFT_API
+#define WEFT_API
+#endif
+
 /* Every WEFT_FAIR_PERIOD-th dispatch is a fairness turn: it serves the next
  * non-empty priority level in round-robin order instead of the highest one,
  * so a level below a steady stream of higher work still gets at least one
