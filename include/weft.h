@@ -586,6 +586,7 @@ const weft_value_t *weft_value_get(const weft_value_t *map, const char *k);
  * to complete later, take a reference with weft_call_ref and drop it with
  * weft_call_unref once done with the handle (completed or not). */
 typedef struct weft_call_s weft_call_t;
+typedef struct weft_pool_s weft_pool_t; /* see the worker pool below */
 
 /* How a host function is run. */
 enum {
@@ -622,6 +623,68 @@ int weft_call_reject(weft_call_t *call, const char *message);
 int weft_call_cancelled(const weft_call_t *call);
 void weft_call_ref(weft_call_t *call);   /* Threads: any. */
 void weft_call_unref(weft_call_t *call); /* Threads: any. */
+
+/* Calls from C. A C task (or any loop-thread code) runs a function the way
+ * a script's call of a registered function runs: on the loop thread, or as
+ * a job of a worker pool with its priority and backpressure, completed
+ * exactly once and cancellable at any point.
+ *
+ * weft_call_new makes the call: args (an array value, or nil for none)
+ * are moved in and left nil, even on failure; pool is where a
+ * WEFT_FN_POOL call runs (NULL: the loop's pool, see weft_loop_set_pool).
+ * *out (OUT) is the caller's reference, dropped with weft_call_release.
+ * opts->timeout_ms is not applied to calls from C: the caller awaits the
+ * call's future with its own deadline. WEFT_EINVAL (bad kind or priority,
+ * no pool for a pool call), WEFT_ENOMEM. */
+WEFT_API int weft_call_new(weft_loop_t *loop, const char *name,
+                           weft_host_fn fn, const weft_fn_opts *opts,
+                           weft_pool_t *pool, weft_value_t *args,
+                           weft_call_t **out);
+/* Starts it: a sync or loop function runs now, a pool job is queued. 0;
+ * WEFT_EFULL when the pool's queue is full: nothing started, await
+ * weft_loop_room and start again (never drop the call, never block);
+ * WEFT_ESTATE if it was started or cancelled already. */
+WEFT_API int weft_call_start(weft_call_t *call);
+/* Settled on the loop thread once the call is complete: fulfilled,
+ * rejected (weft_call_error) or cancelled. Borrowed until released. */
+WEFT_API weft_future_t *weft_call_future(weft_call_t *call);
+/* The result of a fulfilled call, borrowed until released; else NULL. */
+WEFT_API const weft_value_t *weft_call_result(const weft_call_t *call);
+
+/* About weft_error_t: why an operation failed. code is a libuv code
+ * (UV_ENOENT...) for a failure of the system, or a WEFT_E* code
+ * (WEFT_ESCRIPT for a host function's rejection); where names the
+ * operation ("fs.read", or a host function's name); message is the whole
+ * text, without where ("x.txt: No such file or directory"). The strings
+ * are borrowed from the object that failed. */
+typedef struct weft_error_t {
+  int code;
+  const char *where;
+  const char *message;
+} weft_error_t;
+
+/* Fills *out (OUT) with why a rejected call failed and returns its code;
+ * 0 (and *out zeroed) if it did not fail. A rejection whose message was
+ * lost to out of memory reads "failed (message lost: no memory)". */
+WEFT_API int weft_call_error(const weft_call_t *call, weft_error_t *out);
+/* Gives up on the call: 1 if this won over its completion (a queued job
+ * is dropped, a started one is told through on_cancel, the future is
+ * cancelled), 0 if it had completed already. */
+WEFT_API int weft_call_cancel(weft_call_t *call);
+/* Cancels the call if it is still pending and drops the caller's
+ * reference. A job still running on a worker keeps its own reference. */
+WEFT_API void weft_call_release(weft_call_t *call);
+
+/* Fulfilled when a pool that refused a call of this loop (WEFT_EFULL) has
+ * room again; then re-armed. Await it and start the call again. */
+WEFT_API weft_future_t *weft_loop_room(weft_loop_t *loop);
+/* The pool the loop's pool calls run on when none is given (borrowed: it
+ * must outlive the loop's use of it), and the I/O of weft_io.h. NULL
+ * clears it. */
+WEFT_API void weft_loop_set_pool(weft_loop_t *loop, weft_pool_t *pool);
+WEFT_API weft_pool_t *weft_loop_pool(const weft_loop_t *loop);
+/* The number of calls of the loop in flight (started, not delivered). */
+WEFT_API size_t weft_loop_calls(const weft_loop_t *loop);
 
 /* ------------------------------------------ worker pool (host tier) */
 

@@ -225,3 +225,70 @@ void weft__loop_drain(weft_loop_t *loop) {
     weft_future_init(&loop->space); /* every waiter was woken and unlinked */
   }
 }
+
+/* ------------------------------------------------------- calls from C */
+
+int weft_call_new(weft_loop_t *loop, const char *name, weft_host_fn fn,
+                  const weft_fn_opts *opts, weft_pool_t *pool,
+                  weft_value_t *args, weft_call_t **out) {
+  weft_value_t none;
+  if (args == NULL) {
+    weft_value_nil(&none);
+    args = &none;
+  }
+  if (out) *out = NULL;
+  if (opts && opts->kind == WEFT_FN_POOL && pool == NULL && loop)
+    pool = loop->pool;
+  if (loop == NULL || name == NULL || fn == NULL || opts == NULL ||
+      out == NULL || opts->kind < WEFT_FN_SYNC ||
+      opts->kind > WEFT_FN_LOOP || opts->priority < 0 ||
+      opts->priority >= WEFT_NPRIO ||
+      (opts->kind == WEFT_FN_POOL && pool == NULL) ||
+      (args->type != WEFT_VNIL && args->type != WEFT_VARRAY)) {
+    weft_value_free(args);
+    return WEFT_EINVAL;
+  }
+  if (args->type == WEFT_VNIL && weft_value_array(args, 0) != 0)
+    return WEFT_ENOMEM;
+  *out = weft__call_new(loop, name, fn, opts, pool, args);
+  return *out ? 0 : WEFT_ENOMEM;
+}
+
+int weft_call_start(weft_call_t *c) {
+  if (c == NULL) return WEFT_EINVAL;
+  if (c->started || c->delivered ||
+      atomic_load(&c->state) != CALL_PENDING)
+    return WEFT_ESTATE;
+  return weft__call_start(c);
+}
+
+weft_future_t *weft_call_future(weft_call_t *c) { return &c->fut; }
+
+const weft_value_t *weft_call_result(const weft_call_t *c) {
+  return c->fut.state == WEFT_FUTURE_FULFILLED ? &c->result : NULL;
+}
+
+int weft_call_error(const weft_call_t *c, weft_error_t *out) {
+  memset(out, 0, sizeof *out);
+  if (c->fut.state != WEFT_FUTURE_REJECTED) return 0;
+  out->code = c->err ? c->err : WEFT_ESCRIPT;
+  out->where = c->name;
+  out->message = c->error ? c->error : "failed (message lost: no memory)";
+  return out->code;
+}
+
+int weft_call_cancel(weft_call_t *c) { return weft__call_cancel(c); }
+
+void weft_call_release(weft_call_t *c) {
+  if (c) weft__call_release(c);
+}
+
+weft_future_t *weft_loop_room(weft_loop_t *loop) { return &loop->space; }
+
+void weft_loop_set_pool(weft_loop_t *loop, weft_pool_t *pool) {
+  loop->pool = pool;
+}
+
+weft_pool_t *weft_loop_pool(const weft_loop_t *loop) { return loop->pool; }
+
+size_t weft_loop_calls(const weft_loop_t *loop) { return loop->inflight; }

@@ -98,6 +98,7 @@ struct weft_loop_s {
   int space_waiting;     /* guarded by the pool's mu */
   int room_ref;          /* loop thread only */
   weft_pool_t *wait_pool; /* the pool it may be waiting on (loop thread) */
+  weft_pool_t *pool;      /* weft_loop_set_pool's, borrowed (loop thread) */
 };
 
 /* About weft_call_t: see weft.h. Fields by owner:

@@ -6,11 +6,9 @@
  */
 #include <signal.h>
 #include <string.h>
+#include <uv.h>
 
 #include "lweft.h"
-/* host.h, not just weft.h: a call's future and the loop's room future are
- * what a calling task waits on, and they are internal to the host tier. */
-#include "host.h"
 
 #define HOSTFN_MT "weft.HostFn"
 #define CALL_MT "weft.Call"
@@ -30,11 +28,15 @@ typedef struct HostFn {
 } HostFn;
 
 /* About CallUd: the calling task's reference to its call, in a userdata on
- * the task's stack, so an abandoned wait still releases it (__gc). */
+ * the task's stack, so an abandoned wait still releases it (__gc). fname
+ * names the call in its errors (NULL: the call's own name); timeout_ms is
+ * a host function's (calls from C have none of their own). */
 typedef struct CallUd {
   const char *tag; /* CALL_TAG */
   weft_call_t *c;
   weft_value_t args; /* the arguments, until the call takes them */
+  const char *fname;
+  uint64_t timeout_ms;
 } CallUd;
 
 /* __gc: a script can call it (debug.getmetatable) with anything, or on a
@@ -42,7 +44,7 @@ typedef struct CallUd {
 static int call_gc(lua_State *L) {
   CallUd *cu = lw_toudata(L, 1, sizeof *cu, CALL_TAG);
   if (cu == NULL) return 0;
-  if (cu->c) weft__call_release(cu->c);
+  if (cu->c) weft_call_release(cu->c);
   cu->c = NULL;
   weft_value_free(&cu->args); /* a conversion that raised */
   return 0;
@@ -50,12 +52,18 @@ static int call_gc(lua_State *L) {
 
 static weft_pool_t *get_pool(lua_State *L, State *S, const char *fname) {
   int r;
-  if (S->pool) return S->pool;
-  if ((r = weft_pool_new(&S->pool, NULL)) != 0)
-    luaL_error(L, "%s: cannot start the worker pool: %s", fname,
-               weft_strerror(r));
-  S->owns_pool = 1;
+  if (S->pool == NULL) {
+    if ((r = weft_pool_new(&S->pool, NULL)) != 0)
+      luaL_error(L, "%s: cannot start the worker pool: %s", fname,
+                 weft_strerror(r));
+    S->owns_pool = 1;
+  }
+  weft_loop_set_pool(S->loop, S->pool); /* also one weft_lua_set_pool gave */
   return S->pool;
+}
+
+void lw_need_pool(lua_State *L, State *S, const char *fname) {
+  get_pool(L, S, fname);
 }
 
 /* Pushes the outcome of a settled call and releases it; raises its error:
@@ -64,27 +72,30 @@ static weft_pool_t *get_pool(lua_State *L, State *S, const char *fname) {
 static int finish(lua_State *L, int cidx) {
   CallUd *cu = lua_touserdata(L, cidx);
   weft_call_t *c = cu->c;
-  switch (c->fut.state) {
+  const char *name = cu->fname ? cu->fname : weft_call_name(c);
+  weft_error_t e;
+  switch (weft_call_future(c)->state) {
   case WEFT_FUTURE_FULFILLED:
-    lw_push_value(L, &c->result, c->name);
-    weft__call_release(c);
+    lw_push_value(L, weft_call_result(c), name);
+    weft_call_release(c);
     cu->c = NULL;
     return 1;
   case WEFT_FUTURE_REJECTED:
-    lua_pushfstring(L, "%s: %s", c->name,
-                    c->error ? c->error : "failed (message lost: no memory)");
-    lw_new_error(L, c->err ? "io" : "host", lua_tostring(L, -1));
-    lua_pushstring(L, c->name);
+    weft_call_error(c, &e);
+    lua_pushfstring(L, "%s: %s", name, e.message);
+    lw_new_error(L, e.code != WEFT_ESCRIPT ? "io" : "host",
+                 lua_tostring(L, -1));
+    lua_pushstring(L, name);
     lua_setfield(L, -2, "name");
-    if (c->err) {
-      lua_pushstring(L, uv_err_name(c->err));
+    if (e.code != WEFT_ESCRIPT) {
+      lua_pushstring(L, uv_err_name(e.code));
       lua_setfield(L, -2, "code");
     }
-    weft__call_release(c);
+    weft_call_release(c);
     cu->c = NULL;
     return lua_error(L);
   default:
-    weft__call_release(c);
+    weft_call_release(c);
     cu->c = NULL;
     lw_new_error(L, "cancelled", "cancelled");
     return lua_error(L);
@@ -109,20 +120,21 @@ static int call_k(lua_State *L, int st, lua_KContext cidx) {
   if (t == NULL) return lua_yieldk(L, 0, cidx, call_k);
   (void)st;
   if (t->status == WEFT_ETIMEDOUT || t->status == WEFT_ECANCELED) {
-    if (weft__call_cancel(c) || c->fut.state == WEFT_FUTURE_CANCELLED) {
+    if (weft_call_cancel(c) ||
+        weft_call_future(c)->state == WEFT_FUTURE_CANCELLED) {
       int cancelled = t->status == WEFT_ECANCELED;
       if (!cancelled) /* none for a cancellation: memory may be short */
-        lua_pushfstring(L, "%s: timed out after %I ms", c->name,
-                        (lua_Integer)c->timeout_ms);
-      weft__call_release(c);
+        lua_pushfstring(L, "%s: timed out after %I ms", weft_call_name(c),
+                        (lua_Integer)cu->timeout_ms);
+      weft_call_release(c);
       cu->c = NULL;
       if (cancelled) lw_raise_cancel(L, t);
       lw_new_error(L, "timeout", lua_tostring(L, -1));
       return lua_error(L);
     }
     /* The completion won the race; its result is in the inbox. */
-    if (c->fut.state == WEFT_FUTURE_PENDING) {
-      weft_task_await(&t->t, &c->fut, WEFT_FOREVER);
+    if (weft_call_future(c)->state == WEFT_FUTURE_PENDING) {
+      weft_task_await(&t->t, weft_call_future(c), WEFT_FOREVER);
       return lua_yieldk(L, 0, cidx, call_k);
     }
   }
@@ -138,7 +150,7 @@ static int room_k(lua_State *L, int st, lua_KContext cidx) {
   (void)st;
   if (t->status == WEFT_ECANCELED) {
     CallUd *cu = call_at(L, (int)cidx);
-    weft__call_release(cu->c);
+    weft_call_release(cu->c);
     cu->c = NULL;
     lw_raise_cancel(L, t);
   }
@@ -146,56 +158,76 @@ static int room_k(lua_State *L, int st, lua_KContext cidx) {
   return start_call(L, t, (int)cidx);
 }
 
-static int start_call(lua_State *L, Task *t, int cidx) {
+/* Goes on with the call at cidx as its start left it: r is 0 (started)
+ * or WEFT_EFULL (the pool is full: wait for room, then start it again,
+ * never drop the call or block). */
+static int started(lua_State *L, Task *t, int cidx, int r) {
   CallUd *cu = lua_touserdata(L, cidx);
-  weft_call_t *c = cu->c;
-  if (weft__call_start(c) == WEFT_EFULL) {
-    /* Backpressure: wait for room, never drop the call or block. */
-    weft_task_await(&t->t, &c->loop->space, WEFT_FOREVER);
+  if (r == WEFT_EFULL) {
+    weft_task_await(&t->t, weft_loop_room(upstate(L)->loop), WEFT_FOREVER);
     return lua_yieldk(L, 0, cidx, room_k);
   }
-  if (c->kind == WEFT_FN_SYNC) return finish(L, cidx);
+  if (weft_call_future(cu->c)->state != WEFT_FUTURE_PENDING)
+    return finish(L, cidx); /* a sync function, or a refusal */
   return wait_call(L, t, cidx);
+}
+
+static int start_call(lua_State *L, Task *t, int cidx) {
+  CallUd *cu = lua_touserdata(L, cidx);
+  return started(L, t, cidx, weft_call_start(cu->c));
 }
 
 static int wait_call(lua_State *L, Task *t, int cidx) {
   CallUd *cu = lua_touserdata(L, cidx);
   weft_call_t *c = cu->c;
-  uint64_t tmo = c->timeout_ms ? c->timeout_ms : WEFT_FOREVER;
-  int r = weft_task_await(&t->t, &c->fut, tmo);
+  uint64_t tmo = cu->timeout_ms ? cu->timeout_ms : WEFT_FOREVER;
+  int r = weft_task_await(&t->t, weft_call_future(c), tmo);
   if (r == 0) return finish(L, cidx);
   if (r == WEFT_ENOMEM) {
-    lua_pushfstring(L, "%s: not enough memory", c->name);
-    weft__call_release(c);
+    lua_pushfstring(L, "%s: not enough memory",
+                    cu->fname ? cu->fname : weft_call_name(c));
+    weft_call_release(c);
     cu->c = NULL;
     return lua_error(L);
   }
   return lua_yieldk(L, 0, cidx, call_k);
 }
 
-int lw_call(lua_State *L, Task *t, const char *name, weft_host_fn fn,
-            const weft_fn_opts *opts, int first, int nargs,
-            void (*hold)(void *), void (*fini)(void *)) {
+weft_call_t **lw_call_slot(lua_State *L, const char *fname) {
   State *S = upstate(L);
-  weft_pool_t *pool = NULL;
-  CallUd *cu;
-  int cidx;
-  if (opts->kind == WEFT_FN_POOL) pool = get_pool(L, S, name);
-  cu = lua_newuserdatauv(L, sizeof *cu, 0);
+  CallUd *cu = lua_newuserdatauv(L, sizeof *cu, 0);
   cu->tag = CALL_TAG;
   cu->c = NULL;
+  cu->fname = fname;
+  cu->timeout_ms = 0;
   weft_value_nil(&cu->args);
   lua_rawgeti(L, LUA_REGISTRYINDEX, S->mt_call_ref);
   lua_setmetatable(L, -2);
+  return &cu->c;
+}
+
+int lw_call_wait(lua_State *L, Task *t, int r) {
+  int cidx = lua_gettop(L);
+  CallUd *cu = lua_touserdata(L, cidx);
+  if (r != 0 && r != WEFT_EFULL)
+    return luaL_error(L, "%s: %s", cu->fname, weft_strerror(r));
+  return started(L, t, cidx, r);
+}
+
+int lw_call(lua_State *L, Task *t, const char *name, weft_host_fn fn,
+            const weft_fn_opts *opts, int first, int nargs) {
+  State *S = upstate(L);
+  weft_pool_t *pool = NULL;
+  CallUd *cu;
+  int cidx, r;
+  if (opts->kind == WEFT_FN_POOL) pool = get_pool(L, S, name);
+  lw_call_slot(L, NULL);
+  cu = lua_touserdata(L, -1);
+  cu->timeout_ms = opts->timeout_ms;
   cidx = lua_gettop(L);
   lw_args_to_value(L, first, nargs, name, &cu->args);
-  if (hold) hold(opts->ud); /* nothing raises from here on */
-  cu->c = weft__call_new(S->loop, name, fn, opts, pool, &cu->args);
-  if (cu->c == NULL) {
-    if (fini) fini(opts->ud);
-    return luaL_error(L, "%s: not enough memory", name);
-  }
-  cu->c->fini = fini;
+  r = weft_call_new(S->loop, name, fn, opts, pool, &cu->args, &cu->c);
+  if (r != 0) return luaL_error(L, "%s: %s", name, weft_strerror(r));
   return start_call(L, t, cidx);
 }
 
@@ -217,8 +249,7 @@ static int host_call(lua_State *L) {
   Task *t = NULL;
   if (h->opts.kind != WEFT_FN_SYNC) t = lw_need_task(L, S, h->name);
   if (h->opts.kind == WEFT_FN_POOL) get_pool(L, S, h->name);
-  return lw_call(L, t, h->name, h->fn, &h->opts, 1, lua_gettop(L), NULL,
-                 NULL);
+  return lw_call(L, t, h->name, h->fn, &h->opts, 1, lua_gettop(L));
 }
 
 int weft_lua_push_fn(lua_State *L, const char *name, weft_host_fn fn,
@@ -295,7 +326,7 @@ void lw_host_stats(lua_State *L, State *S) {
   weft_pool_stats ps;
   uint64_t wait = 0, started = 0;
   int i;
-  lw_setint(L, "calls_in_flight", S->loop ? S->loop->inflight : 0);
+  lw_setint(L, "calls_in_flight", S->loop ? weft_loop_calls(S->loop) : 0);
   if (S->pool == NULL) return;
   weft_pool_get_stats(S->pool, &ps);
   for (i = 0; i < WEFT_NPRIO; i++) {

@@ -289,14 +289,22 @@ void lw_open_host(lua_State *L, State *S);
  * first as its arguments (converted by lw_args_to_value, raising as it
  * does) from task t (NULL only for WEFT_FN_SYNC), waits for it and returns
  * its result as a host function would; use as `return lw_call(...)`.
- * hold, if given,
- * takes a hold on opts->ud once nothing can raise any more; fini releases
- * it once the call is gone (also if the call cannot be made).
- * A rejection with call->err set raises an error of kind "io" whose code
- * field is libuv's name for it ("ENOENT"). */
+ * A rejection whose code is not WEFT_ESCRIPT (an I/O job's) raises an
+ * error of kind "io" whose code field is libuv's name for it ("ENOENT"). */
 int lw_call(lua_State *L, Task *t, const char *name, weft_host_fn fn,
-            const weft_fn_opts *opts, int first, int nargs,
-            void (*hold)(void *), void (*fini)(void *));
+            const weft_fn_opts *opts, int first, int nargs);
+/* For a call made by the I/O layer (weft_io.h): pushes its holder and
+ * returns where the call goes; fname names it in errors (static). Make
+ * the holder first, then the call, so that nothing can leak it.
+ * [-0, +1, m] */
+weft_call_t **lw_call_slot(lua_State *L, const char *fname);
+/* Waits, in task t, for the call in the holder on top, as its start left
+ * it (r: 0, or WEFT_EFULL; another code raises "<fname>: <message>"), and
+ * returns its result; use as `return lw_call_wait(...)`. */
+int lw_call_wait(lua_State *L, Task *t, int r);
+/* Makes sure the state has a worker pool, the loop's (raises if it
+ * cannot start one). */
+void lw_need_pool(lua_State *L, State *S, const char *fname);
 void lw_closer_add(State *S, Closer *c);
 /* A write to a pipe or socket whose reader has gone raises SIGPIPE, whose
  * default action ends the process: I/O that writes to pipes or sockets
