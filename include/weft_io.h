@@ -1,7 +1,7 @@
 /*
  * weft_io.h - the public C API of weft's I/O on the host tier: operations
- * a C task, or any binding, starts and awaits. Files so far; sockets, DNS,
- * HTTP and processes move here next (docs/c-api.md says what is in).
+ * a C task, or any binding, starts and awaits. Files and DNS so far;
+ * sockets, HTTP and processes move here next (docs/c-api.md).
  * SPDX-License-Identifier: MIT
  *
  * About operations: each function checks what it is given (WEFT_EINVAL,
@@ -12,7 +12,7 @@
  * early abandons the operation: a job not yet started never runs, one
  * running finishes on its worker and its result is dropped. File
  * operations run as one job of the loop's pool (weft_loop_set_pool) at
- * normal priority. A full pool queue returns WEFT_EFULL with *out set to
+ * normal priority; a name lookup in libuv's thread pool. A full pool queue returns WEFT_EFULL with *out set to
  * the call, not started: await weft_loop_room(loop) and weft_call_start
  * it. Failures carry libuv's code (UV_ENOENT...) and a message that names
  * the path: "x.txt: No such file or directory". Loop thread only.
@@ -28,6 +28,32 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* ----------------------------------------------------------------- errors */
+
+/* Writes "<what>: <Message>" into buf (size bytes, always terminated): the
+ * message of code (libuv's, or weft's for a WEFT_E* code) with a capital,
+ * as strerror writes it; what may be NULL. A what too long for buf is cut
+ * ("...") so that the message is never. Returns what snprintf returns.
+ * Threads: any. */
+WEFT_API int weft_io_error_text(char *buf, size_t size, const char *what,
+                                int code);
+/* The symbolic name of code: libuv's ("ENOENT", "EAI_NONAME") or weft's
+ * ("WEFT_ECANCELED"). Never NULL. Threads: any. */
+WEFT_API const char *weft_io_err_name(int code);
+
+/* ------------------------------------------------------------------- DNS */
+
+/* Resolves host (a name or a numeric address) with the system's resolver
+ * in libuv's thread pool: the result is an array of numeric addresses
+ * (strings, IPv4 and IPv6), in the resolver's order, never empty (no
+ * address at all is UV_EAI_NODATA). A numeric host is its own result,
+ * settled without a lookup. Cancelling the call cancels a lookup still
+ * queued; one already running finishes and is dropped. A time limit is
+ * the awaiting task's deadline: cancel the call when it passes. The call
+ * is named "dns.resolve"; a failure's message names host. */
+WEFT_API int weft_dns_resolve(weft_loop_t *loop, const char *host,
+                              weft_call_t **out);
 
 /* ------------------------------------------------------------------ files */
 

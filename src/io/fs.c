@@ -29,14 +29,9 @@
 
 /* Rejects call with "<path>: <Message>" and libuv's code for errno e. */
 static void fail(weft_call_t *c, const char *path, int e) {
-  char text[128], msg[4096 + 256];
+  char msg[4096 + 256];
   int code = uv_translate_sys_error(e);
-  snprintf(text, sizeof text, "%s", uv_strerror(code));
-  if (text[0] >= 'a' && text[0] <= 'z')
-    text[0] -= 'a' - 'A'; /* "No such file or directory", as strerror */
-  size_t n = strlen(path);
-  snprintf(msg, sizeof msg, "%.*s%s: %s", (int)(n > 4000 ? 4000 : n), path,
-           n > 4000 ? "..." : "", text); /* the message is never cut */
+  weft_io_error_text(msg, sizeof msg, path, code);
   c->err = code;
   weft_call_reject(c, msg);
 }

@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "lweft.h"
+#include "weft_io.h"
 
 #define HOSTFN_MT "weft.HostFn"
 #define CALL_MT "weft.Call"
@@ -29,8 +30,9 @@ typedef struct HostFn {
 
 /* About CallUd: the calling task's reference to its call, in a userdata on
  * the task's stack, so an abandoned wait still releases it (__gc). fname
- * names the call in its errors (NULL: the call's own name); timeout_ms is
- * a host function's (calls from C have none of their own). */
+ * names the call in its errors (NULL: the call's own name); its user
+ * value, a string, if any, says where (lw_call_label). timeout_ms: the
+ * wait's time limit, 0 for none. */
 typedef struct CallUd {
   const char *tag; /* CALL_TAG */
   weft_call_t *c;
@@ -69,10 +71,23 @@ void lw_need_pool(lua_State *L, State *S, const char *fname) {
 /* Pushes the outcome of a settled call and releases it; raises its error:
  * a weft error of kind "host" whose message names the function, or of
  * kind "io" with the libuv code name in err.code for internal jobs. */
+/* Pushes "<fname>: [<where>: ]<what>" for the holder at cidx. */
+static const char *push_message(lua_State *L, int cidx, const char *what) {
+  CallUd *cu = lua_touserdata(L, cidx);
+  const char *name = cu->fname ? cu->fname : weft_call_name(cu->c);
+  if (lua_getiuservalue(L, cidx, 1) == LUA_TSTRING)
+    lua_pushfstring(L, "%s: %s: %s", name, lua_tostring(L, -1), what);
+  else
+    lua_pushfstring(L, "%s: %s", name, what);
+  lua_remove(L, -2);
+  return lua_tostring(L, -1);
+}
+
 static int finish(lua_State *L, int cidx) {
   CallUd *cu = lua_touserdata(L, cidx);
   weft_call_t *c = cu->c;
   const char *name = cu->fname ? cu->fname : weft_call_name(c);
+  char text[128];
   weft_error_t e;
   switch (weft_call_future(c)->state) {
   case WEFT_FUTURE_FULFILLED:
@@ -82,7 +97,15 @@ static int finish(lua_State *L, int cidx) {
     return 1;
   case WEFT_FUTURE_REJECTED:
     weft_call_error(c, &e);
-    lua_pushfstring(L, "%s: %s", name, e.message);
+    if (e.code != WEFT_ESCRIPT && lua_getiuservalue(L, cidx, 1) ==
+                                      LUA_TSTRING) { /* labelled by where */
+      lua_pop(L, 1);
+      weft_io_error_text(text, sizeof text, NULL, e.code);
+      push_message(L, cidx, text);
+    } else {
+      lua_pop(L, 1);
+      lua_pushfstring(L, "%s: %s", name, e.message);
+    }
     lw_new_error(L, e.code != WEFT_ESCRIPT ? "io" : "host",
                  lua_tostring(L, -1));
     lua_pushstring(L, name);
@@ -123,13 +146,18 @@ static int call_k(lua_State *L, int st, lua_KContext cidx) {
     if (weft_call_cancel(c) ||
         weft_call_future(c)->state == WEFT_FUTURE_CANCELLED) {
       int cancelled = t->status == WEFT_ECANCELED;
-      if (!cancelled) /* none for a cancellation: memory may be short */
-        lua_pushfstring(L, "%s: timed out after %I ms", weft_call_name(c),
-                        (lua_Integer)cu->timeout_ms);
+      if (cancelled) { /* nothing allocated first: memory may be short */
+        weft_call_release(c);
+        cu->c = NULL;
+        lw_raise_cancel(L, t);
+      }
+      lua_pushfstring(L, "timed out after %I ms", (lua_Integer)cu->timeout_ms);
+      push_message(L, (int)cidx, lua_tostring(L, -1));
       weft_call_release(c);
       cu->c = NULL;
-      if (cancelled) lw_raise_cancel(L, t);
       lw_new_error(L, "timeout", lua_tostring(L, -1));
+      lua_pushliteral(L, "ETIMEDOUT");
+      lua_setfield(L, -2, "code");
       return lua_error(L);
     }
     /* The completion won the race; its result is in the inbox. */
@@ -181,7 +209,9 @@ static int wait_call(lua_State *L, Task *t, int cidx) {
   CallUd *cu = lua_touserdata(L, cidx);
   weft_call_t *c = cu->c;
   uint64_t tmo = cu->timeout_ms ? cu->timeout_ms : WEFT_FOREVER;
-  int r = weft_task_await(&t->t, weft_call_future(c), tmo);
+  int r;
+  if (cu->timeout_ms) weft_loop_update_time(upstate(L)->loop); /* from now */
+  r = weft_task_await(&t->t, weft_call_future(c), tmo);
   if (r == 0) return finish(L, cidx);
   if (r == WEFT_ENOMEM) {
     lua_pushfstring(L, "%s: not enough memory",
@@ -195,7 +225,7 @@ static int wait_call(lua_State *L, Task *t, int cidx) {
 
 weft_call_t **lw_call_slot(lua_State *L, const char *fname) {
   State *S = upstate(L);
-  CallUd *cu = lua_newuserdatauv(L, sizeof *cu, 0);
+  CallUd *cu = lua_newuserdatauv(L, sizeof *cu, 1);
   cu->tag = CALL_TAG;
   cu->c = NULL;
   cu->fname = fname;
@@ -206,11 +236,19 @@ weft_call_t **lw_call_slot(lua_State *L, const char *fname) {
   return &cu->c;
 }
 
+void lw_call_label(lua_State *L, int where, uint64_t timeout_ms) {
+  CallUd *cu = lua_touserdata(L, -1);
+  cu->timeout_ms = timeout_ms;
+  if (where == 0) return;
+  lua_pushvalue(L, where);
+  lua_setiuservalue(L, -2, 1);
+}
+
 int lw_call_wait(lua_State *L, Task *t, int r) {
   int cidx = lua_gettop(L);
-  CallUd *cu = lua_touserdata(L, cidx);
   if (r != 0 && r != WEFT_EFULL)
-    return luaL_error(L, "%s: %s", cu->fname, weft_strerror(r));
+    return luaL_error(L, "%s", push_message(L, lua_gettop(L),
+                                            weft_strerror(r)));
   return started(L, t, cidx, r);
 }
 

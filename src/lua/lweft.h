@@ -298,6 +298,10 @@ int lw_call(lua_State *L, Task *t, const char *name, weft_host_fn fn,
  * the holder first, then the call, so that nothing can leak it.
  * [-0, +1, m] */
 weft_call_t **lw_call_slot(lua_State *L, const char *fname);
+/* Labels the call in the holder on top: its errors read "<fname>:
+ * <where>: <Message>" (where: the stack index of a string, 0 for none),
+ * and its wait ends after timeout_ms (0: none) with a timeout error. */
+void lw_call_label(lua_State *L, int where, uint64_t timeout_ms);
 /* Waits, in task t, for the call in the holder on top, as its start left
  * it (r: 0, or WEFT_EFULL; another code raises "<fname>: <message>"), and
  * returns its result; use as `return lw_call_wait(...)`. */

@@ -10,6 +10,7 @@
 
 #include "lweft.h"
 #include "host.h"
+#include "weft_io.h"
 
 #define GUARD_MT "weft.IoGuard"
 static const char GUARD_TAG[] = GUARD_MT; /* see About userdata tags */
@@ -440,120 +441,24 @@ static int l_exec(lua_State *L) {
 
 /* ----------------------------------------------------------------- dns */
 
-typedef struct Lookup {
-  Op op;
-  uv_getaddrinfo_t req;
-  struct addrinfo *res;
-  int status, done;
-} Lookup;
-
-static void lookup_free(Op *op) {
-  Lookup *k = (Lookup *)op;
-  if (k->res) uv_freeaddrinfo(k->res);
-  weft__valloc(k, sizeof *k, 0);
-}
-
-static void on_resolved(uv_getaddrinfo_t *req, int status,
-                        struct addrinfo *res) {
-  Lookup *k = req->data;
-  k->done = 1;
-  k->status = status;
-  k->res = res;
-  lw_closer_remove(&k->op.closer);
-  if (k->op.orphan)
-    lookup_free(&k->op);
-  else
-    weft_future_fulfill(&k->op.fut);
-}
-
-/* A queued lookup is cancelled (its callback still comes, with
- * UV_ECANCELED); a running one finishes and frees itself. */
-static void lookup_abandon(Op *op) {
-  Lookup *k = (Lookup *)op;
-  op->orphan = 1;
-  if (k->done) {
-    lookup_free(op);
-    return;
-  }
-  uv_cancel((uv_req_t *)&k->req);
-}
-
-static void lookup_closer(Closer *c) {
-  Op *op = lw_container(c, Op, closer);
-  op->abandon(op);
-}
-
-/* Stack while waiting: 1 host, 2 guard. */
-static int resolve_k(lua_State *L, int st, lua_KContext ctx) {
-  Task *t = lw_k_task(L);
-  Guard *g;
-  Lookup *k = (Lookup *)guarded_op(L, 2, &g, "dns.resolve");
-  struct addrinfo *ai;
-  if (t == NULL) return lua_yieldk(L, 0, ctx, resolve_k);
-  char addr[INET6_ADDRSTRLEN];
-  int n = 0;
-  (void)st;
-  (void)ctx;
-  g->op = NULL;
-  if (t->status == WEFT_ECANCELED) {
-    k->op.abandon(&k->op);
-    lw_raise_cancel(L, t);
-  }
-  if (k->status != 0) {
-    int code = k->status;
-    lookup_free(&k->op);
-    return raise_uv(L, "dns.resolve", lua_tostring(L, 1), code);
-  }
-  lua_newtable(L);
-  for (ai = k->res; ai; ai = ai->ai_next) {
-    const void *src = ai->ai_family == AF_INET6
-        ? (const void *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr
-        : (const void *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr;
-    if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) continue;
-    if (uv_inet_ntop(ai->ai_family, src, addr, sizeof addr) != 0) continue;
-    lua_pushstring(L, addr);
-    lua_rawseti(L, -2, ++n);
-  }
-  lookup_free(&k->op);
-  return 1;
-}
-
-/* weft.dns.resolve(host) -> {"127.0.0.1", "::1", ...} */
+/* weft.dns.resolve(host) -> {"127.0.0.1", "::1", ...} (weft_dns_resolve) */
 static int l_resolve(lua_State *L) {
   State *S = upstate(L);
-  struct addrinfo hints;
+  const char *host;
+  weft_call_t **c;
+  size_t len;
   Task *t;
-  Guard *g;
-  Lookup *k;
-  int r;
   lua_settop(L, 1);
   if (lua_type(L, 1) != LUA_TSTRING)
     return luaL_error(L, "dns.resolve: host must be a string, got %s",
                       luaL_typename(L, 1));
-  lua_settop(L, 1);
+  host = lua_tolstring(L, 1, &len);
+  if (len == 0) return luaL_error(L, "dns.resolve: host must not be empty");
+  if (strlen(host) != len)
+    return luaL_error(L, "dns.resolve: host must not contain \"\\0\"");
   t = lw_need_task(L, S, "dns.resolve");
-  g = push_guard(L);
-  if ((k = xalloc(sizeof *k)) == NULL)
-    return luaL_error(L, "dns.resolve: not enough memory");
-  weft_future_init(&k->op.fut);
-  k->op.abandon = lookup_abandon;
-  k->op.free = lookup_free;
-  k->op.closer.close = lookup_closer;
-  k->req.data = k;
-  memset(&hints, 0, sizeof hints);
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  r = uv_getaddrinfo(S->loop->uv, &k->req, on_resolved, lua_tostring(L, 1),
-                     NULL, &hints);
-  if (r != 0) {
-    lookup_free(&k->op);
-    return raise_uv(L, "dns.resolve", lua_tostring(L, 1), r);
-  }
-  lw_closer_add(S, &k->op.closer);
-  g->op = &k->op;
-  if (weft_task_await(&t->t, &k->op.fut, WEFT_FOREVER) == 0)
-    return resolve_k(L, LUA_YIELD, 0);
-  return lua_yieldk(L, 0, 0, resolve_k);
+  c = lw_call_slot(L, "dns.resolve");
+  return lw_call_wait(L, t, weft_dns_resolve(S->loop, host, c));
 }
 
 void lw_open_proc(lua_State *L, State *S) {

@@ -13,18 +13,17 @@
 #include "lweft.h"
 /* host.h for weft__valloc and the loop's uv_loop_t. */
 #include "host.h"
+#include "weft_io.h"
 
 #define CONN_MT "weft.tcp.Conn"
 #define SERVER_MT "weft.tcp.Server"
-#define LOOKUP_MT "weft.tcp.Lookup"
 #define READ_ROOM (64 * 1024)  /* free room offered to each socket read */
 #define KEEP_MAX (1024 * 1024) /* an emptied buffer above this is freed */
 #define WHERE_MAX 320 /* "host:port" of a peer, for messages */
 #define LINE_MAX_DEFAULT (1024 * 1024) /* longest line a read takes */
 
 /* Userdata tags: see About userdata tags in lweft.h. */
-static const char CONN_TAG[] = CONN_MT, SERVER_TAG[] = SERVER_MT,
-                  LOOKUP_TAG[] = LOOKUP_MT;
+static const char CONN_TAG[] = CONN_MT, SERVER_TAG[] = SERVER_MT;
 
 /* What a reader waits for (tcp.lua passes these numbers). */
 enum { R_SOME = 1, R_EXACT, R_LINE, R_LINE_KEEP, R_ALL };
@@ -103,121 +102,21 @@ static int parse_addr(const char *ip, int port, struct sockaddr_storage *ss) {
 
 /* ------------------------------------------------------------ lookups */
 
-/* About Lookup: a name resolution running in libuv's thread pool. The
- * waiting task's stack holds a LookupUd pointing here; a task that leaves
- * without the result (cancelled, timed out, the state closing) abandons
- * the lookup: libuv cancels it if still queued, and its callback, which
- * always comes, frees it. */
-typedef struct Lookup {
-  Closer closer;
-  uv_getaddrinfo_t req;
-  weft_future_t fut;
-  weft_loop_t *loop;
-  struct addrinfo *res;
-  int status, done, orphan;
-} Lookup;
-
-typedef struct LookupUd {
-  const char *tag; /* LOOKUP_TAG */
-  Lookup *k;
-} LookupUd;
-
-static void lookup_free(Lookup *k) {
-  if (k->res) uv_freeaddrinfo(k->res);
-  weft__valloc(k, sizeof *k, 0);
-}
-
-static void on_resolved(uv_getaddrinfo_t *req, int status,
-                        struct addrinfo *res) {
-  Lookup *k = req->data;
-  k->done = 1;
-  k->status = status;
-  k->res = res;
-  lw_closer_remove(&k->closer);
-  if (k->orphan)
-    lookup_free(k);
-  else
-    wake(k->loop, &k->fut);
-}
-
-static void lookup_abandon(Lookup *k) {
-  k->orphan = 1;
-  if (k->done)
-    lookup_free(k);
-  else
-    uv_cancel((uv_req_t *)&k->req);
-}
-
-static void lookup_closer(Closer *c) {
-  lookup_abandon(lw_container(c, Lookup, closer));
-}
-
-static int lookup_gc(lua_State *L) {
-  LookupUd *g = lw_toudata(L, 1, sizeof *g, LOOKUP_TAG);
-  if (g == NULL) return 0; /* not a lookup: a script called this */
-  /* A task may still wait on it, if debug.setlocal took the guard off its
-   * stack: it wakes before the lookup frees itself (see resolve_k). */
-  if (g->k) wake(g->k->loop, &g->k->fut);
-  if (g->k) lookup_abandon(g->k);
-  g->k = NULL;
-  return 0;
-}
-
-/* Stack while waiting: 1 host, 2 fname, 3 where, 4 ms, 5 LookupUd. */
-static int resolve_k(lua_State *L, int st, lua_KContext ctx) {
-  Task *t = lw_k_task(L);
-  if (t == NULL) return lua_yieldk(L, 0, ctx, resolve_k);
-  /* debug.setlocal can replace what a suspended C function holds on its
-   * stack, and debug.getmetatable lets a script finalize the guard. */
-  LookupUd *g = lw_toudata(L, 5, sizeof *g, LOOKUP_TAG);
-  Lookup *k = g ? g->k : NULL;
-  const char *fname = lua_tostring(L, 2), *where = lua_tostring(L, 3);
-  struct addrinfo *ai;
-  char ip[INET6_ADDRSTRLEN];
-  int why = woke(t, st), n = 0;
-  (void)ctx;
-  if (k == NULL) return luaL_error(L, "tcp.connect: the lookup was lost");
-  g->k = NULL;
-  if (why) {
-    lookup_abandon(k);
-    if (why == WEFT_ECANCELED) lw_raise_cancel(L, t);
-    return raise_timeout(L, fname, where, lua_tointeger(L, 4));
-  }
-  if (k->status != 0) {
-    int code = k->status;
-    lookup_free(k);
-    return raise_io(L, fname, where, code);
-  }
-  lua_newtable(L);
-  for (ai = k->res; ai; ai = ai->ai_next) {
-    if (ai->ai_family == AF_INET)
-      uv_ip4_name((struct sockaddr_in *)ai->ai_addr, ip, sizeof ip);
-    else if (ai->ai_family == AF_INET6)
-      uv_ip6_name((struct sockaddr_in6 *)ai->ai_addr, ip, sizeof ip);
-    else
-      continue;
-    lua_pushstring(L, ip);
-    lua_rawseti(L, -2, ++n);
-  }
-  lookup_free(k);
-  if (n == 0) return raise_io(L, fname, where, UV_EAI_NODATA);
-  return 1;
-}
-
 /* I.tcp_resolve(host, fname, where, ms) -> list of numeric addresses, in
- * the resolver's order; a numeric host is its own list, at once. ms 0:
- * no time limit. */
+ * the resolver's order (weft_dns_resolve); a numeric host is its own
+ * list, at once. Errors read "<fname>: <where>: ...". ms 0: no time
+ * limit. */
 static int l_resolve(lua_State *L) {
+  static const char *const fnames[] = {"tcp.connect", "tcp.listen", NULL};
   State *S = upstate(L);
   const char *host = luaL_checkstring(L, 1);
-  const char *fname = luaL_checkstring(L, 2);
+  /* A static name: the call keeps it while it waits. */
+  const char *fname = fnames[luaL_checkoption(L, 2, NULL, fnames)];
   lua_Integer ms = luaL_optinteger(L, 4, 0);
   struct sockaddr_storage ss;
-  struct addrinfo hints;
+  weft_call_t **c;
   Task *t = lw_need_task(L, S, fname);
-  LookupUd *g;
-  Lookup *k;
-  int r;
+  luaL_checkstring(L, 3);
   lua_settop(L, 4);
   if (parse_addr(host, 0, &ss) == 0) {
     lua_createtable(L, 1, 0);
@@ -225,31 +124,9 @@ static int l_resolve(lua_State *L) {
     lua_rawseti(L, -2, 1);
     return 1;
   }
-  g = lua_newuserdatauv(L, sizeof *g, 0);
-  g->tag = LOOKUP_TAG;
-  g->k = NULL;
-  luaL_setmetatable(L, LOOKUP_MT);
-  if ((k = xalloc(sizeof *k)) == NULL)
-    return luaL_error(L, "%s: not enough memory", fname);
-  weft_future_init(&k->fut);
-  k->loop = S->loop;
-  k->req.data = k;
-  k->closer.close = lookup_closer;
-  memset(&hints, 0, sizeof hints);
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  r = uv_getaddrinfo(S->loop->uv, &k->req, on_resolved, host, NULL, &hints);
-  if (r != 0) {
-    lookup_free(k);
-    return raise_io(L, fname, lua_tostring(L, 3), r);
-  }
-  lw_closer_add(S, &k->closer);
-  g->k = k;
-  weft_loop_update_time(S->loop);
-  r = weft_task_await(&t->t, &k->fut, ms > 0 ? (uint64_t)ms : WEFT_FOREVER);
-  if (r == 0) return resolve_k(L, LUA_OK, 0);
-  if (r == WEFT_ENOMEM) return luaL_error(L, "%s: not enough memory", fname);
-  return lua_yieldk(L, 0, 0, resolve_k);
+  c = lw_call_slot(L, fname);
+  lw_call_label(L, 3, ms > 0 ? (uint64_t)ms : 0);
+  return lw_call_wait(L, t, weft_dns_resolve(S->loop, host, c));
 }
 
 /* -------------------------------------------------------- connections */
@@ -1249,11 +1126,6 @@ static const luaL_Reg funcs[] = {
 void lw_open_tcp(lua_State *L, State *S) {
   lw_push_state(L, S);
   luaL_setfuncs(L, funcs, 1);
-  luaL_newmetatable(L, LOOKUP_MT);
-  lw_protect_mt(L, LOOKUP_MT);
-  lua_pushcfunction(L, lookup_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pop(L, 1);
   luaL_newmetatable(L, CONN_MT);
   lw_protect_mt(L, CONN_MT);
   lua_pushcfunction(L, conn_gc);

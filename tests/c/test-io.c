@@ -1,7 +1,8 @@
 /*
  * test-io.c - weft's I/O from C with no Lua state (weft_io.h): files from
  * C tasks, calls of C functions on the pool (weft_call_new), cancellation
- * in flight, backpressure of a full pool, argument checks, out of memory.
+ * in flight, backpressure of a full pool, argument checks, out of memory;
+ * names (weft_dns_resolve) and the text of I/O failures.
  * SPDX-License-Identifier: MIT
  */
 #include <setjmp.h>
@@ -557,6 +558,92 @@ static void io_entries_survive_out_of_memory(void **state) {
   end(&f);
 }
 
+static int dns_steps(stepper *x) {
+  weft_call_t *c = NULL;
+  const weft_value_t *v;
+  weft_error_t e;
+  size_t i;
+  int local = 0;
+  switch (x->step) {
+  case 0:
+    next(x, weft_dns_resolve(FX->loop, "127.0.0.1", &c), &c);
+    return 1;
+  case 1: /* a numeric host is its own result */
+    v = weft_call_result(x->c);
+    assert_non_null(v);
+    assert_int_equal(v->u.a.len, 1);
+    assert_string_equal(v->u.a.items[0].u.s.ptr, "127.0.0.1");
+    next(x, weft_dns_resolve(FX->loop, "localhost", &c), &c);
+    return 1;
+  case 2:
+    v = weft_call_result(x->c);
+    assert_non_null(v);
+    assert_true(v->u.a.len >= 1);
+    for (i = 0; i < v->u.a.len; i++)
+      local |= strcmp(v->u.a.items[i].u.s.ptr, "127.0.0.1") == 0 ||
+               strcmp(v->u.a.items[i].u.s.ptr, "::1") == 0;
+    assert_true(local);
+    next(x, weft_dns_resolve(FX->loop, "no-such-host.invalid", &c), &c);
+    return 1;
+  case 3:
+    assert_true(weft_call_error(x->c, &e) < 0);
+    assert_string_equal(e.where, "dns.resolve");
+    assert_non_null(strstr(e.message, "no-such-host.invalid: "));
+    return 0;
+  }
+  fail();
+  return 0;
+}
+
+/* Names resolved from a C task: a numeric host at once, localhost, a
+ * name that does not exist (its error names it). */
+static void names_from_a_c_task(void **state) {
+  (void)state;
+  run_steps(dns_steps);
+}
+
+/* A lookup cancelled at once, and one released unawaited, leave nothing
+ * behind: libuv's callback still comes and frees what it held; a
+ * cancelled call completes no more. */
+static void a_lookup_cancelled_or_abandoned_leaks_nothing(void **state) {
+  fixture f;
+  weft_call_t *a, *b;
+  (void)state;
+  begin(&f, 1, 0);
+  assert_int_equal(weft_dns_resolve(f.loop, "localhost", &a), 0);
+  assert_int_equal(weft_dns_resolve(f.loop, "localhost", &b), 0);
+  assert_int_equal(weft_call_cancel(a), 1);
+  assert_int_equal(weft_call_future(a)->state, WEFT_FUTURE_CANCELLED);
+  weft_call_release(b);
+  assert_int_equal(weft_loop_run(f.loop), 0);
+  assert_int_equal(weft_call_future(a)->state, WEFT_FUTURE_CANCELLED);
+  weft_call_release(a);
+  assert_int_equal(weft_dns_resolve(f.loop, "", &a), WEFT_EINVAL);
+  assert_null(a);
+  assert_int_equal(weft_dns_resolve(f.loop, NULL, &a), WEFT_EINVAL);
+  /* A loop freed with a lookup in flight. */
+  assert_int_equal(weft_dns_resolve(f.loop, "localhost", &a), 0);
+  weft_call_release(a);
+  end(&f);
+}
+
+/* The one formatter of I/O failures: "<what>: <Message>", a long what cut
+ * so that the message is whole. */
+static void io_error_text(void **state) {
+  char buf[40];
+  (void)state;
+  weft_io_error_text(buf, sizeof buf, "x.txt", UV_ENOENT);
+  assert_string_equal(buf, "x.txt: No such file or directory");
+  weft_io_error_text(buf, sizeof buf, NULL, UV_ECONNREFUSED);
+  assert_string_equal(buf, "Connection refused");
+  weft_io_error_text(buf, sizeof buf, "a-very-long-path-name", UV_ENOENT);
+  assert_string_equal(buf, "a-very-lo...: No such file or directory");
+  weft_io_error_text(buf, sizeof buf, "w", WEFT_ECANCELED);
+  assert_string_equal(buf, "w: Cancelled");
+  assert_string_equal(weft_io_err_name(UV_EAI_NONAME), "EAI_NONAME");
+  assert_string_equal(weft_io_err_name(WEFT_ENOMEM), "WEFT_ENOMEM");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(files_from_a_c_task),
@@ -566,6 +653,9 @@ int main(void) {
       cmocka_unit_test(calls_of_c_functions_from_c),
       cmocka_unit_test(io_entries_refuse_bad_arguments),
       cmocka_unit_test(io_entries_survive_out_of_memory),
+      cmocka_unit_test(names_from_a_c_task),
+      cmocka_unit_test(a_lookup_cancelled_or_abandoned_leaks_nothing),
+      cmocka_unit_test(io_error_text),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
