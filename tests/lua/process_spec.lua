@@ -156,6 +156,10 @@ describe("weft.dns.resolve", function()
     H.run(function()
       H.raises_match("dns.resolve: host must be a string, got nil",
         weft.dns.resolve)
+      H.raises_match("dns.resolve: host must not be empty", weft.dns.resolve,
+        "")
+      H.raises_match('dns.resolve: host must not contain "\0"',
+        weft.dns.resolve, "localhost\0.invalid")
     end)
     H.raises_match("dns.resolve: not inside a weft task", weft.dns.resolve,
       "localhost")
