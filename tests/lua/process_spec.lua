@@ -158,7 +158,7 @@ describe("weft.dns.resolve", function()
         weft.dns.resolve)
       H.raises_match("dns.resolve: host must not be empty", weft.dns.resolve,
         "")
-      H.raises_match('dns.resolve: host must not contain "\0"',
+      H.raises_match('dns.resolve: host must not contain "\\0"',
         weft.dns.resolve, "localhost\0.invalid")
     end)
     H.raises_match("dns.resolve: not inside a weft task", weft.dns.resolve,
