@@ -323,10 +323,6 @@ weft_task_t *weft_sched_current(const weft_sched_t *s);
 /* Iterates live tasks: pass NULL for the first; returns NULL at the end. */
 weft_task_t *weft_sched_next_live(const weft_sched_t *s, weft_task_t *t);
 void weft_sched_stats(const weft_sched_t *s, weft_stats_t *out);
-#if !WEFT_EMBEDDED
-/* The allocator, for code that shares it. Host tier only. */
-void *weft__sched_alloc(weft_sched_t *s, void *p, size_t osize, size_t nsize);
-#endif
 
 /* -------------------------------------------------------------- channels */
 
