@@ -30,10 +30,19 @@
 extern "C" {
 #endif
 
-#define WEFT_VERSION_MAJOR 0
-#define WEFT_VERSION_MINOR 1
-#define WEFT_VERSION_PATCH 0
-#define WEFT_VERSION_STRING "0.1.0"
+/* About the version: WEFT_VERSION_MAJOR, _MINOR, _PATCH and
+ * WEFT_VERSION_STRING ("0.1.0") are in weft_version.h, which CMake
+ * generates from project(VERSION) in CMakeLists.txt. The embedded tier
+ * builds src/core with no generated file (one compiler command per file,
+ * docs/embedded.md), so it has neither the macros nor weft_version. */
+#if !WEFT_EMBEDDED
+#include "weft_version.h"
+
+/* The version of the library linked in: WEFT_VERSION_STRING as weft was
+ * built. Unlike the macros, it tells a program which libweft.so it runs
+ * with. A static string. Threads: any. */
+WEFT_API const char *weft_version(void);
+#endif
 
 /* ---------------------------------------------------------------- errors */
 
