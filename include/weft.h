@@ -30,10 +30,19 @@
 extern "C" {
 #endif
 
-#define WEFT_VERSION_MAJOR 0
-#define WEFT_VERSION_MINOR 1
-#define WEFT_VERSION_PATCH 0
-#define WEFT_VERSION_STRING "0.1.0"
+/* About the version: WEFT_VERSION_MAJOR, _MINOR, _PATCH and
+ * WEFT_VERSION_STRING ("0.1.0") are in weft_version.h, which CMake
+ * generates from project(VERSION) in CMakeLists.txt. The embedded tier
+ * builds src/core with no generated file (one compiler command per file,
+ * docs/embedded.md), so it has neither the macros nor weft_version. */
+#if !WEFT_EMBEDDED
+#include "weft_version.h"
+
+/* The version of the library linked in: WEFT_VERSION_STRING as weft was
+ * built. Unlike the macros, it tells a program which libweft.so it runs
+ * with. A static string. Threads: any. */
+WEFT_API const char *weft_version(void);
+#endif
 
 /* ---------------------------------------------------------------- errors */
 
@@ -54,9 +63,9 @@ extern "C" {
 
 /* The message for a code ("cancelled", or libuv's text for its codes is
  * given by the host tier through uv_strerror). Never NULL. Threads: any. */
-const char *weft_strerror(int code);
+WEFT_API const char *weft_strerror(int code);
 /* The symbolic name ("WEFT_ECANCELED"). Never NULL. Threads: any. */
-const char *weft_err_name(int code);
+WEFT_API const char *weft_err_name(int code);
 
 /* What a C task function returns: it has finished, or it waits (it parked
  * itself on a future, timer, channel, semaphore or group, or it yielded). */
@@ -112,11 +121,11 @@ struct weft_waiter_s {
 };
 
 /* Initializes an unlinked waiter. */
-void weft_waiter_init(weft_waiter_t *w, weft_waiter_cb cb, void *data);
+WEFT_API void weft_waiter_init(weft_waiter_t *w, weft_waiter_cb cb, void *data);
 /* Unlinks w if it is linked; harmless otherwise. */
-void weft_waiter_remove(weft_waiter_t *w);
+WEFT_API void weft_waiter_remove(weft_waiter_t *w);
 /* Whether w is currently in some list. */
-int weft_waiter_linked(const weft_waiter_t *w);
+WEFT_API int weft_waiter_linked(const weft_waiter_t *w);
 
 /* --------------------------------------------------------------- futures */
 
@@ -140,16 +149,16 @@ struct weft_future_s {
   void *data;            /* user data */
 };
 
-void weft_future_init(weft_future_t *f);
+WEFT_API void weft_future_init(weft_future_t *f);
 /* Settles f; returns 0, or WEFT_ESTATE if f was settled already. Each
  * waiter's callback gets the new state as its status. */
-int weft_future_fulfill(weft_future_t *f);
-int weft_future_reject(weft_future_t *f, int code);
-int weft_future_settle_cancelled(weft_future_t *f);
+WEFT_API int weft_future_fulfill(weft_future_t *f);
+WEFT_API int weft_future_reject(weft_future_t *f, int code);
+WEFT_API int weft_future_settle_cancelled(weft_future_t *f);
 /* Adds a callback waiter. The waiter must stay valid until its callback
  * ran or it was removed with weft_waiter_remove. Returns WEFT_ESTATE if f
  * is settled already (the waiter is not added). */
-int weft_future_on(weft_future_t *f, weft_waiter_t *w);
+WEFT_API int weft_future_on(weft_future_t *f, weft_waiter_t *w);
 
 /* --------------------------------------------------------------- timers */
 
@@ -166,15 +175,16 @@ struct weft_timer_s {
   void *data;
 };
 
-void weft_timer_init(weft_sched_t *s, weft_timer_t *t);
+WEFT_API void weft_timer_init(weft_sched_t *s, weft_timer_t *t);
 /* Arms t to fire once, delay_ms after the scheduler's current time.
  * Restarting an armed timer moves it. Returns 0 or WEFT_ENOMEM (embedded
  * tier: WEFT_EFULL when WEFT_CONF_TIMERS are armed); the timer then stays
  * stopped. */
-int weft_timer_start(weft_timer_t *t, weft_timer_cb cb, uint64_t delay_ms);
+WEFT_API int weft_timer_start(weft_timer_t *t, weft_timer_cb cb,
+                              uint64_t delay_ms);
 /* Disarms t; harmless when it is not armed. */
-void weft_timer_stop(weft_timer_t *t);
-int weft_timer_active(const weft_timer_t *t);
+WEFT_API void weft_timer_stop(weft_timer_t *t);
+WEFT_API int weft_timer_active(const weft_timer_t *t);
 
 /* ----------------------------------------------------------------- tasks */
 
@@ -226,17 +236,17 @@ struct weft_task_s {
  * being cancelled the new task starts cancelled. Returns 0 or WEFT_EINVAL
  * (embedded tier: or WEFT_EFULL when WEFT_CONF_TASKS are live; t is then
  * untouched). */
-int weft_task_start(weft_sched_t *s, weft_task_t *t, weft_task_fn fn,
-                    int prio, weft_task_t *parent);
+WEFT_API int weft_task_start(weft_sched_t *s, weft_task_t *t, weft_task_fn fn,
+                             int prio, weft_task_t *parent);
 /* Requests cancellation of t and its live descendants. A parked task is
  * unparked at once and resumed with WEFT_ECANCELED; a queued or running one
  * keeps the request (WEFT_TASK_CANCEL) for its next wait. Returns 0, or
  * WEFT_ESTATE if t has finished. */
-int weft_task_cancel(weft_task_t *t);
+WEFT_API int weft_task_cancel(weft_task_t *t);
 /* Ends t with a final state (WEFT_FUTURE_FULFILLED, _REJECTED with code,
  * _CANCELLED): settles its future, detaches its children, tells its group.
  * Returns WEFT_ESTATE if t has finished already. */
-int weft_task_finish(weft_task_t *t, int state, int code);
+WEFT_API int weft_task_finish(weft_task_t *t, int state, int code);
 
 /* The waits. Each parks t (which must be the running task) and returns
  * WEFT_PENDING; t's fn runs again with the wake-up status. A timeout of
@@ -247,11 +257,12 @@ int weft_task_finish(weft_task_t *t, int state, int code);
  * can be had it returns weft_timer_start's error and does not park. */
 #define WEFT_FOREVER UINT64_MAX
 /* Waits until f settles (status 0). Returns 0 at once if it has. */
-int weft_task_await(weft_task_t *t, weft_future_t *f, uint64_t timeout_ms);
+WEFT_API int weft_task_await(weft_task_t *t, weft_future_t *f,
+                             uint64_t timeout_ms);
 /* Waits ms milliseconds; wakes with status 0. */
-int weft_task_sleep(weft_task_t *t, uint64_t ms);
+WEFT_API int weft_task_sleep(weft_task_t *t, uint64_t ms);
 /* Requeues t at the back of its level; wakes with status 0. */
-int weft_task_yield(weft_task_t *t);
+WEFT_API int weft_task_yield(weft_task_t *t);
 
 /* ------------------------------------------------------------- scheduler */
 
@@ -297,36 +308,33 @@ struct weft_sched_s {
 /* Initializes s with an allocator (lua_Alloc contract). Allocates nothing.
  * The embedded tier has no allocator and ignores alloc and ud (pass NULL),
  * so the same call builds for both tiers. */
-void weft_sched_init(weft_sched_t *s, weft_alloc_fn alloc, void *ud);
+WEFT_API void weft_sched_init(weft_sched_t *s, weft_alloc_fn alloc, void *ud);
 /* Frees the timer heap (embedded tier: empties it). Live tasks must have finished or been abandoned by
  * their owner; returns WEFT_ESTATE (and frees anyway) if some are live. */
-int weft_sched_close(weft_sched_t *s);
+WEFT_API int weft_sched_close(weft_sched_t *s);
 /* Sets the clock (ms, monotonic; never moves backwards). */
-void weft_sched_set_time(weft_sched_t *s, uint64_t now_ms);
-uint64_t weft_sched_now(const weft_sched_t *s);
+WEFT_API void weft_sched_set_time(weft_sched_t *s, uint64_t now_ms);
+WEFT_API uint64_t weft_sched_now(const weft_sched_t *s);
 /* Fires every timer due at the current time, then resumes at most max
  * ready tasks (those that became ready meanwhile included). Returns the
  * number of task resumes. */
-size_t weft_sched_run(weft_sched_t *s, size_t max);
+WEFT_API size_t weft_sched_run(weft_sched_t *s, size_t max);
 /* Makes the weft_sched_run in progress return once the current task
  * function has returned, even with tasks still ready; harmless outside a
  * run. For a task that has run long and wants the host to fire timers and
  * poll I/O before the next resume (the Lua binding's preemption). */
-void weft_sched_stop(weft_sched_t *s);
+WEFT_API void weft_sched_stop(weft_sched_t *s);
 /* Whether a task is ready to run. */
-int weft_sched_has_ready(const weft_sched_t *s);
+WEFT_API int weft_sched_has_ready(const weft_sched_t *s);
 /* Stores the earliest timer deadline in *due (OUT) and returns 0, or
  * returns WEFT_EEMPTY if no timer is armed. */
-int weft_sched_next_due(const weft_sched_t *s, uint64_t *due);
+WEFT_API int weft_sched_next_due(const weft_sched_t *s, uint64_t *due);
 /* The task whose fn is running, or NULL. */
-weft_task_t *weft_sched_current(const weft_sched_t *s);
+WEFT_API weft_task_t *weft_sched_current(const weft_sched_t *s);
 /* Iterates live tasks: pass NULL for the first; returns NULL at the end. */
-weft_task_t *weft_sched_next_live(const weft_sched_t *s, weft_task_t *t);
-void weft_sched_stats(const weft_sched_t *s, weft_stats_t *out);
-#if !WEFT_EMBEDDED
-/* The allocator, for code that shares it. Host tier only. */
-void *weft__sched_alloc(weft_sched_t *s, void *p, size_t osize, size_t nsize);
-#endif
+WEFT_API weft_task_t *weft_sched_next_live(const weft_sched_t *s,
+                                           weft_task_t *t);
+WEFT_API void weft_sched_stats(const weft_sched_t *s, weft_stats_t *out);
 
 /* -------------------------------------------------------------- channels */
 
@@ -347,32 +355,32 @@ typedef struct weft_chan_s {
 #if !WEFT_EMBEDDED
 /* Allocates room for cap items of item_size bytes. WEFT_ENOMEM, or
  * WEFT_EINVAL when item_size is 0. Host tier only. */
-int weft_chan_init(weft_sched_t *s, weft_chan_t *ch, size_t cap,
-                   size_t item_size);
+WEFT_API int weft_chan_init(weft_sched_t *s, weft_chan_t *ch, size_t cap,
+                            size_t item_size);
 #endif
 /* As weft_chan_init, but the cap * item_size bytes at buf are the buffer:
  * borrowed until weft_chan_free. Allocates nothing; both tiers. WEFT_EINVAL
  * when item_size is 0, or buf is NULL and cap is not. */
-int weft_chan_init_buf(weft_sched_t *s, weft_chan_t *ch, void *buf,
-                       size_t cap, size_t item_size);
+WEFT_API int weft_chan_init_buf(weft_sched_t *s, weft_chan_t *ch, void *buf,
+                                size_t cap, size_t item_size);
 /* Frees the buffer if weft_chan_init allocated it. Tasks still waiting are dropped from its lists without
  * a wake-up (for teardown, when their owner is going away too). */
-void weft_chan_free(weft_chan_t *ch);
+WEFT_API void weft_chan_free(weft_chan_t *ch);
 /* Closes ch: later sends fail with WEFT_ECLOSED; waiting senders wake with
  * WEFT_ECLOSED (their items were not taken); waiting receivers wake with
  * WEFT_ECLOSED; buffered items stay receivable. Idempotent. */
-void weft_chan_close(weft_chan_t *ch);
+WEFT_API void weft_chan_close(weft_chan_t *ch);
 /* 0 (item copied in), WEFT_EFULL or WEFT_ECLOSED. */
-int weft_chan_try_send(weft_chan_t *ch, const void *item);
+WEFT_API int weft_chan_try_send(weft_chan_t *ch, const void *item);
 /* 0 (item copied to out), WEFT_EEMPTY, or WEFT_ECLOSED (closed, drained). */
-int weft_chan_try_recv(weft_chan_t *ch, void *out);
+WEFT_API int weft_chan_try_recv(weft_chan_t *ch, void *out);
 /* As try_send, but when full parks t (WEFT_PENDING); item must stay valid
  * until t wakes: status 0 (taken) or WEFT_ECLOSED (not taken). */
-int weft_chan_send(weft_chan_t *ch, weft_task_t *t, const void *item);
+WEFT_API int weft_chan_send(weft_chan_t *ch, weft_task_t *t, const void *item);
 /* As try_recv, but when empty parks t (WEFT_PENDING); out must stay valid
  * until t wakes: status 0 (item in out) or WEFT_ECLOSED. */
-int weft_chan_recv(weft_chan_t *ch, weft_task_t *t, void *out);
-size_t weft_chan_count(const weft_chan_t *ch);
+WEFT_API int weft_chan_recv(weft_chan_t *ch, weft_task_t *t, void *out);
+WEFT_API size_t weft_chan_count(const weft_chan_t *ch);
 
 /* ------------------------------------------------------------ semaphores */
 
@@ -383,14 +391,14 @@ typedef struct weft_sem_s {
   weft_link_t waiters;
 } weft_sem_t;
 
-void weft_sem_init(weft_sem_t *s, size_t permits);
+WEFT_API void weft_sem_init(weft_sem_t *s, size_t permits);
 /* 0 (acquired) or WEFT_EEMPTY. */
-int weft_sem_try_acquire(weft_sem_t *s);
+WEFT_API int weft_sem_try_acquire(weft_sem_t *s);
 /* 0 (acquired) or parks t (WEFT_PENDING) until a permit is handed over. */
-int weft_sem_acquire(weft_sem_t *s, weft_task_t *t);
-void weft_sem_release(weft_sem_t *s);
+WEFT_API int weft_sem_acquire(weft_sem_t *s, weft_task_t *t);
+WEFT_API void weft_sem_release(weft_sem_t *s);
 /* Number of tasks waiting. */
-size_t weft_sem_waiting(const weft_sem_t *s);
+WEFT_API size_t weft_sem_waiting(const weft_sem_t *s);
 
 /* ---------------------------------------------------------------- groups */
 
@@ -409,19 +417,20 @@ typedef struct weft_group_s {
 
 #define WEFT_GROUP_FAIL_FAST 0x01
 
-void weft_group_init(weft_group_t *g, int flags);
+WEFT_API void weft_group_init(weft_group_t *g, int flags);
 /* Adds a started, unfinished task t. WEFT_EINVAL if it is in a group. */
-int weft_group_add(weft_group_t *g, weft_task_t *t);
+WEFT_API int weft_group_add(weft_group_t *g, weft_task_t *t);
 /* Takes the next finished member into *out (OUT): 0, or WEFT_ECLOSED when
  * no member is left; otherwise parks t (WEFT_PENDING) and on wake-up
  * (status 0) *out holds the member. */
-int weft_group_join(weft_group_t *g, weft_task_t *t, weft_task_t **out);
+WEFT_API int weft_group_join(weft_group_t *g, weft_task_t *t,
+                             weft_task_t **out);
 /* Cancels every running member. */
-void weft_group_cancel(weft_group_t *g);
+WEFT_API void weft_group_cancel(weft_group_t *g);
 /* Unlinks every member (finished or not) from g; for teardown. */
-void weft_group_clear(weft_group_t *g);
-size_t weft_group_size(const weft_group_t *g);
-weft_task_t *weft_group_failed(const weft_group_t *g);
+WEFT_API void weft_group_clear(weft_group_t *g);
+WEFT_API size_t weft_group_size(const weft_group_t *g);
+WEFT_API weft_task_t *weft_group_failed(const weft_group_t *g);
 
 /* ------------------------------------------ signals, port (embedded tier) */
 
@@ -446,23 +455,23 @@ typedef struct weft_signal_s {
 
 /* Registers sig with s. 0, or WEFT_EFULL when WEFT_CONF_SIGNALS are
  * registered. Call it before enabling the interrupt that raises sig. */
-int weft_signal_init(weft_sched_t *s, weft_signal_t *sig);
+WEFT_API int weft_signal_init(weft_sched_t *s, weft_signal_t *sig);
 /* Frees sig's slot; waiting tasks wake with WEFT_ECLOSED. Disable the
  * interrupt that raises sig first: raising it afterwards is undefined. */
-void weft_signal_close(weft_signal_t *sig);
+WEFT_API void weft_signal_close(weft_signal_t *sig);
 /* ORs bits (nonzero) into sig and marks it pending; the scheduler wakes
  * the waiting task before its next dispatch, and weft_sched_loop's idle
  * wait ends. Never blocks, never allocates, touches no list. Threads: any;
  * ISR-safe. */
-void weft_signal_raise(weft_signal_t *sig, uint32_t bits);
+WEFT_API void weft_signal_raise(weft_signal_t *sig, uint32_t bits);
 /* Takes the raised bits into *out (OUT) and returns 0, or parks t
  * (WEFT_PENDING) until some are raised: on wake-up status 0, *out holds
  * them (out must stay valid until then), or WEFT_ETIMEDOUT, WEFT_ECANCELED,
  * WEFT_ECLOSED, and *out is untouched. */
-int weft_signal_wait(weft_signal_t *sig, weft_task_t *t, uint32_t *out,
-                     uint64_t timeout_ms);
+WEFT_API int weft_signal_wait(weft_signal_t *sig, weft_task_t *t,
+                              uint32_t *out, uint64_t timeout_ms);
 /* Takes the raised bits without waiting: 0 if none were raised. */
-uint32_t weft_signal_take(weft_signal_t *sig);
+WEFT_API uint32_t weft_signal_take(weft_signal_t *sig);
 
 /* Runs s on the port until no task is live: it reads the port's clock
  * into the scheduler, fires timers, hands signals over and resumes tasks
@@ -470,7 +479,7 @@ uint32_t weft_signal_take(weft_signal_t *sig);
  * ready it waits in weft_port_idle until the next deadline or an
  * interrupt. Tasks that wait on something nothing will ever settle keep
  * it waiting for interrupts forever, as firmware does. */
-void weft_sched_loop(weft_sched_t *s);
+WEFT_API void weft_sched_loop(weft_sched_t *s);
 #endif /* WEFT_EMBEDDED */
 
 /* ------------------------------------------------------- loop (host tier) */
@@ -483,43 +492,43 @@ typedef struct weft_loop_s weft_loop_t;
 
 /* Creates a loop whose memory comes from alloc (NULL: the C library's
  * realloc/free). *out (OUT) is the loop. WEFT_ENOMEM or a libuv code. */
-int weft_loop_new(weft_loop_t **out, weft_alloc_fn alloc, void *ud);
+WEFT_API int weft_loop_new(weft_loop_t **out, weft_alloc_fn alloc, void *ud);
 /* Creates a loop on a uv_loop_t the host owns and runs (a uv_loop_t *,
  * void * here to keep uv.h out of this header). weft adds a few handles
  * to it and runs its tasks from them whenever the host runs that loop;
  * weft_loop_run must not then be called from inside the host's uv_run. */
-int weft_loop_new_borrowed(weft_loop_t **out, void *uv_loop,
-                           weft_alloc_fn alloc, void *ud);
+WEFT_API int weft_loop_new_borrowed(weft_loop_t **out, void *uv_loop,
+                                    weft_alloc_fn alloc, void *ud);
 /* Closes the loop and frees it. Host calls still in flight are cancelled
  * first (their late completions are no-ops). WEFT_ESTATE if it is
  * running. A borrowed uv loop is run (without blocking) until weft's
  * handles are closed, so do not call this from inside its uv_run. */
-int weft_loop_free(weft_loop_t *loop);
-weft_sched_t *weft_loop_sched(weft_loop_t *loop);
+WEFT_API int weft_loop_free(weft_loop_t *loop);
+WEFT_API weft_sched_t *weft_loop_sched(weft_loop_t *loop);
 /* The libuv loop, for hosts that add their own handles. */
-void *weft_loop_uv(weft_loop_t *loop);
+WEFT_API void *weft_loop_uv(weft_loop_t *loop);
 /* Runs until nothing can make progress: no task is ready, no timer is
  * armed, no host call is in flight and libuv has no active handle or
  * request of its own. Tasks still live then wait on something that nobody
  * can settle. Returns the number of such tasks (0 on a clean finish) or a
  * negative code. WEFT_ESTATE if called while running. */
-int weft_loop_run(weft_loop_t *loop);
+WEFT_API int weft_loop_run(weft_loop_t *loop);
 /* Refreshes the scheduler clock from libuv's monotonic clock. */
-void weft_loop_update_time(weft_loop_t *loop);
+WEFT_API void weft_loop_update_time(weft_loop_t *loop);
 
 /* Tells a borrowed loop that tasks were started from outside its own
  * callbacks (the host's code between uv_run calls), so the host's next
  * uv_run runs them instead of blocking or returning. No-op otherwise. */
-void weft_loop_wake(weft_loop_t *loop);
+WEFT_API void weft_loop_wake(weft_loop_t *loop);
 
 /* Driving weft from a foreign event loop (Qt, GTK, a game loop): watch
  * weft_loop_backend_fd for readability, wake up after at most
  * weft_loop_timeout milliseconds (-1: no deadline, 0: work is ready), and
  * call weft_loop_run_nowait then. run_nowait never blocks; it returns the
  * number of live tasks. The fd is libuv's backend fd (epoll on Linux). */
-int weft_loop_backend_fd(weft_loop_t *loop);
-int weft_loop_timeout(weft_loop_t *loop);
-int weft_loop_run_nowait(weft_loop_t *loop);
+WEFT_API int weft_loop_backend_fd(weft_loop_t *loop);
+WEFT_API int weft_loop_timeout(weft_loop_t *loop);
+WEFT_API int weft_loop_run_nowait(weft_loop_t *loop);
 
 /* ------------------------------------------------- values (host tier) */
 
@@ -556,24 +565,25 @@ struct weft_value_s {
 /* Replaces the value allocator; call before any value exists. A NULL fn
  * restores the C library's. Threads: any (but not concurrently with
  * value use). */
-void weft_value_set_allocator(weft_alloc_fn fn, void *ud);
+WEFT_API void weft_value_set_allocator(weft_alloc_fn fn, void *ud);
 /* Scalars need no allocation and cannot fail. Threads: any (all below). */
-void weft_value_nil(weft_value_t *v);
-void weft_value_bool(weft_value_t *v, int b);
-void weft_value_int(weft_value_t *v, int64_t i);
-void weft_value_num(weft_value_t *v, double n);
+WEFT_API void weft_value_nil(weft_value_t *v);
+WEFT_API void weft_value_bool(weft_value_t *v, int b);
+WEFT_API void weft_value_int(weft_value_t *v, int64_t i);
+WEFT_API void weft_value_num(weft_value_t *v, double n);
 /* Copies len bytes of s. 0 or WEFT_ENOMEM (v is then nil). */
-int weft_value_str(weft_value_t *v, const char *s, size_t len);
+WEFT_API int weft_value_str(weft_value_t *v, const char *s, size_t len);
 /* An array of len nils / a map of len nil -> nil pairs to fill in.
  * 0 or WEFT_ENOMEM (v is then nil). */
-int weft_value_array(weft_value_t *v, size_t len);
-int weft_value_map(weft_value_t *v, size_t len);
+WEFT_API int weft_value_array(weft_value_t *v, size_t len);
+WEFT_API int weft_value_map(weft_value_t *v, size_t len);
 /* Frees what v owns and makes it nil. */
-void weft_value_free(weft_value_t *v);
+WEFT_API void weft_value_free(weft_value_t *v);
 /* A deep copy. 0 or WEFT_ENOMEM (dst is then nil). */
-int weft_value_copy(weft_value_t *dst, const weft_value_t *src);
+WEFT_API int weft_value_copy(weft_value_t *dst, const weft_value_t *src);
 /* In a map, the value under the string key k, or NULL. */
-const weft_value_t *weft_value_get(const weft_value_t *map, const char *k);
+WEFT_API const weft_value_t *weft_value_get(const weft_value_t *map,
+                                            const char *k);
 
 /* ------------------------------------------ host calls (host tier) */
 
@@ -609,20 +619,20 @@ typedef struct weft_fn_opts {
 
 /* The arguments: an array value, borrowed until the call is completed.
  * Threads: any. */
-const weft_value_t *weft_call_args(const weft_call_t *call);
+WEFT_API const weft_value_t *weft_call_args(const weft_call_t *call);
 /* The name the function was registered under. Threads: any. */
-const char *weft_call_name(const weft_call_t *call);
+WEFT_API const char *weft_call_name(const weft_call_t *call);
 /* Completes the call with a result, moved out of *result (left nil), or
  * with an error message (copied). 0, or WEFT_ESTATE if the call was
  * completed or cancelled already (then the result is freed), or
  * WEFT_ENOMEM. Threads: any. */
-int weft_call_resolve(weft_call_t *call, weft_value_t *result);
-int weft_call_reject(weft_call_t *call, const char *message);
+WEFT_API int weft_call_resolve(weft_call_t *call, weft_value_t *result);
+WEFT_API int weft_call_reject(weft_call_t *call, const char *message);
 /* Whether the caller has cancelled: a long job may poll it and stop.
  * Threads: any. */
-int weft_call_cancelled(const weft_call_t *call);
-void weft_call_ref(weft_call_t *call);   /* Threads: any. */
-void weft_call_unref(weft_call_t *call); /* Threads: any. */
+WEFT_API int weft_call_cancelled(const weft_call_t *call);
+WEFT_API void weft_call_ref(weft_call_t *call);   /* Threads: any. */
+WEFT_API void weft_call_unref(weft_call_t *call); /* Threads: any. */
 
 /* Calls from C. A C task (or any loop-thread code) runs a function the way
  * a script's call of a registered function runs: on the loop thread, or as
@@ -710,12 +720,12 @@ typedef struct weft_pool_stats {
 
 /* Starts the workers. opts may be NULL. WEFT_ENOMEM or a libuv code.
  * Threads: any. */
-int weft_pool_new(weft_pool_t **out, const weft_pool_opts *opts);
+WEFT_API int weft_pool_new(weft_pool_t **out, const weft_pool_opts *opts);
 /* Cancels queued jobs, waits for running ones, joins the threads. No loop
  * may still use the pool. Threads: any but a worker. */
-void weft_pool_free(weft_pool_t *pool);
+WEFT_API void weft_pool_free(weft_pool_t *pool);
 /* Threads: any. */
-void weft_pool_get_stats(weft_pool_t *pool, weft_pool_stats *out);
+WEFT_API void weft_pool_get_stats(weft_pool_t *pool, weft_pool_stats *out);
 
 #ifdef __cplusplus
 }

@@ -19,9 +19,17 @@
 #endif
 
 /* WEFT_API marks a declaration that is part of the public API: the only
- * symbols the shared library exports. */
+ * symbols the shared library exports. weft's own objects are compiled
+ * with -fvisibility=hidden and WEFT_BUILDING defined (CMakeLists.txt), so
+ * everything else, the weft__ and binding internals, stays inside the
+ * library. A program that includes this header needs no mark: on ELF an
+ * undefined reference binds to the default-visibility definition. */
 #ifndef WEFT_API
+#if defined(WEFT_BUILDING) && (defined(__GNUC__) || defined(__clang__))
+#define WEFT_API __attribute__((visibility("default")))
+#else
 #define WEFT_API
+#endif
 #endif
 
 /* Every WEFT_FAIR_PERIOD-th dispatch is a fairness turn: it serves the next

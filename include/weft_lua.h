@@ -25,7 +25,7 @@ extern "C" {
 #endif
 
 /* Opens the module: pushes the weft table. [-0, +1, m] */
-int luaopen_weft(lua_State *L);
+WEFT_API int luaopen_weft(lua_State *L);
 
 /* Runs the function below nargs arguments on top of L as the main task,
  * as weft.run does, and drives the loop until the task and every task it
@@ -36,18 +36,19 @@ int luaopen_weft(lua_State *L);
  * (tables keep their identity). Failed tasks that nobody awaited are
  * reported through the report function before this returns.
  * Must not be called from inside a task. [-(nargs+1), +(nres|1), -] */
-int weft_lua_run(lua_State *L, int nargs, int traceback);
+WEFT_API int weft_lua_run(lua_State *L, int nargs, int traceback);
 
 /* Called with the text of each unhandled task failure (message and
  * traceback). The default writes "weft: <text>" to stderr. */
 typedef void (*weft_lua_report_fn)(void *ud, const char *text);
 /* Sets the report function (NULL restores the default). Opens the module's
  * state if needed. [-0, +0, m] */
-void weft_lua_set_report(lua_State *L, weft_lua_report_fn fn, void *ud);
+WEFT_API void weft_lua_set_report(lua_State *L, weft_lua_report_fn fn,
+                                  void *ud);
 /* How many unhandled failures were reported so far. [-0, +0, m] */
-unsigned long weft_lua_unhandled(lua_State *L);
+WEFT_API unsigned long weft_lua_unhandled(lua_State *L);
 /* The loop that runs this state's tasks. [-0, +0, m] */
-weft_loop_t *weft_lua_loop(lua_State *L);
+WEFT_API weft_loop_t *weft_lua_loop(lua_State *L);
 
 /* ---------------------------------------------------- host functions */
 
@@ -64,15 +65,15 @@ weft_loop_t *weft_lua_loop(lua_State *L);
  * deeper than 200 levels raises "<name>: result nested too deeply".
  * Returns 0 (function pushed) or WEFT_EINVAL (nothing pushed; also for a
  * NULL name). [-0, +1, m] */
-int weft_lua_push_fn(lua_State *L, const char *name, weft_host_fn fn,
-                     const weft_fn_opts *opts);
+WEFT_API int weft_lua_push_fn(lua_State *L, const char *name, weft_host_fn fn,
+                              const weft_fn_opts *opts);
 
 /* Makes this state run its pool functions on pool, which the host owns
  * and may share between states on several threads (free it after the
  * states). Must come before the first pool call: WEFT_ESTATE otherwise.
  * Without it a state starts its own pool (one thread per CPU) on first
  * use. [-0, +0, m] */
-int weft_lua_set_pool(lua_State *L, weft_pool_t *pool);
+WEFT_API int weft_lua_set_pool(lua_State *L, weft_pool_t *pool);
 
 /* Turns preemption on (slice_ms > 0) or off (0). With it on, a task
  * whose Lua code has run slice_ms without waiting is made to yield, as by
@@ -94,7 +95,7 @@ int weft_lua_set_pool(lua_State *L, weft_pool_t *pool);
  * the thread or its memory cannot be had; WEFT_EINVAL if the handler
  * cannot be installed. No hook is set, so Lua runs at full speed, until
  * a task overruns its slice. [-0, +0, m] */
-int weft_lua_set_preempt(lua_State *L, unsigned slice_ms);
+WEFT_API int weft_lua_set_preempt(lua_State *L, unsigned slice_ms);
 
 /* -------------------------------------------- non-blocking evaluation */
 
@@ -108,24 +109,25 @@ typedef void (*weft_lua_done_fn)(void *ud, lua_State *L, int idx);
  * lua_pcall: LUA_OK with the task pushed, or an error status with the
  * error pushed. done may be NULL. Many evaluations may run at once.
  * [-(nargs+1), +1, -] */
-int weft_lua_spawn(lua_State *L, int nargs, weft_lua_done_fn done, void *ud);
+WEFT_API int weft_lua_spawn(lua_State *L, int nargs, weft_lua_done_fn done,
+                            void *ud);
 
 /* Pushes the outcome of the ended task at idx: LUA_OK with its *nres
  * values, or an error status with its error (the same value the task
  * raised). Marks the failure handled. [-0, +(nres|1), -] */
-int weft_lua_result(lua_State *L, int idx, int *nres);
+WEFT_API int weft_lua_result(lua_State *L, int idx, int *nres);
 
 /* Makes the weft state of L borrow uv_loop (a uv_loop_t *) that the host
  * runs itself, instead of owning a loop: tasks then run from inside the
  * host's uv_run. Must come before luaopen_weft (WEFT_ESTATE otherwise).
  * weft_lua_run must not be called from inside that uv_run. [-0, +0, m] */
-int weft_lua_use_uv_loop(lua_State *L, void *uv_loop);
+WEFT_API int weft_lua_use_uv_loop(lua_State *L, void *uv_loop);
 
 /* Runs ready tasks, due timers and arrived completions without blocking;
  * returns the number of live tasks (0: all done; failed tasks nobody
  * observed are then reported). For hosts that drive weft from their own
  * loop with weft_loop_backend_fd / weft_loop_timeout. [-0, +0, -] */
-int weft_lua_poll(lua_State *L);
+WEFT_API int weft_lua_poll(lua_State *L);
 
 #ifdef __cplusplus
 }

@@ -136,7 +136,7 @@ static int run(lua_State *L, int argc, char **argv) {
       fputs(usage, stdout);
       return 0;
     } else if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--version")) {
-      printf("weft %s (%s)\n", WEFT_VERSION_STRING, LUA_RELEASE);
+      printf("weft %s (%s)\n", weft_version(), LUA_RELEASE);
       return 0;
     } else if (!strcmp(argv[i], "--")) {
       i++;

@@ -28,6 +28,11 @@ void weft__sched_push(weft_sched_t *s, weft_task_t *t);
 /* Fires due timers; used by weft_sched_run. */
 void weft__timers_run(weft_sched_t *s);
 void weft__timers_free(weft_sched_t *s);
+#if !WEFT_EMBEDDED
+/* The scheduler's allocator, for code that shares it (the timer heap,
+ * channel buffers, the binding's preemption record). Host tier only. */
+void *weft__sched_alloc(weft_sched_t *s, void *p, size_t osize, size_t nsize);
+#endif
 
 /* Parks t in list (NULL for none) with buf for a hand-off and an optional
  * deadline. Returns WEFT_PENDING, or weft_timer_start's error (WEFT_ENOMEM,

@@ -181,3 +181,7 @@ const char *weft_err_name(int code) {
   default: return "WEFT_EUNKNOWN";
   }
 }
+
+#if !WEFT_EMBEDDED
+const char *weft_version(void) { return WEFT_VERSION_STRING; }
+#endif

@@ -49,7 +49,9 @@
 
 #include <uv.h>
 
-#include "host.h"
+/* core.h for weft__sched_alloc: the preemption record comes from the
+ * state's allocator, which only the scheduler holds. */
+#include "core.h"
 #include "lweft.h"
 
 /* About Preempt: one per state with preemption on. running is the number

@@ -242,11 +242,14 @@ describe("weft CLI", function()
   end)
 
   it("prints the version with --version and -v", function()
+    -- The module's weft._VERSION: both come from CMake's one version.
+    local want = "weft " .. require("weft")._VERSION .. " ("
     for _, opt in ipairs({ "--version", "-v" }) do
       local out, err, code = cli({ opt })
       assert.equal(0, code)
       assert.equal("", err)
       assert.matches("^weft %d+%.%d+%.%d+.*Lua 5%.4", out)
+      assert.equal(want, out:sub(1, #want))
     end
   end)
 
