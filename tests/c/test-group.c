@@ -53,6 +53,19 @@ static void start_member(weft_sched_t *s, weft_group_t *g, probe *p) {
   assert_int_equal(weft_group_add(g, &p->t), 0);
 }
 
+/* Starts members 1 and 3, which sleep 50 ms, and 2, which fails with
+ * WEFT_EINVAL after 10 ms, and runs them all to their end. */
+static void start_failing_trio(weft_sched_t *s, weft_group_t *g, probe *m,
+                               test_log *log) {
+  member(&m[0], log, 1, 50, 0);
+  member(&m[1], log, 2, 10, WEFT_EINVAL);
+  member(&m[2], log, 3, 50, 0);
+  start_member(s, g, &m[0]);
+  start_member(s, g, &m[1]);
+  start_member(s, g, &m[2]);
+  test_sched_settle(s);
+}
+
 static void group_join_hands_out_members_in_finish_order(void **state) {
   weft_sched_t s;
   test_alloc a;
@@ -130,6 +143,99 @@ static void group_join_on_empty_group_returns_eclosed(void **state) {
   test_sched_end(&s, &a);
 }
 
+static void group_try_join_takes_finished_members_without_waiting(
+    void **state) {
+  weft_sched_t s;
+  test_alloc a;
+  weft_group_t g;
+  probe m[3];
+  test_log log;
+  weft_task_t *out = NULL;
+  (void)state;
+  test_sched_begin(&s, &a);
+  test_log_init(&log);
+  weft_group_init(&g, 0);
+  assert_int_equal(weft_group_try_join(&g, &out), WEFT_ECLOSED); /* empty */
+  member(&m[0], &log, 1, 30, 0);
+  member(&m[1], &log, 2, 10, 0);
+  member(&m[2], &log, 3, 20, 0);
+  start_member(&s, &g, &m[0]);
+  start_member(&s, &g, &m[1]);
+  start_member(&s, &g, &m[2]);
+  assert_int_equal(weft_group_try_join(&g, &out), WEFT_EEMPTY);
+  assert_null(out);
+  test_sched_advance(&s, 25); /* m[1] and m[2] end, m[0] sleeps on */
+  assert_int_equal(weft_group_try_join(&g, &out), 0);
+  assert_ptr_equal(out, &m[1].t);
+  assert_int_equal(weft_group_size(&g), 2);
+  assert_int_equal(weft_group_try_join(&g, &out), 0);
+  assert_ptr_equal(out, &m[2].t);
+  out = NULL;
+  assert_int_equal(weft_group_try_join(&g, &out), WEFT_EEMPTY);
+  assert_null(out);
+  assert_int_equal(weft_group_size(&g), 1);
+  test_sched_settle(&s);
+  assert_int_equal(weft_group_try_join(&g, &out), 0);
+  assert_ptr_equal(out, &m[0].t);
+  assert_int_equal(weft_group_try_join(&g, &out), WEFT_ECLOSED);
+  assert_int_equal(weft_group_size(&g), 0);
+  TEST_LOG_EXPECT(&log, 2, 3, 1);
+  test_sched_end(&s, &a);
+}
+
+static void group_try_join_hands_out_failed_and_cancelled_members(
+    void **state) {
+  weft_sched_t s;
+  test_alloc a;
+  weft_group_t g;
+  probe m[3];
+  test_log log;
+  weft_task_t *out = NULL;
+  (void)state;
+  test_sched_begin(&s, &a);
+  test_log_init(&log);
+  weft_group_init(&g, WEFT_GROUP_FAIL_FAST);
+  start_failing_trio(&s, &g, m, &log);
+  assert_int_equal(weft_group_try_join(&g, &out), 0);
+  assert_ptr_equal(out, &m[1].t); /* the failure first: it ended first */
+  assert_int_equal(out->done.state, WEFT_FUTURE_REJECTED);
+  assert_int_equal(weft_group_try_join(&g, &out), 0);
+  assert_int_equal(out->done.state, WEFT_FUTURE_CANCELLED);
+  assert_int_equal(weft_group_try_join(&g, &out), 0);
+  assert_int_equal(out->done.state, WEFT_FUTURE_CANCELLED);
+  assert_int_equal(weft_group_try_join(&g, &out), WEFT_ECLOSED);
+  assert_ptr_equal(weft_group_failed(&g), &m[1].t); /* kept once joined */
+  test_sched_end(&s, &a);
+}
+
+/* A parked joiner is handed each member as it ends, so try_join, which
+ * takes only members waiting in the group, never takes one from it. */
+static void group_try_join_leaves_members_to_a_parked_joiner(void **state) {
+  weft_sched_t s;
+  test_alloc a;
+  weft_group_t g;
+  probe m, j;
+  test_log log;
+  weft_task_t *out = NULL;
+  (void)state;
+  test_sched_begin(&s, &a);
+  test_log_init(&log);
+  weft_group_init(&g, 0);
+  member(&j, &log, 0, 0, 0);
+  j.grp = &g;
+  member(&m, &log, 1, 10, 0);
+  start_member(&s, &g, &m);
+  probe_start(&s, &j, fn_join, WEFT_PRIO_NORMAL, NULL);
+  test_sched_advance(&s, 5); /* j parks in join */
+  assert_int_equal(weft_group_try_join(&g, &out), WEFT_EEMPTY);
+  test_sched_advance(&s, 10); /* m ends: handed to j */
+  assert_int_equal(weft_group_try_join(&g, &out), WEFT_ECLOSED);
+  assert_null(out);
+  test_sched_settle(&s);
+  TEST_LOG_EXPECT(&log, 1, 101, -1);
+  test_sched_end(&s, &a);
+}
+
 static void group_fail_fast_cancels_the_siblings(void **state) {
   weft_sched_t s;
   test_alloc a;
@@ -140,13 +246,7 @@ static void group_fail_fast_cancels_the_siblings(void **state) {
   test_sched_begin(&s, &a);
   test_log_init(&log);
   weft_group_init(&g, WEFT_GROUP_FAIL_FAST);
-  member(&m[0], &log, 1, 50, 0);
-  member(&m[1], &log, 2, 10, WEFT_EINVAL);
-  member(&m[2], &log, 3, 50, 0);
-  start_member(&s, &g, &m[0]);
-  start_member(&s, &g, &m[1]);
-  start_member(&s, &g, &m[2]);
-  test_sched_settle(&s);
+  start_failing_trio(&s, &g, m, &log);
   assert_ptr_equal(weft_group_failed(&g), &m[1].t);
   assert_int_equal(m[1].t.done.state, WEFT_FUTURE_REJECTED);
   assert_int_equal(m[1].t.done.code, WEFT_EINVAL);
@@ -280,6 +380,10 @@ int main(void) {
       cmocka_unit_test(group_join_hands_out_members_in_finish_order),
       cmocka_unit_test(group_join_takes_already_finished_members_fifo),
       cmocka_unit_test(group_join_on_empty_group_returns_eclosed),
+      cmocka_unit_test(
+          group_try_join_takes_finished_members_without_waiting),
+      cmocka_unit_test(group_try_join_hands_out_failed_and_cancelled_members),
+      cmocka_unit_test(group_try_join_leaves_members_to_a_parked_joiner),
       cmocka_unit_test(group_fail_fast_cancels_the_siblings),
       cmocka_unit_test(group_records_the_first_failure_without_fail_fast),
       cmocka_unit_test(group_cancel_cancels_every_running_member),
