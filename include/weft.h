@@ -425,6 +425,10 @@ WEFT_API int weft_group_add(weft_group_t *g, weft_task_t *t);
  * (status 0) *out holds the member. */
 WEFT_API int weft_group_join(weft_group_t *g, weft_task_t *t,
                              weft_task_t **out);
+/* Takes the next finished member into *out (OUT) without waiting, as
+ * weft_group_join does: 0, WEFT_EEMPTY when members run but none has
+ * finished, or WEFT_ECLOSED when no member is left. Needs no task. */
+WEFT_API int weft_group_try_join(weft_group_t *g, weft_task_t **out);
 /* Cancels every running member. */
 WEFT_API void weft_group_cancel(weft_group_t *g);
 /* Unlinks every member (finished or not) from g; for teardown. */

@@ -117,6 +117,41 @@ WEFT_API int weft_lua_spawn(lua_State *L, int nargs, weft_lua_done_fn done,
  * raised). Marks the failure handled. [-0, +(nres|1), -] */
 WEFT_API int weft_lua_result(lua_State *L, int idx, int *nres);
 
+/* About weft_lua_eval_t: names an evaluation for weft_lua_cancel. A plain
+ * value that holds nothing: copy it, keep it or drop it freely; it stays
+ * harmless once the evaluation ended (weft_lua_cancel then returns
+ * WEFT_ESTATE) and never names another one. Public read-only: id (the
+ * task's id, as weft.tasks() shows it); ref is private. */
+typedef struct weft_lua_eval_s {
+  uint64_t id;
+  int ref;
+} weft_lua_eval_t;
+
+/* weft_lua_spawn, which also fills *eval (OUT; may be NULL) with the
+ * handle of the new task; on failure *eval is a handle of nothing (id 0).
+ * [-(nargs+1), +1, -] */
+WEFT_API int weft_lua_spawn_eval(lua_State *L, int nargs,
+                                 weft_lua_done_fn done, void *ud,
+                                 weft_lua_eval_t *eval);
+
+/* Cancels the evaluation eval names, as t:cancel() would: its pending
+ * wait raises the cancellation error, its to-be-closed variables close,
+ * and its done callback then sees it "cancelled" (weft_lua_task_state;
+ * weft_lua_result gives the cancellation error), unless its function
+ * caught the error and returned. Returns 0 when this call requested the
+ * cancellation, WEFT_ECANCELED when one was requested already (an earlier
+ * call, or a cancelled parent task) and the task has not ended yet,
+ * WEFT_ESTATE when it has ended (or L's weft state is gone), WEFT_EINVAL
+ * when L or eval is NULL or eval names nothing (id 0). Any later call is
+ * harmless. [-0, +0, -] */
+WEFT_API int weft_lua_cancel(lua_State *L, const weft_lua_eval_t *eval);
+
+/* The state of the task or future at idx: WEFT_FUTURE_PENDING,
+ * _FULFILLED, _REJECTED or _CANCELLED; WEFT_EINVAL when idx is not a weft
+ * task or future (or not a valid stack index, or L is NULL). For a done
+ * callback that must tell a cancellation from a failure. [-0, +0, -] */
+WEFT_API int weft_lua_task_state(lua_State *L, int idx);
+
 /* Makes the weft state of L borrow uv_loop (a uv_loop_t *) that the host
  * runs itself, instead of owning a loop: tasks then run from inside the
  * host's uv_run. Must come before luaopen_weft (WEFT_ESTATE otherwise).

@@ -60,18 +60,23 @@ void weft__group_member_done(weft_task_t *t) {
   g->nfinished++;
 }
 
-int weft_group_join(weft_group_t *g, weft_task_t *t, weft_task_t **out) {
+int weft_group_try_join(weft_group_t *g, weft_task_t **out) {
   weft_task_t *m = g->fin_head;
-  if (m) {
-    g->fin_head = m->grp_next;
-    if (g->fin_head == NULL) g->fin_tail = NULL;
-    g->nfinished--;
-    m->grp_next = NULL;
-    m->group = NULL;
-    *out = m;
-    return 0;
-  }
-  if (g->nrunning == 0) return WEFT_ECLOSED;
+  if (m == NULL) return g->nrunning ? WEFT_EEMPTY : WEFT_ECLOSED;
+  g->fin_head = m->grp_next;
+  if (g->fin_head == NULL) g->fin_tail = NULL;
+  g->nfinished--;
+  m->grp_next = NULL;
+  m->group = NULL;
+  *out = m;
+  return 0;
+}
+
+/* A finished member never waits while a joiner is parked (member_done
+ * hands it over), so trying first serves joiners in order. */
+int weft_group_join(weft_group_t *g, weft_task_t *t, weft_task_t **out) {
+  int r = weft_group_try_join(g, out);
+  if (r != WEFT_EEMPTY) return r;
   return weft__task_park(t, &g->joiners, out, WEFT_FOREVER);
 }
 

@@ -133,11 +133,10 @@ typedef struct Task {
   int ref;
   int nargs;
   int status;
-  unsigned char delayed; /* weft.after: first run waits until u.due */
   unsigned char exposed; /* coroutine.running() was called: keep co */
   struct Task *unwinding; /* the task it waits for in unwind, if any */
   union {
-    uint64_t due;         /* weft.after, until the first run */
+    uint64_t due;         /* weft.after, until fn's first run: after_fn */
     weft_task_t *joined;  /* group:join's hand-off slot, while it waits */
   } u;
 } Task;

@@ -223,7 +223,8 @@ end
 
 -- Structured concurrency: returns when every child has ended. The first
 -- child failure cancels its siblings and is raised here (unless the caller
--- took it through g:join_next); an error in fn cancels the children.
+-- took it through g:join_next or g:try_join); an error in fn cancels the
+-- children.
 function weft.group(fn)
   check_task("weft.group")
   check_fn("weft.group", "fn", fn)

@@ -410,9 +410,10 @@ static Fut *push_member(lua_State *L, Group *g, weft_task_t *m,
 }
 
 /* The outcome of member m as true, values... or false, err. */
-static int member_outcome(lua_State *L, Group *g, weft_task_t *m) {
+static int member_outcome(lua_State *L, Group *g, weft_task_t *m,
+                          const char *fname) {
   int top = lua_gettop(L);
-  push_member(L, g, m, "g:join_next")->observed = 1;
+  push_member(L, g, m, fname)->observed = 1;
   if (m->done.state == WEFT_FUTURE_FULFILLED) {
     lua_pushboolean(L, 1);
     lua_insert(L, -2);
@@ -436,7 +437,8 @@ static int join_k(lua_State *L, int st, lua_KContext ctx) {
   (void)ctx;
   if (t->status == WEFT_ECANCELED) lw_raise_cancel(L, t);
   if (t->status != 0) return 0; /* the group was cleared */
-  return member_outcome(L, checkgroup(L, "g:join_next"), t->u.joined);
+  return member_outcome(L, checkgroup(L, "g:join_next"), t->u.joined,
+                        "g:join_next");
 }
 
 /* g:join_next() -> true, values... | false, err for the next child to end,
@@ -450,7 +452,26 @@ static int group_join_next(lua_State *L) {
   r = weft_group_join(&g->g, &t->t, &t->u.joined);
   if (r == WEFT_PENDING) return lua_yieldk(L, 0, 0, join_k);
   if (r != 0) return 0;
-  return member_outcome(L, g, t->u.joined);
+  return member_outcome(L, g, t->u.joined, "g:join_next");
+}
+
+/* g:try_join() -> what g:join_next() returns for a child that has ended
+ * (true, values... | false, err), nil, "running" when children run but
+ * none has ended, or nothing when no child is left. Waits for nothing, so
+ * it works anywhere, and a cancellation of the caller does not raise. */
+static int group_try_join(lua_State *L) {
+  Group *g = checkgroup(L, "g:try_join");
+  weft_task_t *m;
+  int r;
+  lua_settop(L, 1);
+  r = weft_group_try_join(&g->g, &m);
+  if (r == WEFT_EEMPTY) {
+    lua_pushnil(L);
+    lua_pushliteral(L, "running");
+    return 2;
+  }
+  if (r != 0) return 0;
+  return member_outcome(L, g, m, "g:try_join");
 }
 
 /* g:cancel(): cancels every running child */
@@ -531,7 +552,8 @@ static const luaL_Reg sem_methods[] = {
 
 static const luaL_Reg group_methods[] = {
     {"spawn", group_spawn}, {"join_next", group_join_next},
-    {"cancel", group_cancel}, {"size", group_size}, {"_drain", group_drain},
+    {"try_join", group_try_join}, {"cancel", group_cancel},
+    {"size", group_size}, {"_drain", group_drain},
     {NULL, NULL}};
 
 /* Creates metatable tname, protected, whose __index is a table of

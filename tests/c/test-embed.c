@@ -569,6 +569,24 @@ static void c_entries_refuse_misuse(void **state) {
   assert_int_equal(weft_lua_spawn(L, 2, NULL, NULL), LUA_ERRRUN);
   expect_contains(lua_tostring(L, -1), "weft_lua_spawn: nargs must be");
   lua_settop(L, 0);
+  {
+    weft_lua_eval_t h = {99, 3}, none = {0, 0};
+    assert_int_equal(weft_lua_spawn_eval(L, 2, NULL, NULL, &h), LUA_ERRRUN);
+    assert_int_equal(h.id, 0); /* a handle of nothing */
+    lua_settop(L, 0);
+    assert_int_equal(weft_lua_cancel(NULL, &h), WEFT_EINVAL);
+    assert_int_equal(weft_lua_cancel(L, NULL), WEFT_EINVAL);
+    assert_int_equal(weft_lua_cancel(L, &h), WEFT_EINVAL);
+    assert_int_equal(weft_lua_cancel(L, &none), WEFT_EINVAL);
+    h.id = 5; /* never given: no task lives there */
+    assert_int_equal(weft_lua_cancel(L, &h), WEFT_ESTATE);
+    lua_pushliteral(L, "not a task");
+    assert_int_equal(weft_lua_task_state(L, 1), WEFT_EINVAL);
+    assert_int_equal(weft_lua_task_state(L, 2), WEFT_EINVAL);
+    assert_int_equal(weft_lua_task_state(L, LUA_REGISTRYINDEX), WEFT_EINVAL);
+    assert_int_equal(weft_lua_task_state(NULL, 1), WEFT_EINVAL);
+    lua_settop(L, 0);
+  }
   assert_int_equal(weft_lua_result(NULL, 1, &n), LUA_ERRERR);
   assert_int_equal(n, 0);
   assert_int_equal(weft_lua_result(L, 3, &n), LUA_ERRRUN);

@@ -2,7 +2,8 @@
  * test-host.c - host functions called from scripts (host tier and Lua
  * binding): the three kinds, rejections, completion from many threads,
  * duplicate and late completion, cancellation, timeouts, non-blocking
- * evaluation, a foreign-loop driver and a borrowed uv loop.
+ * evaluation and its cancellation from C, a foreign-loop driver and a
+ * borrowed uv loop.
  * SPDX-License-Identifier: MIT
  */
 #include <poll.h>
@@ -647,7 +648,7 @@ static void timeout_of_a_pool_call_raises_timeout_and_tells_the_host(
 
 /* About evald: what the done callback of one evaluation saw. */
 typedef struct evald {
-  int calls, status, nres;
+  int calls, state, status, nres;
   long long ints[4];
   char text[256];
 } evald;
@@ -656,10 +657,11 @@ static void on_done(void *ud, lua_State *L, int idx) {
   evald *e = ud;
   int top = lua_gettop(L), i, nres = 0;
   e->calls++;
+  e->state = weft_lua_task_state(L, idx);
   e->status = weft_lua_result(L, idx, &nres);
   e->nres = nres;
-  if (e->status != LUA_OK) {
-    snprintf(e->text, sizeof e->text, "%s", lua_tostring(L, -1));
+  if (e->status != LUA_OK) { /* a cancellation error is a table */
+    snprintf(e->text, sizeof e->text, "%s", luaL_tolstring(L, -1, NULL));
   } else {
     for (i = 0; i < nres && i < 4; i++)
       e->ints[i] = (long long)lua_tointeger(L, top + 1 + i);
@@ -760,6 +762,91 @@ static void spawned_chunks_run_under_a_final_weft_lua_run(void **state) {
     assert_int_equal(e[i].calls, 1);
     assert_int_equal(e[i].ints[0], 2 * (i + 1));
   }
+  end(f);
+}
+
+/* Spawns src with a handle; leaves nothing on the stack. */
+static void spawn_eval(lua_State *L, const char *src, evald *e,
+                       weft_lua_eval_t *h) {
+  memset(e, 0, sizeof *e);
+  assert_int_equal(luaL_loadstring(L, src), LUA_OK);
+  assert_int_equal(weft_lua_spawn_eval(L, 0, e ? on_done : NULL, e, h),
+                   LUA_OK);
+  assert_true(h->id > 0);
+  lua_pop(L, 1);
+}
+
+static int global_is_true(lua_State *L, const char *name) {
+  int r = lua_getglobal(L, name) == LUA_TBOOLEAN && lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  return r;
+}
+
+static void cancel_unwinds_a_waiting_evaluation_and_reports_it(
+    void **state) {
+  fixture *f = begin(1);
+  weft_lua_eval_t h;
+  evald e;
+  (void)state;
+  spawn_eval(f->L,
+             "local c <close> = setmetatable({}, {\n"
+             "  __close = function() closed = true end})\n"
+             "weft.sleep(1e6)\n"
+             "return 1",
+             &e, &h);
+  assert_true(weft_lua_poll(f->L) > 0); /* it now sleeps */
+  assert_int_equal(weft_lua_cancel(f->L, &h), 0);
+  assert_int_equal(weft_lua_cancel(f->L, &h), WEFT_ECANCELED); /* again */
+  assert_int_equal(e.calls, 0); /* it ends when the loop runs */
+  drive_with_poll(f->L);
+  assert_int_equal(e.calls, 1);
+  assert_int_equal(e.state, WEFT_FUTURE_CANCELLED);
+  assert_int_not_equal(e.status, LUA_OK);
+  assert_non_null(strstr(e.text, "cancelled"));
+  assert_true(global_is_true(f->L, "closed"));
+  /* Late cancels change nothing. */
+  assert_int_equal(weft_lua_cancel(f->L, &h), WEFT_ESTATE);
+  assert_int_equal(weft_lua_cancel(f->L, &h), WEFT_ESTATE);
+  assert_int_equal(e.calls, 1);
+  end(f);
+}
+
+static void cancel_before_an_evaluation_ran_skips_its_function(
+    void **state) {
+  fixture *f = begin(1);
+  weft_lua_eval_t h;
+  evald e;
+  (void)state;
+  spawn_eval(f->L, "ran = true", &e, &h);
+  assert_int_equal(weft_lua_cancel(f->L, &h), 0);
+  drive_with_poll(f->L);
+  assert_int_equal(e.calls, 1);
+  assert_int_equal(e.state, WEFT_FUTURE_CANCELLED);
+  assert_false(global_is_true(f->L, "ran"));
+  end(f);
+}
+
+/* A handle outlives its task's registry anchor, which Lua gives to the
+ * next task: the handle still names only its own, ended, task. */
+static void cancel_after_an_evaluation_ended_touches_nothing(void **state) {
+  fixture *f = begin(1);
+  weft_lua_eval_t h1, h2;
+  evald e;
+  (void)state;
+  assert_int_equal(luaL_loadstring(f->L, "return 7"), LUA_OK);
+  assert_int_equal(weft_lua_spawn_eval(f->L, 0, NULL, NULL, &h1), LUA_OK);
+  lua_pop(f->L, 1);
+  drive_with_poll(f->L);
+  assert_int_equal(weft_lua_cancel(f->L, &h1), WEFT_ESTATE);
+  spawn_eval(f->L, "weft.yield()\nreturn 8", &e, &h2);
+  assert_int_equal(h2.ref, h1.ref); /* the anchor was reused */
+  assert_true(h2.id > h1.id);
+  assert_int_equal(weft_lua_cancel(f->L, &h1), WEFT_ESTATE);
+  drive_with_poll(f->L);
+  assert_int_equal(e.calls, 1);
+  assert_int_equal(e.state, WEFT_FUTURE_FULFILLED);
+  assert_int_equal(e.ints[0], 8);
+  assert_int_equal(weft_lua_cancel(f->L, &h2), WEFT_ESTATE);
   end(f);
 }
 
@@ -904,6 +991,9 @@ int main(void) {
       cmocka_unit_test(timeout_of_a_pool_call_raises_timeout_and_tells_the_host),
       cmocka_unit_test(spawned_chunks_call_back_once_each_with_results),
       cmocka_unit_test(spawned_chunks_run_under_a_final_weft_lua_run),
+      cmocka_unit_test(cancel_unwinds_a_waiting_evaluation_and_reports_it),
+      cmocka_unit_test(cancel_before_an_evaluation_ran_skips_its_function),
+      cmocka_unit_test(cancel_after_an_evaluation_ended_touches_nothing),
       cmocka_unit_test(foreign_poll_loop_drives_sleeps_and_pool_calls),
       cmocka_unit_test(loop_timeout_waits_for_a_sleeping_task),
       cmocka_unit_test(borrowed_uv_loop_runs_c_tasks_and_timers),

@@ -109,3 +109,50 @@ void test_sched_end(weft_sched_t *s, test_alloc *a) {
   assert_int_equal(weft_sched_close(s), 0);
   test_alloc_expect_empty(a);
 }
+
+/* ------------------------------------------------------------ C tasks */
+
+void probe_note(weft_task_t *t, int status) {
+  probe *p = P(t);
+  if (p->runs < 8) p->st[p->runs] = status;
+  p->runs++;
+}
+
+void probe_log(probe *p, long ev) {
+  if (p->log) test_log_add(p->log, ev);
+}
+
+int probe_finish(weft_task_t *t, int status) {
+  probe *p = P(t);
+  if (status == WEFT_ECANCELED) {
+    assert_int_equal(weft_task_finish(t, WEFT_FUTURE_CANCELLED, status), 0);
+    return WEFT_PENDING;
+  }
+  if (p->code) {
+    assert_int_equal(weft_task_finish(t, WEFT_FUTURE_REJECTED, p->code), 0);
+    return WEFT_PENDING;
+  }
+  return WEFT_READY;
+}
+
+void probe_start(weft_sched_t *s, probe *p, weft_task_fn fn, int prio,
+                 probe *parent) {
+  p->t.data = p;
+  assert_int_equal(weft_task_start(s, &p->t, fn, prio,
+                                   parent ? &parent->t : NULL), 0);
+}
+
+int probe_yields(weft_task_t *t, int status) {
+  probe *p = P(t);
+  probe_note(t, status);
+  probe_log(p, p->name);
+  if (status == WEFT_ECANCELED) return probe_finish(t, status);
+  if (p->yields > 0) {
+    p->yields--;
+    return weft_task_yield(t);
+  }
+  return probe_finish(t, status);
+}
+
+ONE_WAIT_FN(probe_awaits, weft_task_await(t, p->fut, p->ms))
+ONE_WAIT_FN(probe_sleeps, weft_task_sleep(t, p->ms))

@@ -57,4 +57,81 @@ void test_sched_end(weft_sched_t *s, test_alloc *a);
 /* The allocator balance alone is zero. */
 void test_alloc_expect_empty(const test_alloc *a);
 
+/* ------------------------------------------------------------ C tasks */
+
+/* About probe: a C task plus what it should do and what it saw, shared by
+ * the core tests (test-future.c, test-sched.c, test-task.c, …). The task
+ * is the first member, so a weft_task_t * of a probe is the probe. st[i]
+ * is the wake-up status of run i+1. res is the outcome of its one wait. */
+typedef struct probe {
+  weft_task_t t;
+  long name;
+  test_log *log;
+  int runs;
+  int st[8];
+  int res;
+  int waiting;      /* a one-wait probe is parked */
+  int yields;       /* yields left before finishing */
+  int code;         /* nonzero: end rejected with this code */
+  const int *stop;  /* spinners run until *stop */
+  weft_future_t *fut;
+  uint64_t ms;
+  weft_chan_t *ch;
+  int item;
+  weft_sem_t *sem;
+  weft_group_t *grp;
+  weft_task_t *joined;
+  struct probe *spawn; /* a child to start on the first run */
+  weft_task_fn spawn_fn;
+} probe;
+
+static inline probe *P(weft_task_t *t) { return (probe *)t; }
+
+/* Counts a run of t and records its wake-up status. */
+void probe_note(weft_task_t *t, int status);
+/* Adds ev to p's log, if it has one. */
+void probe_log(probe *p, long ev);
+/* How every probe ends after a wait: a cancellation ends it cancelled, a
+ * code ends it rejected, anything else fulfills it. */
+int probe_finish(weft_task_t *t, int status);
+/* Starts p as a task running fn at prio, a child of parent (or none). */
+void probe_start(weft_sched_t *s, probe *p, weft_task_fn fn, int prio,
+                 probe *parent);
+
+/* The task functions shared by the core tests are probe_<verb>s; a test
+ * file's own are static fn_<verb>. */
+
+/* Logs its name, yields p->yields times, then ends. */
+int probe_yields(weft_task_t *t, int status);
+
+/* The one-wait probes: the first run starts the wait; if it completes at
+ * once, res is its result; otherwise res is the wake-up status. Either way
+ * the name is logged when the probe has its outcome. A test file makes the
+ * ones only it needs with `static ONE_WAIT_FN(fn_send, call)`. */
+#define ONE_WAIT_FN(name_, call_)                                          \
+  int name_(weft_task_t *t, int status) {                                  \
+    probe *p = P(t);                                                       \
+    int r;                                                                 \
+    probe_note(t, status);                                                 \
+    if (!p->waiting && status == 0) {                                      \
+      if (p->spawn)                                                        \
+        probe_start(t->sched, p->spawn, p->spawn_fn, WEFT_PRIO_NORMAL, p); \
+      r = (call_);                                                         \
+      if (r == WEFT_PENDING) {                                             \
+        p->waiting = 1;                                                    \
+        return r;                                                          \
+      }                                                                    \
+    } else {                                                               \
+      r = status;                                                          \
+    }                                                                      \
+    p->waiting = 0;                                                        \
+    p->res = r;                                                            \
+    probe_log(p, p->name);                                                 \
+    return probe_finish(t, r);                                             \
+  }
+
+/* The shared one-wait probes: p->fut for p->ms, and a sleep of p->ms. */
+int probe_awaits(weft_task_t *t, int status);
+int probe_sleeps(weft_task_t *t, int status);
+
 #endif

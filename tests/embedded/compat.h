@@ -1,8 +1,10 @@
 /*
- * compat.h - lets tests/c/test-core.c, unchanged, test the embedded
- * profile (force-included with -include): the embedded tier has no
- * weft_chan_init, so channels get their buffer from a static arena here,
- * with weft_chan_init's errors.
+ * compat.h - lets the core tests (tests/c/test-future.c, test-sched.c,
+ * test-task.c, test-cancel.c, test-group.c, test-chan.c, test-sem.c,
+ * test-error.c), unchanged, test the embedded profile (force-included
+ * with -include): the embedded tier has no weft_chan_init, so channels
+ * get their buffer from a static arena here, with weft_chan_init's
+ * errors.
  * SPDX-License-Identifier: MIT
  */
 #ifndef WEFT_TEST_EMBEDDED_COMPAT_H

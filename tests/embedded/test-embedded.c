@@ -3,7 +3,8 @@
  * host port: fixed capacities and WEFT_EFULL at each pool, channels on the
  * application's buffer, ISR-safe signals and the run loop over the port.
  * Built with WEFT_CONF_TASKS 4, WEFT_CONF_TIMERS 3, WEFT_CONF_SIGNALS 2.
- * (tests/c/test-core.c runs on this profile too, as c/test-embedded-core.)
+ * (The core tests, tests/c/test-<concept>.c, run on this profile too, as
+ * c/test-embedded-<concept>.)
  * SPDX-License-Identifier: MIT
  */
 #include <setjmp.h>

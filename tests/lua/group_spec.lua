@@ -1,5 +1,5 @@
 -- group_spec.lua - weft.group: structured concurrency, g:spawn,
--- g:join_next, g:cancel, g:size, fail-fast and cancellation.
+-- g:join_next, g:try_join, g:cancel, g:size, fail-fast and cancellation.
 local H = require "helper"
 local weft = H.weft
 local async = H.async
@@ -121,6 +121,77 @@ describe("weft.group", function()
     end)
     assert.same({ "first", "cancelled" }, outcomes)
   end))
+
+  it("try_join takes an ended child at once, or says none has ended",
+    async(function()
+      weft.group(function(g)
+        assert.equal(0, select("#", g:try_join())) -- no child
+        local gate, open = weft.future()
+        g:spawn(function() gate:await() return "slow", 2 end)
+        g:spawn(function() return "fast", 1 end)
+        assert.same(table.pack(nil, "running"), table.pack(g:try_join()))
+        weft.yield() -- "fast" ends
+        assert.same(table.pack(true, "fast", 1), table.pack(g:try_join()))
+        assert.equal(1, g:size())
+        assert.same(table.pack(nil, "running"), table.pack(g:try_join()))
+        open()
+        weft.yield()
+        weft.yield()
+        assert.same(table.pack(true, "slow", 2), table.pack(g:try_join()))
+        assert.equal(0, select("#", g:try_join()))
+        assert.equal(0, g:size())
+      end)
+    end))
+
+  it("try_join gives failures and cancellations as join_next does",
+    async(function()
+      local e = {}
+      local outcomes = {}
+      local r = weft.group(function(g)
+        g:spawn(function() weft.sleep(1e6) end)
+        g:spawn(function() error(e) end)
+        while g:size() > 0 do
+          local ok, v = g:try_join()
+          if ok == nil then
+            weft.yield()
+          else
+            outcomes[#outcomes + 1] = ok and "ok"
+              or (v == e and "e" or weft.is_cancelled(v) and "cancelled")
+          end
+        end
+        return "handled" -- the failure was taken: not raised
+      end)
+      assert.equal("handled", r)
+      assert.same({ "e", "cancelled" }, outcomes)
+    end))
+
+  it("try_join sees children ended by g:cancel", async(function()
+    local saved
+    weft.group(function(g)
+      saved = g
+      g:spawn(function() weft.sleep(1e6) end)
+      g:cancel()
+      assert.same(table.pack(nil, "running"), table.pack(g:try_join()))
+      weft.yield()
+      local ok, err = g:try_join()
+      assert.is_false(ok)
+      assert.is_true(weft.is_cancelled(err))
+    end)
+    -- Once the group has ended, no child is left to take.
+    assert.equal(0, select("#", saved:try_join()))
+    H.raises_match("g:try_join: expected a weft.Group, got number",
+      saved.try_join, 1)
+  end))
+
+  it("try_join waits for nothing: it works in a nested coroutine",
+    async(function()
+      weft.group(function(g)
+        g:spawn(function() return 7 end)
+        weft.yield()
+        local co = coroutine.wrap(function() return g:try_join() end)
+        assert.same(table.pack(true, 7), table.pack(co()))
+      end)
+    end))
 
   it("an error in fn cancels the children and is raised", async(function()
     local log = H.log()
