@@ -115,6 +115,128 @@ enum { WEFT_SEEK_SET = 0, WEFT_SEEK_CUR = 1, WEFT_SEEK_END = 2 };
 WEFT_API int weft_file_seek(weft_loop_t *loop, weft_file_t *f, int whence,
                             int64_t offset, weft_call_t **out);
 
+/* ------------------------------------------------------------------- TCP */
+
+/* About weft_tcp_t: a TCP connection. weft allocates it; its owner (who
+ * connected it, or the accept callback it was handed to) ends it with
+ * weft_tcp_free, whose memory goes once libuv is done with the socket.
+ * Reads and writes are polls: a call is answered at once (0), fails (a
+ * negative code), or returns WEFT_PENDING with *wait set to the future to
+ * await before calling again. One task reads and one writes at a time:
+ * the connection remembers them (weft_tcp_reader, weft_tcp_writer). A task
+ * whose cancellation was requested no longer holds its turn, so the task
+ * that cancelled it may take over. The socket is read only while a reader
+ * waits for more than the buffer holds, so a slow reader slows the sender.
+ * weft_tcp_close (or the loop's end) closes it at once and wakes the tasks
+ * waiting on it; every call then returns WEFT_ECLOSED. A closed
+ * connection keeps its memory until weft_tcp_free. Loop thread only. */
+typedef struct weft_tcp_s weft_tcp_t;
+
+/* Bytes lent by a read: valid until the next call on the connection. */
+typedef struct weft_span_t {
+  const char *ptr;
+  size_t len;
+} weft_span_t;
+
+/* What a read waits for: some bytes (up to n), exactly n, a line without
+ * or with its "\n" (of at most n bytes, 0: the connection's max_line),
+ * or everything up to the end. */
+enum {
+  WEFT_READ_SOME = 1,
+  WEFT_READ_EXACT,
+  WEFT_READ_LINE,
+  WEFT_READ_LINE_KEEP,
+  WEFT_READ_ALL
+};
+
+/* Starts connecting to ip (numeric: weft_dns_resolve names) and port.
+ * *out (OUT) is the connection; poll it with weft_tcp_poll_connect.
+ * WEFT_EINVAL (with *out NULL), WEFT_ENOMEM, or libuv's code. */
+WEFT_API int weft_tcp_connect(weft_loop_t *loop, const char *ip, int port,
+                              weft_tcp_t **out);
+/* 0 once connected; WEFT_PENDING (await *wait, then poll again); or why
+ * it failed (the connection is then closed). */
+WEFT_API int weft_tcp_poll_connect(weft_tcp_t *c, weft_future_t **wait);
+
+/* Reads for task t. 0: *out holds the bytes (consumed: lent until the
+ * next call on c). WEFT_PENDING: t is the reader; await *wait and call
+ * again. UV_EOF: the stream ended (WEFT_READ_EXACT: *out holds what came,
+ * not consumed; the others hand out what is left first, and READ_ALL
+ * answers 0 with what came). UV_EMSGSIZE: the line at the front is longer
+ * than allowed (the bytes stay, for a read of a count). WEFT_ESTATE:
+ * another task is reading. WEFT_ECLOSED, WEFT_EINVAL, or the stream's
+ * error. */
+WEFT_API int weft_tcp_read(weft_tcp_t *c, weft_task_t *t, int mode,
+                           size_t n, weft_span_t *out, weft_future_t **wait);
+/* Task t gives up its read (it was cancelled): reading stops, what came
+ * stays buffered. Harmless if t is not the reader. */
+WEFT_API void weft_tcp_read_abandon(weft_tcp_t *c, weft_task_t *t);
+/* Writes len bytes for task t. 0: the kernel has them all. WEFT_PENDING:
+ * the rest is being written; data is borrowed until *wait settles, then
+ * weft_tcp_poll_write gives the outcome. WEFT_ESTATE: another task is
+ * writing. WEFT_ECLOSED (also when a cancelled writer left the stream
+ * half-written: the connection is closed then), or libuv's code. */
+WEFT_API int weft_tcp_write(weft_tcp_t *c, weft_task_t *t, const void *data,
+                            size_t len, weft_future_t **wait);
+/* Sends the end of the stream once the writes in flight are out (reading
+ * goes on); like a write that has no data. */
+WEFT_API int weft_tcp_shutdown(weft_tcp_t *c, weft_task_t *t,
+                               weft_future_t **wait);
+/* The outcome of t's write or shutdown once *wait settled: 0 or libuv's
+ * code, and t's turn ends; WEFT_PENDING (with *wait) while it goes on;
+ * WEFT_ECLOSED if the connection closed; WEFT_ESTATE if t is not the
+ * writer. */
+WEFT_API int weft_tcp_poll_write(weft_tcp_t *c, weft_task_t *t,
+                                 weft_future_t **wait);
+/* Task t gives up its write (it was cancelled): part of the data may be
+ * out, so the connection is closed. Harmless if t is not the writer. */
+WEFT_API void weft_tcp_write_abandon(weft_tcp_t *c, weft_task_t *t);
+/* The reading and the writing task, or NULL. */
+WEFT_API weft_task_t *weft_tcp_reader(const weft_tcp_t *c);
+WEFT_API weft_task_t *weft_tcp_writer(const weft_tcp_t *c);
+/* Closes at once (harmless if closed); waiting tasks wake. */
+WEFT_API void weft_tcp_close(weft_tcp_t *c);
+/* Closes c and lets go of it (NULL is ignored); also after its loop was
+ * freed (the loop closed it then). */
+WEFT_API void weft_tcp_free(weft_tcp_t *c);
+WEFT_API int weft_tcp_closed(const weft_tcp_t *c);
+/* The peer as "host:port" for messages (connect: the numeric address
+ * unless set; accept: the peer's address). The name is copied, cut at
+ * 319 bytes. */
+WEFT_API const char *weft_tcp_name(const weft_tcp_t *c);
+WEFT_API void weft_tcp_set_name(weft_tcp_t *c, const char *name);
+/* The longest line a line read takes; 0 or SIZE_MAX: no limit. The
+ * default is 1 MiB. */
+WEFT_API void weft_tcp_set_max_line(weft_tcp_t *c, size_t max);
+WEFT_API size_t weft_tcp_max_line(const weft_tcp_t *c);
+/* The peer's (peer != 0) or the local address: ip (INET6_ADDRSTRLEN
+ * bytes at least) and port. 0 or libuv's code. */
+WEFT_API int weft_tcp_addr(weft_tcp_t *c, int peer, char *ip, size_t size,
+                           int *port);
+
+/* About weft_server_t: a listening socket. Each connection accepted is
+ * handed to on_accept, which owns it (weft_tcp_free). With no memory for
+ * a connection, its client is turned away and the server goes on. An
+ * idle server does not keep its loop running unless held
+ * (weft_server_hold). weft_server_close stops accepting and settles the
+ * closed future; weft_server_free also lets go of it. */
+typedef struct weft_server_s weft_server_t;
+typedef void (*weft_accept_cb)(weft_server_t *s, weft_tcp_t *c, void *ud);
+
+/* Binds ip (numeric) and port (0: any free port) and listens. *out (OUT)
+ * is the server. WEFT_EINVAL, WEFT_ENOMEM, or libuv's code. */
+WEFT_API int weft_tcp_listen(weft_loop_t *loop, const char *ip, int port,
+                             int backlog, weft_accept_cb on_accept, void *ud,
+                             weft_server_t **out);
+WEFT_API int weft_server_port(const weft_server_t *s);
+WEFT_API weft_future_t *weft_server_closed(weft_server_t *s);
+/* hold 1 keeps the loop running while the server listens; 0 undoes one. */
+WEFT_API void weft_server_hold(weft_server_t *s, int hold);
+/* The max_line of the connections it accepts from now on. */
+WEFT_API void weft_server_set_max_line(weft_server_t *s, size_t max);
+WEFT_API void weft_server_close(weft_server_t *s);
+WEFT_API void weft_server_free(weft_server_t *s);
+
 #ifdef __cplusplus
 }
 #endif

@@ -292,3 +292,28 @@ void weft_loop_set_pool(weft_loop_t *loop, weft_pool_t *pool) {
 weft_pool_t *weft_loop_pool(const weft_loop_t *loop) { return loop->pool; }
 
 size_t weft_loop_calls(const weft_loop_t *loop) { return loop->inflight; }
+
+/* ---------------------------------------------------- tracked objects */
+
+void weft__loop_track(weft_loop_t *loop, weft__closer *c) {
+  c->next = loop->tracked;
+  if (c->next) c->next->pprev = &c->next;
+  loop->tracked = c;
+  c->pprev = &loop->tracked;
+}
+
+void weft__loop_untrack(weft__closer *c) {
+  if (c->pprev == NULL) return;
+  *c->pprev = c->next;
+  if (c->next) c->next->pprev = c->pprev;
+  c->next = NULL;
+  c->pprev = NULL;
+}
+
+void weft__loop_close_tracked(weft_loop_t *loop) {
+  while (loop->tracked) {
+    weft__closer *c = loop->tracked;
+    weft__loop_untrack(c);
+    c->close(c);
+  }
+}

@@ -58,6 +58,15 @@ static inline int weft__spin_wait(atomic_int *flag, uint64_t ns) {
   return 0;
 }
 
+/* About weft__closer: an I/O object of the loop (a socket, a server of
+ * src/io) that the loop closes when it is freed, before anything else,
+ * so that no handle outlives it. Listed by weft__loop_track until it
+ * closes by itself (weft__loop_untrack; harmless twice). */
+typedef struct weft__closer {
+  struct weft__closer *next, **pprev;
+  void (*close)(struct weft__closer *c);
+} weft__closer;
+
 /* About weft_loop_t: the scheduler plus the libuv loop that drives it.
  * - timer is armed for the scheduler's earliest deadline while the loop
  *   waits; running guards against re-entry.
@@ -99,6 +108,7 @@ struct weft_loop_s {
   int room_ref;          /* loop thread only */
   weft_pool_t *wait_pool; /* the pool it may be waiting on (loop thread) */
   weft_pool_t *pool;      /* weft_loop_set_pool's, borrowed (loop thread) */
+  weft__closer *tracked;  /* open I/O objects (loop thread) */
 };
 
 /* About weft_call_t: see weft.h. Fields by owner:
@@ -165,6 +175,11 @@ void weft__call_release(weft_call_t *call);
 void weft__loop_drain(weft_loop_t *loop);
 void weft__loop_call_started(weft_loop_t *loop, weft_call_t *call);
 void weft__loop_call_done(weft_loop_t *loop, weft_call_t *call);
+/* The loop's open I/O objects (see weft__closer; loop thread). */
+void weft__loop_track(weft_loop_t *loop, weft__closer *c);
+void weft__loop_untrack(weft__closer *c);
+/* Closes every tracked object (weft_loop_free does, first). */
+void weft__loop_close_tracked(weft_loop_t *loop);
 /* Drops the room_ref count, if held (loop thread). */
 void weft__loop_room_done(weft_loop_t *loop);
 

@@ -156,6 +156,7 @@ int weft_loop_free(weft_loop_t *loop) {
   int closed;
   if (loop == NULL) return WEFT_EINVAL;
   if (loop->running) return WEFT_ESTATE;
+  weft__loop_close_tracked(loop); /* open sockets and servers */
   cancel_calls(loop);
   weft__loop_drain(loop);
   closed = 0;
