@@ -453,10 +453,12 @@ static void post_checks_its_arguments(void **state) {
 /* ---------------------------------------------------- Lua references */
 
 /* About lctx: the references a script hands over through the host's
- * take_fn(f) and take_chan(ch), and the feeding thread's count. */
+ * take_fn(f) and take_chan(ch), and the thread it starts with
+ * start_thread(n). */
 typedef struct lctx {
   weft_lua_ref_t *fn, *ch;
   int n;
+  void (*thread)(void *);
   uv_thread_t tid;
 } lctx;
 
@@ -502,47 +504,75 @@ static void feeder(void *arg) {
   weft_lua_unref(c->ch);
 }
 
-static int start_feeder(lua_State *L) {
-  lx->n = (int)luaL_checkinteger(L, 1);
-  assert_int_equal(uv_thread_create(&lx->tid, feeder, lx), 0);
+/* start_thread(n): starts lx->thread with lx->n = n. */
+static int start_thread(lua_State *L) {
+  lx->n = (int)luaL_optinteger(L, 1, 0);
+  assert_int_equal(uv_thread_create(&lx->tid, lx->thread, lx), 0);
   return 0;
 }
 
-static void lua_refs_receive_a_thread_stream_in_order(void **state) {
+/* Runs src, which may hand over references with take_fn and take_chan
+ * and start thread with start_thread(n), in a fresh state; then joins
+ * the thread and checks that the state closes clean. */
+static void run_threaded(void (*thread)(void *), const char *src) {
   hstate h;
   lctx c;
   vcount vc;
-  lua_State *L;
-  (void)state;
-  L = lua_begin(&h, &c, &vc);
+  lua_State *L = lua_begin(&h, &c, &vc);
+  c.thread = thread;
   lua_register(L, "take_fn", take_fn);
   lua_register(L, "take_chan", take_chan);
-  lua_register(L, "start_feeder", start_feeder);
-  hrun_ok(L,
-          "local ch = weft.channel(4)\n"
-          "local calls = {}\n"
-          "take_fn(function(i, s) calls[#calls + 1] = i .. s end)\n"
-          "take_chan(ch)\n"
-          "local ticks, done = 0, false\n"
-          "weft.spawn(function()\n"
-          "  while not done do ticks = ticks + 1; weft.sleep(1) end\n"
-          "end)\n"
-          "start_feeder(3000)\n"
-          "local want = 1\n"
-          "while true do\n"
-          "  local v = ch:recv()\n"
-          "  if v == false then break end\n"
-          "  assert(v == want, 'got ' .. tostring(v) .. ', want ' .. want)\n"
-          "  want = want + 1\n"
-          "end\n"
-          "done = true\n"
-          "assert(want == 3001, want)\n"
-          "weft.sleep(0)\n"
-          "assert(#calls == 30, #calls)\n"
-          "for k = 1, 30 do assert(calls[k] == (k * 100) .. 'x') end\n");
+  lua_register(L, "start_thread", start_thread);
+  hrun_ok(L, src);
   uv_thread_join(&c.tid);
   hstate_close(&h);
   vcount_end(&vc);
+}
+
+static void lua_refs_receive_a_thread_stream_in_order(void **state) {
+  (void)state;
+  run_threaded(feeder,
+               "local ch = weft.channel(4)\n"
+               "local calls = {}\n"
+               "take_fn(function(i, s) calls[#calls + 1] = i .. s end)\n"
+               "take_chan(ch)\n"
+               "local ticks, done = 0, false\n"
+               "weft.spawn(function()\n"
+               "  while not done do ticks = ticks + 1; weft.sleep(1) end\n"
+               "end)\n"
+               "start_thread(3000)\n"
+               "local want = 1\n"
+               "while true do\n"
+               "  local v = ch:recv()\n"
+               "  if v == false then break end\n"
+               "  assert(v == want, 'got ' .. tostring(v) .. ', want ' .. "
+               "want)\n"
+               "  want = want + 1\n"
+               "end\n"
+               "done = true\n"
+               "assert(want == 3001, want)\n"
+               "weft.sleep(0)\n"
+               "assert(#calls == 30, #calls)\n"
+               "for k = 1, 30 do assert(calls[k] == (k * 100) .. 'x') end\n");
+}
+
+/* Resolves the referenced function (a promise's resolve) with 42. */
+static void resolver(void *arg) {
+  lctx *c = arg;
+  weft_value_t v;
+  weft_value_int(&v, 42);
+  assert_int_equal(weft_lua_chan_send(c->fn, &v), 0);
+  weft_lua_unref(c->fn);
+}
+
+/* A host thread settles a script's future, with a value, through the
+ * promise's resolve function. */
+static void lua_thread_resolves_a_script_future(void **state) {
+  (void)state;
+  run_threaded(resolver, "local f, resolve = weft.future()\n"
+                         "take_fn(resolve)\n"
+                         "start_thread()\n"
+                         "assert(f:await() == 42)\n");
 }
 
 static int stash_refs(lua_State *L) {
@@ -648,6 +678,7 @@ int main(void) {
       cmocka_unit_test(hold_keeps_the_loop_waiting_for_posts),
       cmocka_unit_test(post_checks_its_arguments),
       cmocka_unit_test(lua_refs_receive_a_thread_stream_in_order),
+      cmocka_unit_test(lua_thread_resolves_a_script_future),
       cmocka_unit_test(lua_refs_outlive_their_state),
       cmocka_unit_test(lua_call_later_out_of_memory_fails_cleanly),
   };
