@@ -377,6 +377,14 @@ WEFT_API int weft_chan_try_recv(weft_chan_t *ch, void *out);
 /* As try_send, but when full parks t (WEFT_PENDING); item must stay valid
  * until t wakes: status 0 (taken) or WEFT_ECLOSED (not taken). */
 WEFT_API int weft_chan_send(weft_chan_t *ch, weft_task_t *t, const void *item);
+/* As try_send, but when full links w (initialized by weft_waiter_init) as
+ * a waiting sender that is no task, and returns WEFT_PENDING; item must
+ * stay valid until w's callback runs with 0 (taken) or WEFT_ECLOSED (not
+ * taken). Senders are served FIFO, tasks and waiters alike.
+ * weft_waiter_remove(w) withdraws the item; weft_chan_free drops w without
+ * a call. */
+WEFT_API int weft_chan_send_waiter(weft_chan_t *ch, weft_waiter_t *w,
+                                   const void *item);
 /* As try_recv, but when empty parks t (WEFT_PENDING); out must stay valid
  * until t wakes: status 0 (item in out) or WEFT_ECLOSED. */
 WEFT_API int weft_chan_recv(weft_chan_t *ch, weft_task_t *t, void *out);
@@ -533,6 +541,89 @@ WEFT_API void weft_loop_wake(weft_loop_t *loop);
 WEFT_API int weft_loop_backend_fd(weft_loop_t *loop);
 WEFT_API int weft_loop_timeout(weft_loop_t *loop);
 WEFT_API int weft_loop_run_nowait(weft_loop_t *loop);
+
+/* Keeping a loop alive for other threads. weft_loop_run ends, and a
+ * borrowed loop lets the host's uv_run end, when nothing in the loop can
+ * make progress; a post from another thread is not something the loop
+ * can foresee. A host whose threads may still post says so: each
+ * weft_loop_ref is one hold, each weft_loop_unref drops one, and while
+ * any is held the loop waits for posts (as a referenced libuv handle
+ * does). Unref without a hold does nothing. weft_loop_free does not wait
+ * for holds. */
+WEFT_API void weft_loop_ref(weft_loop_t *loop);
+WEFT_API void weft_loop_unref(weft_loop_t *loop);
+
+/* -------------------------------------------- posting into a loop (host) */
+
+/* About weft_post_t: one request from any thread to a loop, as libuv's
+ * requests are: the caller owns the memory (embed it in its own event),
+ * weft links it into the loop's post queue and calls its callback once
+ * on the loop thread; from then on the memory is the caller's again
+ * (the callback may free or repost it). So posting never allocates and
+ * cannot run out of memory. Every post made between two wake-ups of the
+ * loop is delivered by one wake-up (the first post into an empty queue
+ * sends it), in the order the posts took the queue's lock: one thread's
+ * posts run in the order it made them. A post must not be posted again
+ * before its callback ran. Public: data; read-only: loop; the rest
+ * private. */
+typedef struct weft_post_s weft_post_t;
+/* status: 0 when the post ran; WEFT_ECANCELED when the loop was freed
+ * before it ran (the callback then runs inside weft_loop_free: release
+ * what the post carries, start nothing); the entries below that act on
+ * an object pass their action's status instead of 0. */
+typedef void (*weft_post_cb)(weft_post_t *p, int status);
+struct weft_post_s {
+  void *data;                  /* public */
+  weft_loop_t *loop;           /* read-only */
+  weft_post_cb cb;             /* private */
+  void (*run)(weft_post_t *p); /* private: the action on the loop thread */
+  weft_post_t *next, *prev;    /* private: the queue, or parked sends */
+  weft_waiter_t wait;          /* private: a send waiting for room */
+  union {
+    struct { weft_future_t *f; int state, code; } settle;
+    struct { weft_task_t *t; weft_task_fn fn; int prio; } start;
+    struct { weft_chan_t *ch; const void *item; } send;
+  } u; /* private */
+};
+
+/* Runs cb(p, 0) on the loop thread soon: from the loop's next wake-up,
+ * after the calls completed before it and before tasks run again.
+ * 0; WEFT_EINVAL (NULL loop, p or cb); WEFT_ECLOSED once weft_loop_free
+ * has begun (cb is then never called). A post made after weft_loop_free
+ * returned is a use after free, as any use of a freed loop: stop the
+ * posting threads first. A post still queued when the run ends (it came
+ * after the loop found nothing to do) runs at the next run, or is
+ * cancelled by weft_loop_free. Threads: any. */
+WEFT_API int weft_loop_post(weft_loop_t *loop, weft_post_t *p,
+                            weft_post_cb cb);
+/* Settles f on the loop thread as weft_future_fulfill (state
+ * WEFT_FUTURE_FULFILLED), weft_future_reject (WEFT_FUTURE_REJECTED, code)
+ * or weft_future_settle_cancelled (WEFT_FUTURE_CANCELLED) would, then
+ * calls cb (may be NULL) with their result: 0, or WEFT_ESTATE if f was
+ * settled already. f must stay valid until then. Returns as
+ * weft_loop_post, and WEFT_EINVAL for another state. Threads: any. */
+WEFT_API int weft_loop_post_settle(weft_loop_t *loop, weft_post_t *p,
+                                   weft_future_t *f, int state, int code,
+                                   weft_post_cb cb);
+/* Starts t as a root task on the loop thread (weft_task_start(sched, t,
+ * fn, prio, NULL)), then calls cb (may be NULL) with its result. t is the
+ * caller's, as for weft_task_start. Returns as weft_loop_post, and
+ * WEFT_EINVAL for a bad prio. Threads: any. */
+WEFT_API int weft_loop_post_start(weft_loop_t *loop, weft_post_t *p,
+                                  weft_task_t *t, weft_task_fn fn, int prio,
+                                  weft_post_cb cb);
+/* Sends the item at item (ch's item_size bytes, borrowed until cb runs)
+ * on ch from the loop thread. A full channel keeps the post as a waiting
+ * sender, served FIFO among the senders, until a receiver takes the item:
+ * nothing is dropped, and no thread blocks. cb (may be NULL) then gets 0
+ * (taken), WEFT_ECLOSED (ch was or became closed: not taken) or
+ * WEFT_ECANCELED (the loop was freed first: not taken). ch must stay
+ * valid until cb runs (close it rather than free it: weft_chan_free drops
+ * a waiting post, which weft_loop_free then cancels). Returns as
+ * weft_loop_post. Threads: any. */
+WEFT_API int weft_loop_post_send(weft_loop_t *loop, weft_post_t *p,
+                                 weft_chan_t *ch, const void *item,
+                                 weft_post_cb cb);
 
 /* ------------------------------------------------- values (host tier) */
 

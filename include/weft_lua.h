@@ -97,6 +97,54 @@ WEFT_API int weft_lua_set_pool(lua_State *L, weft_pool_t *pool);
  * a task overruns its slice. [-0, +0, m] */
 WEFT_API int weft_lua_set_preempt(lua_State *L, unsigned slice_ms);
 
+/* ------------------------------------- calls from other threads */
+
+/* About weft_lua_ref_t: the host's reference to a script function (or
+ * channel), for calling it later from any thread: progress callbacks,
+ * event handlers, a stream of events fed to a script. Each
+ * weft_lua_call_later runs the function as a new task on the loop
+ * thread, with the arguments converted as host function results are;
+ * calls through one reference from one thread start in the order they
+ * were made (tasks of one priority start FIFO). A reference keeps the
+ * loop waiting for calls (a weft_loop_ref hold: weft_lua_run does not
+ * return, nor a borrowed loop's uv_run) until weft_lua_unref; drop it
+ * once nothing will call any more. It stays valid after the state closed
+ * (calls then return WEFT_ECLOSED), until weft_lua_unref, which every
+ * reference needs. Its memory comes from the value allocator. */
+typedef struct weft_lua_ref_s weft_lua_ref_t;
+
+/* Makes *out (OUT) a reference to the function at idx, typically in a
+ * lua_CFunction the host registered for scripts (host functions made by
+ * weft_lua_push_fn get weft values, which hold no functions). 0;
+ * WEFT_EINVAL (not a function; *out NULL); WEFT_ENOMEM. [-0, +0, m] */
+WEFT_API int weft_lua_ref_fn(lua_State *L, int idx, weft_lua_ref_t **out);
+/* Makes *out (OUT) a reference that sends on the channel at idx (made by
+ * weft.channel): each call sends its first argument as ch:send would, so
+ * values posted from one thread arrive in order; while the channel is
+ * full they wait, each in its task, and none is dropped. A value sent
+ * after the channel was closed fails its task with ch:send's "channel is
+ * closed" error, which is reported as an unhandled failure (see
+ * weft_lua_set_report). 0; WEFT_EINVAL (not a channel); WEFT_ENOMEM.
+ * [-0, +0, m] */
+WEFT_API int weft_lua_ref_chan(lua_State *L, int idx, weft_lua_ref_t **out);
+/* Calls the referenced function later, on the loop thread, as a new task
+ * with the items of args (an array value, or NULL or nil for none) as
+ * arguments. *args is taken whatever the outcome (left nil). 0;
+ * WEFT_EINVAL (NULL ref, args neither array nor nil); WEFT_ENOMEM;
+ * WEFT_ECLOSED (the state closed). A call that cannot start on the loop
+ * thread (no memory there, a value nested too deeply) and a task that
+ * fails are reported through the report function and counted by
+ * weft_lua_unhandled; calls still queued when the state closes are
+ * dropped with their arguments. Threads: any. */
+WEFT_API int weft_lua_call_later(weft_lua_ref_t *ref, weft_value_t *args);
+/* weft_lua_call_later with the one argument v (not nil), taken whatever
+ * the outcome: for a channel reference, sends v. Threads: any. */
+WEFT_API int weft_lua_chan_send(weft_lua_ref_t *ref, weft_value_t *v);
+/* Drops the reference: calls made before it still run; on the loop
+ * thread the function is released and the loop's hold dropped. ref must
+ * not be used afterwards. NULL is harmless. Threads: any. */
+WEFT_API void weft_lua_unref(weft_lua_ref_t *ref);
+
 /* -------------------------------------------- non-blocking evaluation */
 
 /* Called on the loop thread when a task started by weft_lua_spawn ends;

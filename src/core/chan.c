@@ -101,6 +101,18 @@ int weft_chan_send(weft_chan_t *ch, weft_task_t *t, const void *item) {
   return weft__task_park(t, &ch->senders, (void *)item, WEFT_FOREVER);
 }
 
+int weft_chan_send_waiter(weft_chan_t *ch, weft_waiter_t *w,
+                          const void *item) {
+  int r = weft_chan_try_send(ch, item);
+  if (r != WEFT_EFULL) return r;
+  /* A receiver reads only w->buf and wakes w through its callback, so a
+   * sender needs no task: the host tier parks posts from other threads
+   * here. */
+  w->buf = (void *)item;
+  weft__wlist_push(&ch->senders, w);
+  return WEFT_PENDING;
+}
+
 int weft_chan_recv(weft_chan_t *ch, weft_task_t *t, void *out) {
   int r = weft_chan_try_recv(ch, out);
   if (r != WEFT_EEMPTY) return r;

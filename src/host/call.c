@@ -195,21 +195,25 @@ void weft__loop_call_done(weft_loop_t *loop, weft_call_t *c) {
   if (c->loop_next) c->loop_next->loop_prev = c->loop_prev;
   c->loop_next = c->loop_prev = NULL;
   if (c->kind != WEFT_FN_LOOP) loop->pool_inflight--;
-  if (--loop->inflight == 0) uv_unref((uv_handle_t *)&loop->async);
+  weft__loop_inflight_done(loop);
 }
 
 void weft__loop_room_done(weft_loop_t *loop) {
   if (!loop->room_ref) return;
   loop->room_ref = 0;
-  if (--loop->inflight == 0) uv_unref((uv_handle_t *)&loop->async);
+  weft__loop_inflight_done(loop);
 }
 
-/* One wake-up delivers every completion that arrived since the last. */
+/* One wake-up delivers every completion and post that arrived since the
+ * last. */
 void weft__loop_drain(weft_loop_t *loop) {
   weft_call_t *c, *next;
+  weft_post_t *posts;
   uv_mutex_lock(&loop->inbox_mu);
   c = loop->inbox_head;
   loop->inbox_head = loop->inbox_tail = NULL;
+  posts = loop->post_head;
+  loop->post_head = loop->post_tail = NULL;
   atomic_store_explicit(&loop->inbox_ready, 0, memory_order_relaxed);
   uv_mutex_unlock(&loop->inbox_mu);
   for (; c; c = next) {
@@ -224,6 +228,9 @@ void weft__loop_drain(weft_loop_t *loop) {
     weft_future_fulfill(&loop->space);
     weft_future_init(&loop->space); /* every waiter was woken and unlinked */
   }
+  /* The posts were taken whole: one posted again from a callback waits
+   * for the next wake-up, so posting cannot keep the drain from ending. */
+  if (posts) weft__posts_run(posts);
 }
 
 /* ------------------------------------------------------- calls from C */

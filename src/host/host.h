@@ -82,6 +82,15 @@ typedef struct weft__closer {
  *   While tasks wait for room, room_ref holds one count of inflight, so
  *   the loop stays alive even when none of its own calls is in the pool
  *   (the pool may be full of another loop's jobs).
+ * - post_head/tail is the FIFO of posts from any thread (weft_loop_post),
+ *   guarded by inbox_mu like the inbox and woken by the same async; the
+ *   first post into an empty queue sends it (later ones ride on that
+ *   wake-up), and inbox_ready is set for both queues. posts_closed
+ *   (guarded by inbox_mu) refuses posts once weft_loop_free has begun.
+ *   parked lists the channel sends waiting for room (loop thread only),
+ *   so freeing the loop can cancel them.
+ * - keep counts the holds of weft_loop_ref (loop thread only): async is
+ *   referenced while inflight + keep > 0.
  * - A borrowed loop (owns_uv == 0) is run by the host; prepare and idle
  *   then run the scheduler from inside the host's uv_run. */
 struct weft_loop_s {
@@ -95,6 +104,10 @@ struct weft_loop_s {
   int owns_uv, running, closing;
   uv_mutex_t inbox_mu;
   weft_call_t *inbox_head, *inbox_tail; /* guarded by inbox_mu */
+  weft_post_t *post_head, *post_tail;   /* guarded by inbox_mu */
+  int posts_closed;                     /* guarded by inbox_mu */
+  weft_post_t *parked;                  /* loop thread only */
+  size_t keep;                          /* loop thread only */
   atomic_int space_signal;
   atomic_int inbox_ready; /* the inbox is not empty: the loop may spin */
   size_t inflight;
@@ -180,6 +193,18 @@ void weft__loop_track(weft_loop_t *loop, weft__closer *c);
 void weft__loop_untrack(weft__closer *c);
 /* Closes every tracked object (weft_loop_free does, first). */
 void weft__loop_close_tracked(weft_loop_t *loop);
+/* Runs the posts of a list taken from the queue, in order (loop thread;
+ * post.c). */
+void weft__posts_run(weft_post_t *p);
+/* Refuses further posts and cancels the queued and parked ones (loop
+ * thread, weft_loop_free). */
+void weft__posts_close(weft_loop_t *loop);
+/* Drops one count of inflight; unreferences async at the last one unless
+ * weft_loop_ref holds it (loop thread). */
+static inline void weft__loop_inflight_done(weft_loop_t *loop) {
+  if (--loop->inflight == 0 && loop->keep == 0)
+    uv_unref((uv_handle_t *)&loop->async);
+}
 /* Drops the room_ref count, if held (loop thread). */
 void weft__loop_room_done(weft_loop_t *loop);
 

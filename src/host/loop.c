@@ -1,6 +1,7 @@
 /*
  * loop.c - the host loop: a core scheduler driven by libuv, owned or
- * borrowed, and the hooks for a foreign event loop (host tier).
+ * borrowed, and the hooks for a foreign event loop (host tier). Posts
+ * from other threads: post.c.
  * SPDX-License-Identifier: MIT
  */
 #include <stdlib.h>
@@ -157,6 +158,7 @@ int weft_loop_free(weft_loop_t *loop) {
   if (loop == NULL) return WEFT_EINVAL;
   if (loop->running) return WEFT_ESTATE;
   weft__loop_close_tracked(loop); /* open sockets and servers */
+  weft__posts_close(loop); /* first: a cancelled post may release a call */
   cancel_calls(loop);
   weft__loop_drain(loop);
   closed = 0;
@@ -227,7 +229,14 @@ static int wait_step(weft_loop_t *loop) {
     uv_timer_stop(&loop->timer);
     return 1;
   }
-  if (!uv_loop_alive(loop->uv)) return 0;
+  if (!uv_loop_alive(loop->uv)) {
+    /* An unreferenced async is not polled: posts that came since the
+     * last wake-up still run before the loop ends. */
+    if (!atomic_load_explicit(&loop->inbox_ready, memory_order_relaxed))
+      return 0;
+    weft__loop_drain(loop);
+    return 1;
+  }
   if (loop->inflight > 0 && spin_for_inbox(loop)) {
     weft__loop_drain(loop); /* the async wake-up still comes: harmless */
     uv_run(loop->uv, UV_RUN_NOWAIT);

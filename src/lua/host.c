@@ -353,6 +353,7 @@ void lw_state_close(State *S) {
     lw_closer_remove(c);
     c->close(c);
   }
+  lw_post_close(S); /* before the loop goes: see post.c's Link */
   if (S->loop) weft_loop_free(S->loop);
   S->loop = NULL;
   if (S->pool && S->owns_pool) weft_pool_free(S->pool);

@@ -89,6 +89,7 @@ typedef struct State {
   int mt_call_ref; /* host.c: a call's metatable */
   struct Http *http;  /* http.c: the curl multi, once made */
   struct Preempt *pre; /* preempt.c: while preemption is on */
+  struct Link *link;  /* post.c: shared with the host's references */
   unsigned long preemptions;
   int preempted; /* the task just resumed was preempted */
 } State;
@@ -349,5 +350,9 @@ int lw_l_preempt(lua_State *L); /* weft.preempt */
 
 /* sync.c */
 void lw_open_sync(lua_State *L, State *S);
+
+/* post.c: stops the host's references from posting into the loop, which
+ * is about to be freed (it then cancels what they posted). */
+void lw_post_close(State *S);
 
 #endif /* WEFT_LWEFT_H */
