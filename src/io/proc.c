@@ -19,7 +19,8 @@
 extern char **environ;
 
 /* About Buf: the output of one pipe, cap + 1 bytes allocated (the 1 for
- * the terminator of the string value it becomes). */
+ * the terminator of the string value it becomes) once libuv asked for
+ * room, NULL before. */
 typedef struct Buf {
   char *p;
   size_t len, cap;
@@ -29,8 +30,9 @@ typedef struct Buf {
  * also holds argv and envp (NULL-terminated vectors, used only by the
  * spawn, which happens before weft_process_exec returns, so their strings
  * are borrowed), and the copies of cmd (named in failures) and of the
- * stdin data (written later). The result map and the output buffers are
- * made with it, so that the end needs no allocation.
+ * stdin data (written later). The result map is made with it; at the
+ * end the output buffers move into it, and only an output pipe libuv
+ * never asked room for needs an allocation then (an empty string).
  * From the spawn to the last close callback the Proc holds a reference
  * to the call; open counts its handles not yet closed (three pipes and
  * the process). The child is done once it exited and both output pipes
@@ -79,6 +81,7 @@ static void fail(Proc *p, int code) {
  * len + 1 bytes, so that is a failure). 0 or UV_ENOMEM. */
 static int take(Buf *b, weft_value_t *v) {
   char *s = b->p;
+  if (s == NULL) return weft_value_str(v, "", 0) ? UV_ENOMEM : 0;
   if (b->cap > b->len &&
       (s = weft__valloc(b->p, b->cap + 1, b->len + 1)) == NULL)
     return UV_ENOMEM;
@@ -150,7 +153,8 @@ static int grow(Buf *b, size_t hint) {
     if (cap > SIZE_MAX / 4) return -1;
     cap *= 2;
   }
-  if ((np = weft__valloc(b->p, b->cap + 1, cap + 1)) == NULL) return -1;
+  if ((np = weft__valloc(b->p, b->p ? b->cap + 1 : 0, cap + 1)) == NULL)
+    return -1;
   b->p = np;
   b->cap = cap;
   return 0;
@@ -305,16 +309,13 @@ static void merge_env(char **v, const char *const *env) {
   v[k] = NULL;
 }
 
-/* The result map, its values to fill at the end, and the empty output
- * buffers. 0 or WEFT_ENOMEM. */
+/* The result map, its values to fill at the end. 0 or WEFT_ENOMEM. */
 static int prepare(Proc *p) {
   int i;
   if (weft_value_map(&p->result, 4) != 0) return WEFT_ENOMEM;
   for (i = 0; i < 4; i++)
     if (weft_value_str(&p->result.u.m.keys[i], keys[i], strlen(keys[i])))
       return WEFT_ENOMEM;
-  for (i = 0; i < 2; i++)
-    if ((p->out[i].p = weft__valloc(NULL, 0, 1)) == NULL) return WEFT_ENOMEM;
   return 0;
 }
 

@@ -284,7 +284,7 @@ static void exec_survives_out_of_memory(void **state) {
     assert_null(c);
     assert_int_equal(vcount_blocks(&f.v), base);
   }
-  assert_true(n > 4); /* the block, the result map and buffers, the call */
+  assert_true(n > 4); /* the block, the result map and its keys, the call */
   assert_int_equal(weft_loop_run(f.loop), 0);
   sfield(c, "stdout", "x\ntwo\n", 6);
   weft_call_release(c);
