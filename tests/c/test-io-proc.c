@@ -1,7 +1,8 @@
 /*
  * test-io-proc.c - child processes from C with no Lua state
  * (weft_process_exec): output, input, environment, failures, a child
- * killed by a cancel, a deadline, weft_loop_free or a lack of memory.
+ * killed by a cancel, a deadline, weft_loop_free, the close of a Lua
+ * state or a lack of memory.
  * SPDX-License-Identifier: MIT
  */
 #include <errno.h>
@@ -209,6 +210,44 @@ static void freeing_the_loop_kills_a_running_child(void **state) {
   end(&f);
 }
 
+/* A Lua state closed while a task waits in weft.process.exec: the wait's
+ * call is released, which kills the child, and the loop is freed once it
+ * is reaped; every allocation comes back. */
+static void closing_a_lua_state_kills_its_child(void **state) {
+  char fifo[64] = "/tmp/weft-proc-XXXXXX", src[256], buf[32] = {0};
+  lua_State *L;
+  hstate h;
+  vcount v;
+  pid_t pid;
+  int fd;
+  ssize_t n;
+  (void)state;
+  vcount_begin(&v);
+  assert_non_null(mkdtemp(fifo));
+  strcat(fifo, "/pid");
+  assert_int_equal(mkfifo(fifo, 0600), 0);
+  L = hstate_open(&h);
+  snprintf(src, sizeof src,
+           "weft.process.exec('sh', {'-c', 'echo $$ > %s; exec sleep 1004'})",
+           fifo);
+  assert_int_equal(luaL_loadstring(L, src), LUA_OK);
+  assert_int_equal(weft_lua_spawn(L, 0, NULL, NULL), LUA_OK);
+  lua_pop(L, 1);
+  /* Opened without waiting for a writer; the task starts the child. */
+  assert_true((fd = open(fifo, O_RDONLY | O_NONBLOCK)) >= 0);
+  while ((n = read(fd, buf, sizeof buf - 1)) <= 0) weft_lua_poll(L);
+  close(fd);
+  pid = (pid_t)atoi(buf);
+  assert_true(alive(pid));
+  lua_close(L);
+  assert_false(alive(pid));
+  test_alloc_expect_empty(&h.a);
+  vcount_end(&v);
+  unlink(fifo);
+  *strrchr(fifo, '/') = '\0';
+  rmdir(fifo);
+}
+
 /* Output that does not fit in memory fails the call with UV_ENOMEM and
  * kills the child (cat /dev/zero would never end by itself). */
 static void output_out_of_memory_kills_the_child(void **state) {
@@ -297,6 +336,7 @@ int main(void) {
       cmocka_unit_test(a_cancelled_exec_kills_the_child),
       cmocka_unit_test(a_deadline_cancels_the_exec),
       cmocka_unit_test(freeing_the_loop_kills_a_running_child),
+      cmocka_unit_test(closing_a_lua_state_kills_its_child),
       cmocka_unit_test(output_out_of_memory_kills_the_child),
       cmocka_unit_test(exec_refuses_bad_arguments),
       cmocka_unit_test(exec_survives_out_of_memory),
