@@ -76,12 +76,17 @@ static void fail(Proc *p, int code) {
   weft_call_reject(p->call, msg);
 }
 
-/* Moves b into a string value of its length (shrinking never fails under
- * the allocator contract; if it does, the value must still own exactly
- * len + 1 bytes, so that is a failure). 0 or UV_ENOMEM. */
+/* Moves b into a string value of its length, which must own exactly
+ * len + 1 bytes: a short output is copied into a block of its size (the
+ * allocator serves those from its caches, cheaper than shrinking a large
+ * block in place), a longer one shrunk (which never fails under the
+ * allocator contract; if it does, that is a failure). 0 or UV_ENOMEM. */
 static int take(Buf *b, weft_value_t *v) {
   char *s = b->p;
-  if (s == NULL) return weft_value_str(v, "", 0) ? UV_ENOMEM : 0;
+  if (s == NULL || b->len < 1024) {
+    if (weft_value_str(v, s, b->len) != 0) return UV_ENOMEM;
+    return 0; /* b is freed with the Proc */
+  }
   if (b->cap > b->len &&
       (s = weft__valloc(b->p, b->cap + 1, b->len + 1)) == NULL)
     return UV_ENOMEM;
@@ -145,14 +150,15 @@ static Buf *buf_of(uv_handle_t *h) {
   return &p->out[(uv_pipe_t *)h - &p->pipe[1]];
 }
 
-/* Room for at least hint more bytes, doubling: 0, or -1 (out of memory). */
-static int grow(Buf *b, size_t hint) {
-  size_t cap = b->cap ? b->cap : hint;
+/* Doubles b, from FIRST bytes: 0, or -1 (out of memory). libuv's hint
+ * (64 KiB) is not taken as the first size: most children write little,
+ * a small block comes from the allocator's caches, and a large output
+ * takes only a few more reads while its buffer doubles. */
+#define FIRST 1000
+static int grow(Buf *b) {
+  size_t cap = b->cap ? b->cap * 2 : FIRST;
   char *np;
-  while (cap - b->len < hint) {
-    if (cap > SIZE_MAX / 4) return -1;
-    cap *= 2;
-  }
+  if (b->cap > SIZE_MAX / 4) return -1;
   if ((np = weft__valloc(b->p, b->p ? b->cap + 1 : 0, cap + 1)) == NULL)
     return -1;
   b->p = np;
@@ -162,7 +168,8 @@ static int grow(Buf *b, size_t hint) {
 
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
   Buf *b = buf_of(h);
-  if (b->cap - b->len < hint && grow(b, hint) != 0) {
+  (void)hint;
+  if (b->cap - b->len < FIRST / 2 && grow(b) != 0) {
     buf->base = NULL;
     buf->len = 0; /* libuv reports UV_ENOBUFS to on_read */
     return;
