@@ -52,7 +52,7 @@ typedef struct Proc {
   uv_write_t wreq;
   Buf out[2]; /* stdout, stderr */
   weft_value_t result;
-  int open, spawned, failed, exited, eof, nomem;
+  int open, failed, exited, eof, nomem;
   int64_t code;
   int sig;
 } Proc;
@@ -262,7 +262,6 @@ static void start(weft_call_t *c, void *ud) {
     p->failed = p->exited = 1;
     return stop(p);
   }
-  p->spawned = 1;
   pump(p);
 }
 
