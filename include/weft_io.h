@@ -1,7 +1,7 @@
 /*
  * weft_io.h - the public C API of weft's I/O on the host tier: operations
- * a C task, or any binding, starts and awaits. Files and DNS so far;
- * sockets, HTTP and processes move here next (docs/c-api.md).
+ * a C task, or any binding, starts and awaits. Files, DNS and processes
+ * so far; sockets and HTTP move here next (docs/c-api.md).
  * SPDX-License-Identifier: MIT
  *
  * About operations: each function checks what it is given (WEFT_EINVAL,
@@ -12,7 +12,8 @@
  * early abandons the operation: a job not yet started never runs, one
  * running finishes on its worker and its result is dropped. File
  * operations run as one job of the loop's pool (weft_loop_set_pool) at
- * normal priority; a name lookup in libuv's thread pool. A full pool queue returns WEFT_EFULL with *out set to
+ * normal priority; a name lookup in libuv's thread pool; a process on the
+ * loop. A full pool queue returns WEFT_EFULL with *out set to
  * the call, not started: await weft_loop_room(loop) and weft_call_start
  * it. Failures carry libuv's code (UV_ENOENT...) and a message that names
  * the path: "x.txt: No such file or directory". Loop thread only.
@@ -54,6 +55,48 @@ WEFT_API const char *weft_io_err_name(int code);
  * is named "dns.resolve"; a failure's message names host. */
 WEFT_API int weft_dns_resolve(weft_loop_t *loop, const char *host,
                               weft_call_t **out);
+
+/* -------------------------------------------------------------- processes */
+
+/* About weft_process_opts: what weft_process_exec runs, borrowed until it
+ * returns (the child is spawned, and stdin_data copied, before that).
+ * cmd: the program, looked up in PATH; it is also argv[0].
+ * args: its other arguments, NULL-terminated (NULL: none).
+ * env: changes to the inherited environment, NULL-terminated (NULL: none):
+ *   "NAME=value" sets NAME, a bare "NAME" removes it.
+ * cwd: the directory it runs in (NULL: the caller's).
+ * stdin_data, stdin_len: bytes written to its standard input, which is
+ *   then closed (empty when stdin_len is 0; a child need not read it). */
+typedef struct weft_process_opts {
+  const char *cmd;
+  const char *const *args;
+  const char *const *env;
+  const char *cwd;
+  const void *stdin_data;
+  size_t stdin_len;
+} weft_process_opts;
+
+/* Runs a program without a shell, its output captured through pipes on
+ * the loop (libuv's uv_spawn: no worker is held while it runs). The call
+ * is fulfilled once the child exited and its output is read, with a map
+ * {code, signal, stdout, stderr}: the exit status, the signal that ended
+ * it (0 if none), and the whole output (strings, any bytes). A non-zero
+ * exit is not a failure. A program that cannot start rejects with
+ * libuv's code and "<cmd>: <Message>" ("ls-x: No such file or
+ * directory"); output too large for memory with UV_ENOMEM, the child
+ * killed. Cancelling or releasing the call early, or weft_loop_free with
+ * it in flight, kills the child (SIGKILL; only the child, not what it
+ * started) and closes the pipes; the child is still reaped, and the
+ * memory goes once libuv's close callbacks have run. A time limit is the
+ * awaiting task's deadline: cancel the call when it passes. With stdin
+ * data, SIGPIPE is set to be ignored, if its action is still the default,
+ * so that a child which does not read its input cannot end the process.
+ * The call is named "process.exec". WEFT_EINVAL: a NULL loop, opts, cmd
+ * or out, stdin_data NULL with stdin_len > 0, an env entry that is empty
+ * or starts with "=". */
+WEFT_API int weft_process_exec(weft_loop_t *loop,
+                               const weft_process_opts *opts,
+                               weft_call_t **out);
 
 /* ------------------------------------------------------------------ files */
 

@@ -194,14 +194,17 @@ void lw_args_to_value(lua_State *L, int first, int nargs, const char *fname,
   lua_pop(L, 1);
 }
 
-/* Pushes a Lua copy of v, depth levels below the top. */
+/* Pushes a Lua copy of v, depth levels below the top. A container makes
+ * room for itself and one key and value at a time; a leaf needs only the
+ * slot its container (or lw_push_value) made room for. */
 static void push_value(lua_State *L, const weft_value_t *v, int depth,
                        const char *fname) {
   size_t i;
   if (depth > MAX_DEPTH)
     luaL_error(L, "%s: result nested too deeply (more than %d levels)",
                fname, MAX_DEPTH);
-  luaL_checkstack(L, 4, "value nested too deeply");
+  if (v->type == WEFT_VARRAY || v->type == WEFT_VMAP)
+    luaL_checkstack(L, 4, "value nested too deeply");
   switch (v->type) {
   case WEFT_VBOOL: lua_pushboolean(L, v->u.b); break;
   case WEFT_VINT: lua_pushinteger(L, (lua_Integer)v->u.i); break;
@@ -231,5 +234,6 @@ static void push_value(lua_State *L, const weft_value_t *v, int depth,
 }
 
 void lw_push_value(lua_State *L, const weft_value_t *v, const char *fname) {
+  luaL_checkstack(L, 1, "no room for a result");
   push_value(L, v, 0, fname);
 }

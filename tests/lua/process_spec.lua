@@ -122,6 +122,26 @@ describe("weft.process.exec", function()
     end
   end))
 
+  it("refuses strings the system would cut at a zero byte", async(function()
+    local nul = 'must not contain "\\0"'
+    local cases = {
+      { "process.exec: cmd " .. nul, exec, "tr\0ue" },
+      { "process.exec: args[2] " .. nul, exec, "true", { "a", "b\0" } },
+      { "process.exec: opts.cwd " .. nul, exec, "true", {}, { cwd = "/\0x" } },
+      { "process.exec: opts.env values " .. nul, exec, "true", {},
+        { env = { A = "1\0" } } },
+      { "process.exec: opts.env names must not be empty or contain", exec,
+        "true", {}, { env = { ["A=B"] = "1" } } },
+      { "process.exec: opts.env names must not be empty or contain", exec,
+        "true", {}, { env = { [""] = "1" } } },
+    }
+    for _, c in ipairs(cases) do
+      H.raises_match(c[1], c[2], table.unpack(c, 3))
+    end
+    -- stdin is data: any bytes
+    assert.equal("a\0b", exec("cat", {}, { stdin = "a\0b" }).stdout)
+  end))
+
   it("raises outside a task", function()
     H.raises_match("process.exec: not inside a weft task", exec, "true")
   end)
