@@ -17,6 +17,11 @@
  * the call, not started: await weft_loop_room(loop) and weft_call_start
  * it. Failures carry libuv's code (UV_ENOENT...) and a message that names
  * the path: "x.txt: No such file or directory". Loop thread only.
+ *
+ * About SIGPIPE: a write to a socket or pipe whose reader has gone would
+ * end the process; weft ignores SIGPIPE before its first socket or its
+ * first process with input, unless the host installed its own handler,
+ * so such a write fails with UV_EPIPE instead.
  */
 #ifndef WEFT_IO_H
 #define WEFT_IO_H

@@ -1,13 +1,24 @@
 /*
  * error.c - the text of I/O failures, in one place (I/O tier): what
- * failed, then libuv's message with a capital, as strerror writes it.
+ * failed, then libuv's message with a capital, as strerror writes it;
+ * and SIGPIPE, which would turn a failed write into the process's end.
  * SPDX-License-Identifier: MIT
  */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <uv.h>
 
+#include "io.h"
 #include "weft_io.h"
+
+void weft__ignore_sigpipe(void) {
+  struct sigaction sa;
+  if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) {
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+  }
+}
 
 int weft_io_error_text(char *buf, size_t size, const char *what, int code) {
   char text[128];

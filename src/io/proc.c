@@ -11,6 +11,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "io.h"
 #include "weft_io.h"
 /* host.h: the call's loop (for its uv loop), its error code, and the
  * value allocator: the output moves into the result without a copy. */
@@ -198,16 +199,6 @@ static void on_written(uv_write_t *w, int status) {
   close_handle((uv_handle_t *)&p->pipe[0]);
 }
 
-/* A write to a pipe whose reader has gone raises SIGPIPE, whose default
- * action ends the process: ignored unless the host installed a handler. */
-static void ignore_sigpipe(void) {
-  struct sigaction sa;
-  if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) {
-    sa.sa_handler = SIG_IGN;
-    sigaction(SIGPIPE, &sa, NULL);
-  }
-}
-
 /* Reads the output and writes the input of a spawned child. */
 static void pump(Proc *p) {
   uv_buf_t b;
@@ -249,7 +240,7 @@ static void start(weft_call_t *c, void *ud) {
   o.stdio = io;
   o.stdio_count = 3;
   o.exit_cb = on_exit_cb;
-  if (p->inlen) ignore_sigpipe();
+  if (p->inlen) weft__ignore_sigpipe();
   r = uv_spawn(uv, &p->proc, &o);
   /* A failed spawn leaves a handle to close as well (libuv's contract). */
   p->proc.data = p;

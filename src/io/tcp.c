@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <uv.h>
 
+#include "io.h"
 #include "weft_io.h"
 /* host.h: the loop's uv_loop_t, its list of open objects (closed when it
  * is freed) and the value allocator. */
@@ -492,6 +493,7 @@ int weft_tcp_connect(weft_loop_t *loop, const char *ip, int port,
       parse_addr(ip, port, &ss) != 0)
     return WEFT_EINVAL;
   if ((c = tcp_new(loop)) == NULL) return WEFT_ENOMEM;
+  weft__ignore_sigpipe();
   format_addr((struct sockaddr *)&ss, c->name, sizeof c->name);
   r = uv_tcp_connect(&c->creq, &c->tcp, (struct sockaddr *)&ss, on_connect);
   if (r != 0) {
@@ -632,6 +634,7 @@ int weft_tcp_listen(weft_loop_t *loop, const char *ip, int port,
       backlog < 1 || parse_addr(ip, port, &ss) != 0)
     return WEFT_EINVAL;
   if ((s = xalloc(sizeof *s)) == NULL) return WEFT_ENOMEM;
+  weft__ignore_sigpipe();
   s->loop = loop;
   s->on_accept = on_accept;
   s->ud = ud;

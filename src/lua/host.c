@@ -4,7 +4,6 @@
  * from C (Lua binding).
  * SPDX-License-Identifier: MIT
  */
-#include <signal.h>
 #include <string.h>
 #include <uv.h>
 
@@ -319,14 +318,6 @@ int weft_lua_set_pool(lua_State *L, weft_pool_t *pool) {
   S->pool = pool;
   S->owns_pool = 0;
   return 0;
-}
-
-void lw_ignore_sigpipe(void) {
-  struct sigaction sa;
-  if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) {
-    sa.sa_handler = SIG_IGN;
-    sigaction(SIGPIPE, &sa, NULL);
-  }
 }
 
 void lw_closer_add(State *S, Closer *c) {

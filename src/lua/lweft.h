@@ -310,11 +310,6 @@ int lw_call_wait(lua_State *L, Task *t, int r);
  * cannot start one). */
 void lw_need_pool(lua_State *L, State *S, const char *fname);
 void lw_closer_add(State *S, Closer *c);
-/* A write to a pipe or socket whose reader has gone raises SIGPIPE, whose
- * default action ends the process: I/O that writes to pipes or sockets
- * calls this first; it ignores SIGPIPE unless the host installed a
- * handler. */
-void lw_ignore_sigpipe(void);
 void lw_closer_remove(Closer *c);
 
 /* The I/O modules. Each adds its primitives to the internal table on top

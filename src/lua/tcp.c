@@ -351,7 +351,6 @@ static int l_connect(lua_State *L) {
   ConnUd *u;
   int r;
   lua_settop(L, 5);
-  lw_ignore_sigpipe();
   u = push_conn(L); /* at 6 */
   r = weft_tcp_connect(S->loop, ip, port < 0 || port > 65535 ? -1 : (int)port,
                        &u->c);
@@ -565,7 +564,6 @@ static int l_listen(lua_State *L) {
   int r;
   luaL_checktype(L, 3, LUA_TFUNCTION);
   lua_settop(L, 5);
-  lw_ignore_sigpipe();
   u = lua_newuserdatauv(L, sizeof *u, 2); /* 6 */
   memset(u, 0, sizeof *u);
   u->tag = SERVER_TAG;
