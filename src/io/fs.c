@@ -28,12 +28,21 @@
 /* --------------------------------------------------------------- errors */
 
 /* Rejects call with "<path>: <Message>" and libuv's code for errno e. */
+static void let_go(weft_call_t *c);
+
 static void fail(weft_call_t *c, const char *path, int e) {
   char msg[4096 + 256];
   int code = uv_translate_sys_error(e);
-  weft_io_error_text(msg, sizeof msg, path, code);
+  weft_io_error_text(msg, sizeof msg, path, code); /* path may be the file's */
   c->err = code;
+  let_go(c);
   weft_call_reject(c, msg);
+}
+
+/* Resolves call with *v (NULL: nil), letting go of its file first. */
+static void done(weft_call_t *c, weft_value_t *v) {
+  let_go(c);
+  weft_call_resolve(c, v);
 }
 
 static const weft_value_t *arg(weft_call_t *c, size_t i) {
@@ -406,6 +415,18 @@ static void fileh_unref(void *ud) {
   weft__valloc(h, h->size, 0);
 }
 
+/* A file's job drops its reference to the file before it completes, not
+ * when the worker lets go of the call afterwards: once the caller has the
+ * result, closing the file (or its owner's end) closes the descriptor at
+ * once, as a script expects. The call's fini then has nothing to do. The
+ * worker holds its own reference to the call meanwhile, so the last
+ * release of the call, which reads fini, comes after this write. */
+static void let_go(weft_call_t *c) {
+  if (c->fini != fileh_unref) return; /* a path job: no file */
+  c->fini = NULL;
+  fileh_unref(c->ud);
+}
+
 /* Open flags for a mode string as fopen's: r w a r+ w+ a+ (b ignored). */
 static int mode_flags(const char *m) {
   int plus = strchr(m, '+') != NULL, f;
@@ -438,7 +459,7 @@ static void job_open(weft_call_t *c, void *ud) {
     close(fd);
     return fail(c, h->path, EBUSY);
   }
-  weft_call_resolve(c, NULL);
+  done(c, NULL);
 }
 
 /* read(n): up to n bytes, or nil at the end. */
@@ -458,7 +479,7 @@ static void job_hread(weft_call_t *c, void *ud) {
     int e = errno;
     weft__valloc(buf, want + 1, 0);
     if (n < 0) return fail(c, h->path, e);
-    weft_call_resolve(c, NULL);
+    done(c, NULL);
     return;
   }
   if ((size_t)n < want) { /* the value must own exactly len + 1 bytes */
@@ -470,7 +491,7 @@ static void job_hread(weft_call_t *c, void *ud) {
     buf = nb;
   }
   str_value(&v, buf, (size_t)n);
-  weft_call_resolve(c, &v);
+  done(c, &v);
 }
 
 static void job_hwrite(weft_call_t *c, void *ud) {
@@ -478,7 +499,7 @@ static void job_hwrite(weft_call_t *c, void *ud) {
   const weft_value_t *d = svalue(c, 0);
   int e = write_all(fileh_fd(h), d->u.s.ptr, d->u.s.len);
   if (e) return fail(c, h->path, e);
-  weft_call_resolve(c, NULL);
+  done(c, NULL);
 }
 
 static void job_hseek(weft_call_t *c, void *ud) {
@@ -491,7 +512,7 @@ static void job_hseek(weft_call_t *c, void *ud) {
   if ((pos = lseek(fileh_fd(h), (off_t)iarg(c, 1), whence[w])) < 0)
     return fail(c, h->path, errno);
   weft_value_int(&v, (int64_t)pos);
-  weft_call_resolve(c, &v);
+  done(c, &v);
 }
 
 /* ------------------------------------------------------------ entries */
