@@ -226,6 +226,13 @@ WEFT_API void weft_tcp_read_abandon(weft_tcp_t *c, weft_task_t *t);
  * half-written: the connection is closed then), or libuv's code. */
 WEFT_API int weft_tcp_write(weft_tcp_t *c, weft_task_t *t, const void *data,
                             size_t len, weft_future_t **wait);
+/* Writes what the kernel takes now of len bytes, without waiting: the
+ * number of bytes taken (0..len), or a negative code as weft_tcp_write's.
+ * A caller that must keep its bytes alive for a pending write (a binding
+ * anchoring a string) tries this first and pays for that only when the
+ * kernel's buffer is full; weft_tcp_write then writes the rest. */
+WEFT_API long weft_tcp_try_write(weft_tcp_t *c, weft_task_t *t,
+                                 const void *data, size_t len);
 /* Sends the end of the stream once the writes in flight are out (reading
  * goes on); like a write that has no data. */
 WEFT_API int weft_tcp_shutdown(weft_tcp_t *c, weft_task_t *t,

@@ -443,6 +443,21 @@ int weft_tcp_write(weft_tcp_t *c, weft_task_t *t, const void *data,
   return wait_write(c, t, wait);
 }
 
+long weft_tcp_try_write(weft_tcp_t *c, weft_task_t *t, const void *data,
+                        size_t len) {
+  uv_stream_t *s;
+  uv_buf_t b;
+  int r;
+  if (c == NULL || t == NULL || (data == NULL && len > 0))
+    return WEFT_EINVAL;
+  if ((r = claim_write(c, t)) != 0) return r;
+  s = (uv_stream_t *)&c->tcp;
+  if (len == 0 || uv_stream_get_write_queue_size(s) != 0) return 0;
+  b = uv_buf_init((char *)data, len > UINT_MAX ? UINT_MAX : (unsigned)len);
+  r = uv_try_write(s, &b, 1);
+  return r == UV_EAGAIN ? 0 : r;
+}
+
 int weft_tcp_shutdown(weft_tcp_t *c, weft_task_t *t, weft_future_t **wait) {
   int r;
   if (c == NULL || t == NULL || wait == NULL) return WEFT_EINVAL;

@@ -268,15 +268,20 @@ static int l_write(lua_State *L) {
   const char *p = luaL_checklstring(L, 2, &len);
   Task *t = lw_need_task(L, S, "conn:write");
   weft_future_t *wait;
+  long n;
   int r, ref;
-  /* The bytes must live until libuv is done with them: a registry
-   * reference keeps them (a user value or stack slot would not: a script
-   * can replace those with debug), taken before the write can start and
-   * released by write_k. */
+  /* Most writes fit in the socket's buffer: no request, no wait. */
+  if ((n = weft_tcp_try_write(c, &t->t, p, len)) < 0)
+    return raise_conn(L, c, "conn:write", (int)n, "writing to");
+  if ((size_t)n == len) return 0;
+  /* The rest must live until libuv is done with it: a registry reference
+   * keeps the string (a user value or stack slot would not: a script can
+   * replace those with debug), taken before the write starts and released
+   * by write_k. */
   lua_settop(L, 2);
   lua_pushvalue(L, 2);
   ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  r = weft_tcp_write(c, &t->t, p, len, &wait);
+  r = weft_tcp_write(c, &t->t, p + n, len - (size_t)n, &wait);
   if (r != WEFT_PENDING) luaL_unref(L, LUA_REGISTRYINDEX, ref);
   if (r == 0) return 0;
   if (r != WEFT_PENDING) return raise_conn(L, c, "conn:write", r, "writing to");
