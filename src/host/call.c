@@ -269,14 +269,19 @@ int weft_call_start(weft_call_t *c) {
   return weft__call_start(c);
 }
 
-weft_future_t *weft_call_future(weft_call_t *c) { return &c->fut; }
+weft_future_t *weft_call_future(weft_call_t *c) {
+  return c ? &c->fut : NULL;
+}
 
 const weft_value_t *weft_call_result(const weft_call_t *c) {
-  return c->fut.state == WEFT_FUTURE_FULFILLED ? &c->result : NULL;
+  return c && c->fut.state == WEFT_FUTURE_FULFILLED ? &c->result : NULL;
 }
 
 int weft_call_error(const weft_call_t *c, weft_error_t *out) {
+  weft_error_t none;
+  if (out == NULL) out = &none;
   memset(out, 0, sizeof *out);
+  if (c == NULL) return WEFT_EINVAL;
   if (c->fut.state != WEFT_FUTURE_REJECTED) return 0;
   out->code = c->err ? c->err : WEFT_ESCRIPT;
   out->where = c->name;

@@ -338,13 +338,14 @@ static int remove_tree(const char *path, char *where, size_t wsize) {
     char *sub;
     if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
       continue;
-    if ((sub = malloc(n)) == NULL) {
+    if ((sub = weft__valloc(NULL, 0, n)) == NULL) {
       e = ENOMEM;
+      snprintf(where, wsize, "%s", path);
       break;
     }
     snprintf(sub, n, "%s/%s", path, de->d_name);
     e = remove_tree(sub, where, wsize);
-    free(sub);
+    weft__valloc(sub, n, 0);
   }
   closedir(d);
   if (e) return e;

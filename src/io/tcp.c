@@ -90,7 +90,7 @@ struct weft_tcp_s {
   weft_future_t rfut, wfut;
   char *buf;
   size_t off, len, cap, scan, need, max_line;
-  int rmode, rerr, reading, werr, writing;
+  int rmode, rerr, reading, werr, writing, connecting;
   weft_task_t *reader, *writer;
   int closing, open, owned;
   char name[NAME_MAX_];
@@ -151,16 +151,22 @@ static weft_tcp_t *tcp_new(weft_loop_t *loop) {
   return c;
 }
 
-int weft_tcp_closed(const weft_tcp_t *c) { return c->closing; }
-const char *weft_tcp_name(const weft_tcp_t *c) { return c->name; }
-weft_task_t *weft_tcp_reader(const weft_tcp_t *c) { return c->reader; }
-weft_task_t *weft_tcp_writer(const weft_tcp_t *c) { return c->writer; }
+int weft_tcp_closed(const weft_tcp_t *c) { return c == NULL || c->closing; }
+const char *weft_tcp_name(const weft_tcp_t *c) { return c ? c->name : "?"; }
+weft_task_t *weft_tcp_reader(const weft_tcp_t *c) {
+  return c ? c->reader : NULL;
+}
+weft_task_t *weft_tcp_writer(const weft_tcp_t *c) {
+  return c ? c->writer : NULL;
+}
 
 void weft_tcp_set_name(weft_tcp_t *c, const char *name) {
+  if (c == NULL) return;
   snprintf(c->name, sizeof c->name, "%s", name ? name : "?");
 }
 
 void weft_tcp_set_max_line(weft_tcp_t *c, size_t max) {
+  if (c == NULL) return;
   c->max_line = max ? max : SIZE_MAX;
 }
 
@@ -170,6 +176,8 @@ int weft_tcp_addr(weft_tcp_t *c, int peer, char *ip, size_t size,
                   int *port) {
   struct sockaddr_storage ss;
   int len = sizeof ss, r;
+  if (c == NULL || ip == NULL || port == NULL || size < INET6_ADDRSTRLEN)
+    return WEFT_EINVAL;
   if (c->closing) return WEFT_ECLOSED;
   r = peer ? uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len)
            : uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&ss, &len);
@@ -184,9 +192,11 @@ int weft_tcp_addr(weft_tcp_t *c, int peer, char *ip, size_t size,
   return 0;
 }
 
-/* Whether task t still holds its turn: nobody asked to cancel it. */
+/* Whether task t still holds its turn: nobody asked to cancel it, and
+ * it has not ended (a task must give its turn back before it ends; see
+ * weft_tcp_read_abandon). */
 static int busy(const weft_task_t *t) {
-  return t != NULL && !(t->flags & WEFT_TASK_CANCEL);
+  return t != NULL && !(t->flags & (WEFT_TASK_CANCEL | WEFT_TASK_DONE));
 }
 
 /* ------------------------------------------------------------- reading */
@@ -400,6 +410,8 @@ static void on_shut(uv_shutdown_t *req, int status) {
  * half-written (the connection closes then, as that writer would). */
 static int claim_write(weft_tcp_t *c, weft_task_t *t) {
   if (c->closing) return WEFT_ECLOSED;
+  if (c->connecting) return UV_ENOTCONN;
+  if (c->writer == t && c->writing) return WEFT_ESTATE; /* one at a time */
   if (c->writer == NULL || c->writer == t) return 0;
   if (busy(c->writer)) return WEFT_ESTATE;
   if (c->writing) {
@@ -429,15 +441,18 @@ int weft_tcp_write(weft_tcp_t *c, weft_task_t *t, const void *data,
   *wait = NULL;
   if ((r = claim_write(c, t)) != 0) return r;
   if (len == 0) return 0;
-  if (len > UINT_MAX) return UV_E2BIG; /* a uv_buf_t's length */
   s = (uv_stream_t *)&c->tcp;
-  b = uv_buf_init((char *)data, (unsigned)len);
+  b.base = (char *)data; /* on Unix, a uv_buf_t's len is a size_t */
+  b.len = len;
   /* Most writes fit in the socket's buffer: no request, no wait. */
   if (uv_stream_get_write_queue_size(s) == 0) {
     r = uv_try_write(s, &b, 1);
     if (r >= 0 && (size_t)r == len) return 0;
     if (r < 0 && r != UV_EAGAIN) return r;
-    if (r > 0) b = uv_buf_init((char *)data + r, (unsigned)(len - r));
+    if (r > 0) {
+      b.base = (char *)data + r;
+      b.len = len - (size_t)r;
+    }
   }
   if ((r = uv_write(&c->wreq, s, &b, 1, on_written)) != 0) return r;
   return wait_write(c, t, wait);
@@ -453,7 +468,8 @@ long weft_tcp_try_write(weft_tcp_t *c, weft_task_t *t, const void *data,
   if ((r = claim_write(c, t)) != 0) return r;
   s = (uv_stream_t *)&c->tcp;
   if (len == 0 || uv_stream_get_write_queue_size(s) != 0) return 0;
-  b = uv_buf_init((char *)data, len > UINT_MAX ? UINT_MAX : (unsigned)len);
+  b.base = (char *)data;
+  b.len = len;
   r = uv_try_write(s, &b, 1);
   return r == UV_EAGAIN ? 0 : r;
 }
@@ -493,7 +509,7 @@ void weft_tcp_write_abandon(weft_tcp_t *c, weft_task_t *t) {
 static void on_connect(uv_connect_t *req, int status) {
   weft_tcp_t *c = req->data;
   if (c->closing) return; /* abandoned: libuv cancelled it */
-  c->writing = 0;
+  c->connecting = 0;
   c->werr = status;
   wake(c->loop, &c->wfut);
 }
@@ -515,7 +531,7 @@ int weft_tcp_connect(weft_loop_t *loop, const char *ip, int port,
     weft_tcp_free(c);
     return r;
   }
-  c->writing = 1;
+  c->connecting = 1;
   *out = c;
   return 0;
 }
@@ -524,7 +540,7 @@ int weft_tcp_poll_connect(weft_tcp_t *c, weft_future_t **wait) {
   if (c == NULL || wait == NULL) return WEFT_EINVAL;
   *wait = NULL;
   if (c->closing) return WEFT_ECLOSED;
-  if (c->writing) { /* wfut was armed by weft_tcp_connect */
+  if (c->connecting) { /* wfut was armed by weft_tcp_connect */
     *wait = &c->wfut;
     return WEFT_PENDING;
   }
@@ -675,12 +691,14 @@ int weft_tcp_listen(weft_loop_t *loop, const char *ip, int port,
   return 0;
 }
 
-int weft_server_port(const weft_server_t *s) { return s->port; }
+int weft_server_port(const weft_server_t *s) { return s ? s->port : 0; }
 
-weft_future_t *weft_server_closed(weft_server_t *s) { return &s->closed; }
+weft_future_t *weft_server_closed(weft_server_t *s) {
+  return s ? &s->closed : NULL;
+}
 
 void weft_server_hold(weft_server_t *s, int hold) {
-  if (s->closing) return;
+  if (s == NULL || s->closing) return;
   if (hold) {
     if (s->holds++ == 0) uv_ref((uv_handle_t *)&s->tcp);
   } else if (s->holds > 0 && --s->holds == 0) {
@@ -689,5 +707,6 @@ void weft_server_hold(weft_server_t *s, int hold) {
 }
 
 void weft_server_set_max_line(weft_server_t *s, size_t max) {
+  if (s == NULL) return;
   s->max_line = max ? max : SIZE_MAX;
 }

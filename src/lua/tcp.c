@@ -101,6 +101,7 @@ static int l_resolve(lua_State *L) {
 typedef struct ConnUd {
   const char *tag; /* CONN_TAG */
   weft_tcp_t *c;
+  int rref, wref; /* registry slots: see About waits on a connection */
 } ConnUd;
 
 /* The connection userdata at idx, or NULL. */
@@ -130,7 +131,12 @@ static ConnUd *push_conn(lua_State *L) {
   ConnUd *u = lua_newuserdatauv(L, sizeof *u, 0);
   u->tag = CONN_TAG;
   u->c = NULL;
+  u->rref = u->wref = LUA_NOREF;
   luaL_setmetatable(L, CONN_MT);
+  lua_pushboolean(L, 0);
+  u->rref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_pushboolean(L, 0);
+  u->wref = luaL_ref(L, LUA_REGISTRYINDEX);
   return u;
 }
 
@@ -148,6 +154,42 @@ static int raise_conn(lua_State *L, weft_tcp_t *c, const char *fname,
 
 /* ------------------------------------------------------------- reading */
 
+/* About waits on a connection: a task waiting to read or write holds the
+ * connection's turn. Its continuation must give the turn back on every
+ * way out, or the connection would keep a task that ended (and whose
+ * memory may be gone) as its reader or writer. A script can replace the
+ * stack slots of a suspended continuation (debug.setlocal), so the
+ * connection is found through a registry slot instead: each connection
+ * has two (rref, wref), made with it, so that parking allocates nothing
+ * (storing into a slot that exists cannot fail). While a task waits, its
+ * slot holds the connection, which cannot be collected meanwhile; a
+ * write's slot holds {conn, bytes}, as libuv sends the bytes from there.
+ * The continuation gets the slot's number as its context. A slot is
+ * emptied (false) by the task that filled it, and only while that task
+ * still holds the turn or nobody does: a task that took the turn over
+ * after a cancellation has filled it anew. */
+
+/* The connection of slot ref, or NULL; slot 1 gets it back. */
+static weft_tcp_t *slot_conn(lua_State *L, lua_KContext ref) {
+  ConnUd *u;
+  if (lua_rawgeti(L, LUA_REGISTRYINDEX, (int)ref) == LUA_TTABLE) {
+    lua_rawgeti(L, -1, 1);
+    lua_remove(L, -2);
+  }
+  u = toconn(L, -1);
+  if (u == NULL) {
+    lua_pop(L, 1);
+    return NULL;
+  }
+  lua_replace(L, 1);
+  return u->c;
+}
+
+static void slot_clear(lua_State *L, lua_KContext ref) {
+  lua_pushboolean(L, 0);
+  lua_rawseti(L, LUA_REGISTRYINDEX, (int)ref);
+}
+
 static int read_k(lua_State *L, int st, lua_KContext ctx);
 
 /* Reads for t and pushes the result, or waits. Stack: 1 conn, 2 mode, 3
@@ -162,9 +204,13 @@ static int do_read(lua_State *L, Task *t, weft_tcp_t *c, int mode) {
   case 0:
     lua_pushlstring(L, sp.ptr, sp.len);
     return 1;
-  case WEFT_PENDING:
+  case WEFT_PENDING: {
+    ConnUd *u = toconn(L, 1); /* checked by the caller */
+    lua_pushvalue(L, 1);
+    lua_rawseti(L, LUA_REGISTRYINDEX, u->rref);
     weft_task_await(&t->t, wait, WEFT_FOREVER); /* no deadline: no alloc */
-    return lua_yieldk(L, 0, 0, read_k);
+    return lua_yieldk(L, 0, u->rref, read_k);
+  }
   case UV_EOF:
     if (mode != R_EXACT) {
       lua_pushnil(L);
@@ -188,18 +234,23 @@ static int do_read(lua_State *L, Task *t, weft_tcp_t *c, int mode) {
   }
 }
 
-/* Stack while waiting: 1 conn, 2 mode, 3 count. */
+/* Stack while waiting: 1 conn, 2 mode, 3 count; ctx: the connection's
+ * read slot (see About waits on a connection). */
 static int read_k(lua_State *L, int st, lua_KContext ctx) {
   Task *t = lw_k_task(L);
   weft_tcp_t *c;
-  int mode = (int)lua_tointeger(L, 2);
+  int mode;
   if (t == NULL) return lua_yieldk(L, 0, ctx, read_k);
-  c = conn_at(L, 1, "conn:read");
-  if (mode < R_SOME || mode > R_ALL)
-    return luaL_error(L, "conn:read: its mode was replaced");
-  if (woke(t, st) == WEFT_ECANCELED) {
+  if ((c = slot_conn(L, ctx)) == NULL)
+    return luaL_error(L, "conn:read: the connection is gone");
+  if (weft_tcp_reader(c) == &t->t || weft_tcp_reader(c) == NULL)
+    slot_clear(L, ctx);
+  mode = (int)lua_tointeger(L, 2);
+  if (woke(t, st) == WEFT_ECANCELED || mode < R_SOME || mode > R_ALL ||
+      lua_type(L, 3) != LUA_TNUMBER) {
     weft_tcp_read_abandon(c, &t->t); /* what came stays */
-    lw_raise_cancel(L, t);
+    if (woke(t, st) == WEFT_ECANCELED) lw_raise_cancel(L, t);
+    return luaL_error(L, "conn:read: its arguments were replaced");
   }
   if (weft_tcp_closed(c))
     return luaL_error(L, "%s: the connection is closed", read_names[mode]);
@@ -222,8 +273,8 @@ static int l_read(lua_State *L) {
     return luaL_error(L, "conn:read: count must be >= 0");
   t = lw_need_task(L, S, fname);
   lua_settop(L, 3);
-  if (mode == R_LINE || mode == R_LINE_KEEP) { /* the connection's limit */
-    lua_pushinteger(L, 0);
+  if (mode == R_LINE || mode == R_LINE_KEEP || lua_isnil(L, 3)) {
+    lua_pushinteger(L, 0); /* lines: the connection's limit */
     lua_replace(L, 3);
   }
   return do_read(L, t, c, (int)mode);
@@ -231,30 +282,32 @@ static int l_read(lua_State *L) {
 
 /* ------------------------------------------------------------- writing */
 
-/* Stack while waiting: 1 conn, 2 fname. ctx is the registry reference
- * that keeps a write's bytes alive until libuv is done with them, or
- * LUA_NOREF. */
+/* Stack while waiting: 1 conn; ctx: the connection's write slot (see
+ * About waits on a connection), holding {conn, bytes} for a write, the
+ * connection alone for a shutdown. */
 static int write_k(lua_State *L, int st, lua_KContext ctx) {
   Task *t = lw_k_task(L);
-  ConnUd *u;
-  weft_tcp_t *c;
-  const char *fname = lua_tostring(L, 2);
+  const char *fname;
   weft_future_t *wait = NULL;
+  weft_tcp_t *c;
   int why, r;
   if (t == NULL) return lua_yieldk(L, 0, ctx, write_k);
-  u = toconn(L, 1); /* see conn_at: the bytes are released first */
-  c = u ? u->c : NULL;
+  fname = lua_rawgeti(L, LUA_REGISTRYINDEX, (int)ctx) == LUA_TTABLE
+              ? "conn:write" : "conn:shutdown";
+  lua_pop(L, 1);
+  if ((c = slot_conn(L, ctx)) == NULL)
+    return luaL_error(L, "%s: the connection is gone", fname);
   why = woke(t, st);
-  if (c && why == WEFT_ECANCELED) weft_tcp_write_abandon(c, &t->t);
-  r = c == NULL || why == WEFT_ECANCELED
-          ? WEFT_ECANCELED
-          : weft_tcp_poll_write(c, &t->t, &wait);
+  if (why == WEFT_ECANCELED) weft_tcp_write_abandon(c, &t->t);
+  r = why == WEFT_ECANCELED ? WEFT_ECANCELED
+                            : weft_tcp_poll_write(c, &t->t, &wait);
   if (r == WEFT_PENDING) { /* woken early: the write goes on */
     weft_task_await(&t->t, wait, WEFT_FOREVER);
     return lua_yieldk(L, 0, ctx, write_k);
   }
-  luaL_unref(L, LUA_REGISTRYINDEX, (int)ctx); /* libuv is done with them */
-  if (c == NULL) return luaL_error(L, "conn:write: the connection was replaced");
+  /* libuv is done with the bytes (written, failed, or the connection
+   * closed), unless another task has the turn and the slot now. */
+  if (weft_tcp_writer(c) == NULL) slot_clear(L, ctx);
   if (r == WEFT_ECANCELED || r == WEFT_ESTATE) lw_raise_cancel(L, t);
   if (r != 0) return raise_conn(L, c, fname, r, "writing to");
   return 0;
@@ -268,27 +321,31 @@ static int l_write(lua_State *L) {
   const char *p = luaL_checklstring(L, 2, &len);
   Task *t = lw_need_task(L, S, "conn:write");
   weft_future_t *wait;
+  ConnUd *u;
   long n;
-  int r, ref;
+  int r;
   /* Most writes fit in the socket's buffer: no request, no wait. */
   if ((n = weft_tcp_try_write(c, &t->t, p, len)) < 0)
     return raise_conn(L, c, "conn:write", (int)n, "writing to");
   if ((size_t)n == len) return 0;
-  /* The rest must live until libuv is done with it: a registry reference
-   * keeps the string (a user value or stack slot would not: a script can
-   * replace those with debug), taken before the write starts and released
-   * by write_k. */
+  /* The rest must live until libuv is done with it: in the write slot
+   * (see About waits on a connection), filled before the write starts. */
   lua_settop(L, 2);
+  lua_createtable(L, 2, 0);
+  lua_pushvalue(L, 1);
+  lua_rawseti(L, -2, 1);
   lua_pushvalue(L, 2);
-  ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_rawseti(L, -2, 2);
+  u = toconn(L, 1);
+  lua_rawseti(L, LUA_REGISTRYINDEX, u->wref);
   r = weft_tcp_write(c, &t->t, p + n, len - (size_t)n, &wait);
-  if (r != WEFT_PENDING) luaL_unref(L, LUA_REGISTRYINDEX, ref);
-  if (r == 0) return 0;
-  if (r != WEFT_PENDING) return raise_conn(L, c, "conn:write", r, "writing to");
-  lua_pushliteral(L, "conn:write");
-  lua_replace(L, 2);
+  if (r != WEFT_PENDING) {
+    slot_clear(L, u->wref);
+    if (r == 0) return 0;
+    return raise_conn(L, c, "conn:write", r, "writing to");
+  }
   weft_task_await(&t->t, wait, WEFT_FOREVER);
-  return lua_yieldk(L, 0, ref, write_k);
+  return lua_yieldk(L, 0, u->wref, write_k);
 }
 
 /* I.tcp_shutdown(conn): sends the end of the stream once the writes in
@@ -299,12 +356,14 @@ static int l_shutdown(lua_State *L) {
   Task *t = lw_need_task(L, S, "conn:shutdown");
   weft_future_t *wait;
   int r = weft_tcp_shutdown(c, &t->t, &wait);
+  ConnUd *u = toconn(L, 1);
   if (r != WEFT_PENDING)
     return raise_conn(L, c, "conn:shutdown", r, "writing to");
   lua_settop(L, 1);
-  lua_pushliteral(L, "conn:shutdown");
+  lua_pushvalue(L, 1);
+  lua_rawseti(L, LUA_REGISTRYINDEX, u->wref);
   weft_task_await(&t->t, wait, WEFT_FOREVER);
-  return lua_yieldk(L, 0, LUA_NOREF, write_k);
+  return lua_yieldk(L, 0, u->wref, write_k);
 }
 
 /* ---------------------------------------------------------- connecting */
@@ -399,6 +458,9 @@ static int conn_gc(lua_State *L) {
   if (u == NULL) return 0; /* not a connection: a script called this */
   weft_tcp_free(u->c);
   u->c = NULL;
+  luaL_unref(L, LUA_REGISTRYINDEX, u->rref); /* no task waits: see above */
+  luaL_unref(L, LUA_REGISTRYINDEX, u->wref);
+  u->rref = u->wref = LUA_NOREF;
   return 0;
 }
 

@@ -308,6 +308,11 @@ static void tcp_entries_refuse_bad_arguments(void **state) {
   assert_int_equal(weft_tcp_connect(n.loop, "127.0.0.1", 9, &c), 0);
   assert_int_equal(weft_tcp_read(c, &n.client, 9, 1, &sp, &w), WEFT_EINVAL);
   assert_int_equal(weft_tcp_write(c, &n.client, NULL, 1, &w), WEFT_EINVAL);
+  /* Nothing is written while connecting: the connect's request and
+   * future are in use (a write there corrupted libuv's queue). */
+  assert_int_equal(weft_tcp_write(c, &n.client, "x", 1, &w), UV_ENOTCONN);
+  assert_int_equal(weft_tcp_try_write(c, &n.client, "x", 1), UV_ENOTCONN);
+  assert_int_equal(weft_tcp_shutdown(c, &n.client, &w), UV_ENOTCONN);
   weft_tcp_free(c);
   weft_tcp_free(NULL);
   weft_server_free(NULL);
