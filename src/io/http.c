@@ -201,7 +201,7 @@ struct weft_http_s {
   weft_future_t fut;
   Buf head, body;
   size_t lent;
-  char *final_url; /* after redirects, once the headers are in */
+  char *final_url; /* after redirects, if not url, once headers are in */
   char *msg;
   curl_off_t max_body, received;
   uint64_t deadline; /* scheduler ms; only if timeout_ms > 0 */
@@ -209,7 +209,7 @@ struct weft_http_s {
   long status;
   CURLcode result;
   unsigned char stream, follow, location, headers_done, done, paused;
-  unsigned char too_big, nomem;
+  unsigned char too_big, nomem, weird;
   char err[CURL_ERROR_SIZE];
   char url[1]; /* allocated to fit */
 };
@@ -269,6 +269,7 @@ static const char *code_name(CURLcode c) {
 /* The libuv code nearest to why r failed: the code of its weft_error_t
  * (weft_http_error_name gives curl's own). */
 static int uv_code(const Req *r) {
+  if (r->weird) return UV_EPROTO;
   if (r->too_big) return UV_EFBIG;
   if (r->nomem) return UV_ENOMEM;
   switch (r->result) {
@@ -304,8 +305,10 @@ static int blank(char c) { return c == ' ' || c == '\t'; }
  * folded line right after the status line continues no field: it is
  * dropped (RFC 9112, 2.2). b starts with the status line. */
 static void unfold(Buf *b) {
-  char *p = b->p, *end = p + b->len, *w = p;
+  char *p = b->p, *end, *w = p;
   int field = 0; /* the line before is a field, not the status line */
+  if (p == NULL) return; /* no header came (a failure) */
+  end = p + b->len;
   while (p < end) {
     char *nl = memchr(p, '\n', (size_t)(end - p));
     char *next = nl ? nl + 1 : end;
@@ -608,9 +611,14 @@ static void headers_done(Req *r) {
   const char *u = NULL;
   curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);
   curl_easy_getinfo(r->easy, CURLINFO_EFFECTIVE_URL, &u);
-  if (u && (r->final_url = xalloc(strlen(u) + 1)) != NULL)
+  /* Kept only when a redirect changed it: most requests need no copy. */
+  if (u && strcmp(u, r->url) != 0 &&
+      (r->final_url = xalloc(strlen(u) + 1)) != NULL)
     memcpy(r->final_url, u, strlen(u) + 1);
   unfold(&r->head);
+  /* curl takes any number for the status ("HTTP/1.1 99999999999 OK"
+   * gives a garbage long): no response has more than three digits. */
+  if (r->status < 0 || r->status > 999) r->weird = 1;
   r->headers_done = 1;
 }
 
@@ -767,6 +775,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
     if (r->follow && r->location && code / 100 == 3 && code != 304)
       return len; /* curl follows it */
     headers_done(r);
+    if (r->weird) return 0; /* curl ends the transfer */
     if (r->stream) wake(r);
     return len;
   } else if (len > 9 && strncasecmp(p, "location:", 9) == 0) {
@@ -958,7 +967,8 @@ int weft_http_request(weft_loop_t *loop, const weft_http_opts *opts,
 }
 
 static int failed(const Req *r) {
-  return r->done && (r->result != CURLE_OK || r->too_big || r->nomem);
+  return r->done &&
+         (r->result != CURLE_OK || r->too_big || r->nomem || r->weird);
 }
 
 /* Whether r's deadline passed with the transfer still running. */
@@ -1036,7 +1046,7 @@ int weft_http_header_next(const weft_http_t *r, size_t *pos,
                           weft_span_t *name, weft_span_t *value) {
   const char *p, *end;
   if (r == NULL || pos == NULL || name == NULL || value == NULL ||
-      !r->headers_done)
+      !r->headers_done || r->head.p == NULL)
     return 0;
   end = r->head.p + r->head.len;
   for (p = r->head.p + *pos; p && p < end;) {
@@ -1063,6 +1073,7 @@ const char *weft_http_error_name(const weft_http_t *r) {
   if (r->too_big || r->result == CURLE_FILESIZE_EXCEEDED)
     return "FILESIZE_EXCEEDED";
   if (r->nomem) return "OUT_OF_MEMORY";
+  if (r->weird) return "WEIRD_SERVER_REPLY";
   return code_name(r->result);
 }
 
@@ -1073,6 +1084,8 @@ static const char *reason(const Req *r, char *buf, size_t size) {
              (long long)r->max_body);
   else if (r->nomem)
     snprintf(buf, size, "not enough memory");
+  else if (r->weird)
+    snprintf(buf, size, "%s", curl_easy_strerror(CURLE_WEIRD_SERVER_REPLY));
   else
     snprintf(buf, size, "%s",
              r->err[0] ? r->err : curl_easy_strerror(r->result));

@@ -217,16 +217,21 @@ static lua_Integer opt_int(lua_State *L, int idx, const char *k,
 }
 
 /* The header lines of the table at idx, "Name: value" as http.lua builds
- * them, into a NULL-terminated array pushed as a userdata (at 4); the
+ * them, into a NULL-terminated array: small (of HDR_SMALL entries) if
+ * they fit, which weft_http_request copies before the call returns, or a
+ * userdata pushed here (a request's lines are few: most need none). The
  * strings stay in the table at idx. A script that calls the primitive
  * itself may give anything: only strings without a NUL count (curl takes
  * C strings), and weft_http_request refuses the rest. */
-static const char **header_lines(lua_State *L, int idx) {
+#define HDR_SMALL 16
+static const char **header_lines(lua_State *L, int idx, const char **small) {
   size_t n, i, k = 0;
-  const char **lines;
+  const char **lines = small;
   n = lua_getfield(L, idx, "headers") == LUA_TTABLE ? lua_rawlen(L, -1) : 0;
-  lines = lua_newuserdatauv(L, (n + 1) * sizeof *lines, 0);
-  lua_insert(L, -2);
+  if (n >= HDR_SMALL) {
+    lines = lua_newuserdatauv(L, (n + 1) * sizeof *lines, 0);
+    lua_insert(L, -2);
+  }
   for (i = 1; i <= n; i++) {
     size_t len;
     const char *line;
@@ -250,7 +255,7 @@ static int has_ctl(const char *s) {
  * opts was checked and normalized by http.lua. */
 static int l_request(lua_State *L) {
   State *S = upstate(L);
-  const char *fname = luaL_checkstring(L, 1);
+  const char *fname = luaL_checkstring(L, 1), *small[HDR_SMALL];
   weft_http_opts o;
   size_t ulen = 0;
   Task *t;
@@ -270,7 +275,7 @@ static int l_request(lua_State *L) {
     return luaL_error(L, "%s: no url", fname);
   if (strlen(o.url) != ulen) /* curl takes C strings (http.lua says so too) */
     return luaL_error(L, "%s: url must not contain a NUL", fname);
-  o.headers = header_lines(L, 2); /* at 4 */
+  o.headers = header_lines(L, 2, small);
   o.method = opt_str(L, 2, "method", NULL);
   o.body = opt_str(L, 2, "body", &o.body_len);
   o.follow_redirects = opt_bool(L, 2, "follow_redirects");
@@ -299,8 +304,7 @@ static int l_request(lua_State *L) {
   return request_step(L, t, g);
 }
 
-/* Stack of a request while it waits: 1 fname, 2 checked opts, 3 guard,
- * 4 its header lines. */
+/* Stack of a request while it waits: 1 fname, 2 checked opts, 3 guard. */
 static int request_k(lua_State *L, int st, lua_KContext ctx) {
   Task *t = lw_k_task(L);
   Guard *g;
