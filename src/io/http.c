@@ -1,7 +1,8 @@
 /*
- * http.c - the HTTP(S) client (I/O tier, weft_io.h): libcurl's multi
- * interface driven by the loop through libuv poll and timer handles, one
- * multi per loop, its requests as objects polled like TCP connections.
+ * http.c - the HTTP(S) client (I/O tier, weft_io.h): libcurl's multi, one
+ * per loop, driven through libuv poll and timer handles (on the loop, not
+ * the pool: transfers mostly wait on sockets, and one thread runs any
+ * number of them); its requests are objects polled like TCP connections.
  * SPDX-License-Identifier: MIT
  */
 #define CURL_DISABLE_TYPECHECK /* its macros would hide ours below */
@@ -22,7 +23,7 @@
 /* ------------------------------------------------------ loading libcurl */
 
 /* libcurl and the 30-odd libraries it pulls in (TLS, GSSAPI, LDAP, SSH,
- * ...) are loaded on the first request, not at start-up: a script that
+ * ...) are loaded on the first request, not at start-up: a program that
  * makes no HTTP request does not pay for mapping them (W0). The calls
  * below go through this table; the names are libcurl's own. */
 static struct {
@@ -695,7 +696,7 @@ static void maybe_free_http(Http *h) {
 }
 
 /* The loop is freed (its closer). Every request leaves the multi (the
- * guards free what is left), the multi closes its cached connections,
+ * owners free what is left), the multi closes its cached connections,
  * then the uv handles close; the memory goes in the last callback. */
 static void close_http(Http *h) {
   h->closing = 1;
