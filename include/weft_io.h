@@ -1,7 +1,7 @@
 /*
  * weft_io.h - the public C API of weft's I/O on the host tier: operations
- * a C task, or any binding, starts and awaits. Files, DNS and processes
- * so far; sockets and HTTP move here next (docs/c-api.md).
+ * a C task, or any binding, starts and awaits: files, DNS, processes,
+ * TCP and the HTTP client (docs/c-api.md).
  * SPDX-License-Identifier: MIT
  *
  * About operations: each function checks what it is given (WEFT_EINVAL,
@@ -291,6 +291,110 @@ WEFT_API void weft_server_hold(weft_server_t *s, int hold);
 WEFT_API void weft_server_set_max_line(weft_server_t *s, size_t max);
 WEFT_API void weft_server_close(weft_server_t *s);
 WEFT_API void weft_server_free(weft_server_t *s);
+
+/* ------------------------------------------------------------------ HTTP */
+
+/* About weft_http_opts: what weft_http_request sends, borrowed until it
+ * returns (everything is copied).
+ * url: an http:// or https:// URL (scheme in any case), no control
+ *   character.
+ * method: a token (RFC 9110: "GET", "PATCH"...); NULL: GET, or POST
+ *   with a body. "HEAD" asks for no body.
+ * headers: header lines, NULL-terminated (NULL: none): "Name: value"
+ *   (the value without a control character but tab), "Name:" to remove
+ *   a header curl sends by default, "Name;" to send it empty.
+ * body, body_len: the request body (any bytes); body NULL: none.
+ * timeout_ms: 0, or the time the whole request, and each read of a
+ *   stream, must be done within.
+ * max_body: a longer body fails the request (UV_EFBIG,
+ *   "FILESIZE_EXCEEDED"); -1: no limit.
+ * follow_redirects: follow 3xx with a Location, 10 at most.
+ * ca_file: a PEM file of authorities to trust (NULL: the system's).
+ * insecure: do not verify the server's certificate (tests only).
+ * stream: weft_http_poll answers once the headers are in; the body is
+ *   read as it comes, the transfer paused while 64 KiB wait. */
+typedef struct weft_http_opts {
+  const char *url;
+  const char *method;
+  const char *const *headers;
+  const void *body;
+  size_t body_len;
+  uint64_t timeout_ms;
+  int64_t max_body;
+  int follow_redirects;
+  const char *ca_file;
+  int insecure;
+  int stream;
+} weft_http_opts;
+
+/* About weft_http_t: one HTTP(S) request on libcurl's multi interface,
+ * owned by its caller (weft_http_free, which abandons it if it still
+ * runs). The loop has one curl multi, made by its first request: its
+ * requests run at once on the loop's thread and share kept-alive
+ * connections (256 kept, or four per request in flight if more). libcurl
+ * (libcurl.so.4) is loaded on the first request. Its poll and read are
+ * like weft_tcp_read: answered (0), failed (a negative code), or
+ * WEFT_PENDING with the future to await (with weft_http_wait_ms as its
+ * time limit) before calling again. A failure is a libuv code
+ * (UV_ECONNREFUSED, UV_EFBIG, UV_EPROTO for most of curl's...); its text,
+ * and curl's name for it, come from weft_http_error and
+ * weft_http_error_name. WEFT_ETIMEDOUT: timeout_ms passed (the transfer
+ * goes on until freed). WEFT_ECLOSED: the loop was freed meanwhile
+ * (weft_loop_free abandons every request in flight; the owner still
+ * frees it). Loop thread only. */
+typedef struct weft_http_s weft_http_t;
+
+/* Starts a request. *out (OUT) is the request. WEFT_EINVAL (*out NULL)
+ * for a NULL argument or an option against weft_http_opts, WEFT_ENOMEM,
+ * UV_ENOSYS if libcurl cannot be loaded (weft_http_load_error says
+ * why). */
+WEFT_API int weft_http_request(weft_loop_t *loop, const weft_http_opts *opts,
+                               weft_http_t **out);
+/* 0 once the response is in (a stream: its headers); then the status,
+ * URL and headers can be read. WEFT_PENDING, a failure, WEFT_ETIMEDOUT
+ * or WEFT_ECLOSED. */
+WEFT_API int weft_http_poll(weft_http_t *r, weft_future_t **wait);
+/* Reads the body after a poll answered 0: 0 with bytes in *out (lent
+ * until the next call on r); a whole response's body comes in one
+ * piece. UV_EOF at its end (and after). A stream: WEFT_PENDING until
+ * bytes come, and its failure once what came before it was read. */
+WEFT_API int weft_http_read(weft_http_t *r, weft_span_t *out,
+                            weft_future_t **wait);
+/* The time limit for awaiting r's future: ms left until its deadline, 0
+ * once passed, WEFT_FOREVER without timeout_ms. */
+WEFT_API uint64_t weft_http_wait_ms(const weft_http_t *r);
+/* The status of the final response (0 before its headers). */
+WEFT_API long weft_http_status(const weft_http_t *r);
+/* The URL asked for, or with final the final response's (after
+ * redirects) once its headers are in. Borrowed from r. */
+WEFT_API const char *weft_http_url(const weft_http_t *r, int final);
+/* The headers of the final response, one field a call: 1 with its name
+ * and value (trimmed; folded lines joined by one space) lent from r, 0
+ * at the end. *pos starts at 0. Status lines and trailers are left
+ * out. */
+WEFT_API int weft_http_header_next(const weft_http_t *r, size_t *pos,
+                                   weft_span_t *name, weft_span_t *value);
+/* Why r failed: fills *out {code, "http.request", "<url>: <reason>"}
+ * (borrowed from r) and returns the code; 0 if it did not fail. */
+WEFT_API int weft_http_error(weft_http_t *r, weft_error_t *out);
+/* curl's name of the failure without CURLE_ ("COULDNT_CONNECT",
+ * "FILESIZE_EXCEEDED"...), or NULL. */
+WEFT_API const char *weft_http_error_name(const weft_http_t *r);
+/* Abandons r if it still runs and frees it; a task waiting on it wakes.
+ * NULL is ignored; also after its loop was freed. */
+WEFT_API void weft_http_free(weft_http_t *r);
+/* Why libcurl could not be loaded ("cannot load libcurl: ..."), or "". */
+WEFT_API const char *weft_http_load_error(void);
+
+/* The loop's HTTP counters: requests started, those in flight, and the
+ * connections open (idle kept-alive ones included). */
+typedef struct weft_http_stats_t {
+  uint64_t requests;
+  uint64_t active;
+  uint64_t connections;
+} weft_http_stats_t;
+/* 1 with *out filled once the loop has made its curl multi, else 0. */
+WEFT_API int weft_http_stats(weft_loop_t *loop, weft_http_stats_t *out);
 
 #ifdef __cplusplus
 }

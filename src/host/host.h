@@ -122,6 +122,7 @@ struct weft_loop_s {
   weft_pool_t *wait_pool; /* the pool it may be waiting on (loop thread) */
   weft_pool_t *pool;      /* weft_loop_set_pool's, borrowed (loop thread) */
   weft__closer *tracked;  /* open I/O objects (loop thread) */
+  struct weft__http *http; /* src/io/http.c's curl multi, once made */
 };
 
 /* About weft_call_t: see weft.h. Fields by owner:

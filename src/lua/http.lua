@@ -51,9 +51,12 @@ end
 -- false removes a header curl would send; "" sends it empty. Unless the
 -- script sets Expect, none is sent (curl's "Expect: 100-continue" costs a
 -- round trip, or a second with servers that ignore it).
+-- The lines without headers, shared: http.c only reads them.
+local NO_HEADERS = { "Expect:" }
+
 local function header_lines(fname, headers)
   local out, expect = {}, false
-  if headers == nil then return { "Expect:" } end
+  if headers == nil then return NO_HEADERS end
   if type(headers) ~= "table" then
     bad(fname, "opts.headers", "a table or nil", headers)
   end
@@ -180,8 +183,10 @@ local function request(fname, o, url, method, body)
   return r
 end
 
+local NO_OPTS = {} -- shared: normalize only reads it
+
 local function opts_of(fname, opts)
-  if opts == nil then return {} end
+  if opts == nil then return NO_OPTS end
   if type(opts) ~= "table" then bad(fname, "opts", "a table or nil", opts) end
   for k in pairs(NOT_IN_OPTS) do
     if opts[k] ~= nil then

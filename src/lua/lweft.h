@@ -87,7 +87,6 @@ typedef struct State {
   int mt_sentinel_ref; /* task.c: see Reaper */
   struct Reaper *reaper; /* task.c: reports failures soon */
   int mt_call_ref; /* host.c: a call's metatable */
-  struct Http *http;  /* http.c: the curl multi, once made */
   struct Preempt *pre; /* preempt.c: while preemption is on */
   struct Link *link;  /* post.c: shared with the host's references */
   unsigned long preemptions;
