@@ -1,8 +1,10 @@
 /*
- * io.c - weft's I/O from C with no Lua state at all: five C tasks run at
- * once on one loop, each awaiting its own I/O (a file written and read
- * back, a name resolved, a TCP echo against the loop's own listener, a
- * child process), and a sixth gives up on a slow child mid-flight.
+ * io.c - weft's I/O from C with no Lua state at all: C tasks run at once
+ * on one loop, each awaiting its own I/O (a file written and read back, a
+ * name resolved, a TCP echo against the loop's own listener, a child
+ * process, an HTTP GET of the URL given as argument), and one gives up on
+ * a slow child mid-flight.
+ * usage: weft_io_example [URL]   (without a URL, no HTTP request)
  * SPDX-License-Identifier: MIT
  */
 #include <stdio.h>
@@ -22,6 +24,8 @@ typedef struct job {
   int step, ok;
   weft_call_t *c;
   weft_tcp_t *conn;
+  weft_http_t *req;
+  const char *url;
   char path[64];
 } job;
 
@@ -147,6 +151,39 @@ static int cancel_fn(weft_task_t *t, int status) {
               "sleep 30 cancelled after 50 ms, the child killed");
 }
 
+/* An HTTP GET: the status and the size of the body. */
+static int http_fn(weft_task_t *t, int status) {
+  weft_http_opts o;
+  job *j = (job *)t;
+  weft_future_t *w;
+  weft_span_t body;
+  char line[160];
+  int r;
+  (void)status;
+  if (j->step == 0) {
+    memset(&o, 0, sizeof o);
+    o.url = j->url;
+    o.max_body = -1;
+    if (weft_http_request(j->loop, &o, &j->req) != 0)
+      return done(j, 0, "the request did not start");
+    j->step = 1;
+  }
+  if ((r = weft_http_poll(j->req, &w)) == WEFT_PENDING) {
+    AWAIT(t, w);
+    r = weft_http_poll(j->req, &w);
+  }
+  if (r == 0) r = weft_http_read(j->req, &body, &w);
+  if (r == 0)
+    snprintf(line, sizeof line, "GET %s: %ld, %zu bytes", j->url,
+             weft_http_status(j->req), body.len);
+  else
+    snprintf(line, sizeof line, "GET %s: %s", j->url, weft_io_err_name(r));
+  r = r == 0 && weft_http_status(j->req) == 200;
+  weft_http_free(j->req);
+  j->req = NULL;
+  return done(j, r, line);
+}
+
 /* ---------------------------------------------------------- TCP echo */
 
 static job echo_job;
@@ -226,18 +263,16 @@ static int client_fn(weft_task_t *t, int status) {
   }
 }
 
-int main(void) {
-  static job jobs[5] = {{.name = "files"},
-                        {.name = "dns"},
-                        {.name = "process"},
-                        {.name = "cancel"},
-                        {.name = "tcp"}};
-  static weft_task_fn fns[5] = {files_fn, dns_fn, proc_fn, cancel_fn,
-                                client_fn};
+int main(int argc, char **argv) {
+  static job jobs[6] = {{.name = "files"}, {.name = "dns"},
+                        {.name = "process"}, {.name = "cancel"},
+                        {.name = "tcp"}, {.name = "http"}};
+  static weft_task_fn fns[6] = {files_fn, dns_fn, proc_fn, cancel_fn,
+                                client_fn, http_fn};
+  int i, left, n = argc > 1 ? 6 : 5;
   weft_loop_t *loop;
   weft_pool_t *pool;
   weft_server_t *srv;
-  int i, left;
   if (weft_loop_new(&loop, NULL, NULL) != 0 ||
       weft_pool_new(&pool, NULL) != 0)
     return 1;
@@ -246,7 +281,8 @@ int main(void) {
       weft_tcp_connect(loop, "127.0.0.1", weft_server_port(srv),
                        &jobs[4].conn) != 0)
     return 1;
-  for (i = 0; i < 5; i++) {
+  jobs[5].url = argc > 1 ? argv[1] : NULL;
+  for (i = 0; i < n; i++) {
     jobs[i].loop = loop;
     weft_task_start(weft_loop_sched(loop), &jobs[i].t, fns[i],
                     WEFT_PRIO_NORMAL, NULL);
