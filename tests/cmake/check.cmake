@@ -13,6 +13,20 @@ if(MODE STREQUAL "package")
     message(FATAL_ERROR "cmake --install failed: ${r}")
   endif()
   set(args -DCMAKE_PREFIX_PATH=${WORK}/prefix)
+  # The pkg-config file: no overlinking (libuv is libweft's own
+  # dependency, named for static links only), and the module directory.
+  find_program(PKG_CONFIG pkg-config REQUIRED)
+  set(ENV{PKG_CONFIG_PATH} ${WORK}/prefix/lib/pkgconfig)
+  execute_process(COMMAND ${PKG_CONFIG} --libs weft OUTPUT_VARIABLE libs
+                  RESULT_VARIABLE r)
+  if(r OR libs MATCHES "-luv" OR NOT libs MATCHES "-lweft")
+    message(FATAL_ERROR "pkg-config --libs weft: ${r} ${libs}")
+  endif()
+  execute_process(COMMAND ${PKG_CONFIG} --variable=INSTALL_CMOD weft
+                  OUTPUT_VARIABLE cmod OUTPUT_STRIP_TRAILING_WHITESPACE)
+  if(NOT EXISTS "${cmod}/weft.so")
+    message(FATAL_ERROR "INSTALL_CMOD is '${cmod}': no weft.so there")
+  endif()
 else()
   set(args -DWEFT_SOURCE=${SOURCE})
 endif()
