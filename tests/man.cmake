@@ -1,0 +1,31 @@
+# man.cmake - the manual page keeps up with the CLI: every option that
+# `weft --help` lists (WEFT) is described in the page (MAN), and the page
+# names the version the CLI prints.
+# SPDX-License-Identifier: MIT
+execute_process(COMMAND ${WEFT} --help OUTPUT_VARIABLE help RESULT_VARIABLE r)
+if(r)
+  message(FATAL_ERROR "weft --help failed: ${r}")
+endif()
+execute_process(COMMAND ${WEFT} --version OUTPUT_VARIABLE version)
+file(READ ${MAN} page)
+string(REPLACE "\\-" "-" page "${page}") # groff's escaped hyphens
+string(REGEX MATCHALL "(^|\n)  +-[-a-z]+(, --[a-z]+)?" opts "${help}")
+list(LENGTH opts n)
+if(n LESS 5)
+  message(FATAL_ERROR "found only ${n} options in weft --help:\n${help}")
+endif()
+foreach(o ${opts})
+  string(REGEX MATCHALL "-[-a-z]+" names "${o}")
+  foreach(name ${names})
+    string(FIND "${page}" "${name}" at)
+    if(at LESS 0)
+      message(FATAL_ERROR "the manual page does not describe ${name}")
+    endif()
+  endforeach()
+endforeach()
+string(REGEX MATCH "weft [0-9]+\\.[0-9]+\\.[0-9]+" v "${version}")
+string(FIND "${page}" "${v}" at)
+if(at LESS 0)
+  message(FATAL_ERROR "the manual page does not name '${v}'")
+endif()
+message("weft.1: ${n} option lines of --help described, ${v}")
