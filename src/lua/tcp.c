@@ -190,6 +190,20 @@ static void slot_clear(lua_State *L, lua_KContext ref) {
   lua_rawseti(L, LUA_REGISTRYINDEX, (int)ref);
 }
 
+/* Gives slot *ref back to the registry when the connection goes. The
+ * collector finds a connection only with its slots empty (a filled slot
+ * holds it), but a script can call __gc by hand while a task waits: that
+ * slot is kept, as the task's continuation will read it, and goes with
+ * the state; were it given back, the registry would hand the number out
+ * again and the continuation would read, and empty, another's value. */
+static void slot_release(lua_State *L, int *ref) {
+  if (*ref == LUA_NOREF) return;
+  if (lua_rawgeti(L, LUA_REGISTRYINDEX, *ref) == LUA_TBOOLEAN)
+    luaL_unref(L, LUA_REGISTRYINDEX, *ref);
+  lua_pop(L, 1);
+  *ref = LUA_NOREF;
+}
+
 static int read_k(lua_State *L, int st, lua_KContext ctx);
 
 /* Reads for t and pushes the result, or waits. Stack: 1 conn, 2 mode, 3
@@ -458,9 +472,8 @@ static int conn_gc(lua_State *L) {
   if (u == NULL) return 0; /* not a connection: a script called this */
   weft_tcp_free(u->c);
   u->c = NULL;
-  luaL_unref(L, LUA_REGISTRYINDEX, u->rref); /* no task waits: see above */
-  luaL_unref(L, LUA_REGISTRYINDEX, u->wref);
-  u->rref = u->wref = LUA_NOREF;
+  slot_release(L, &u->rref);
+  slot_release(L, &u->wref);
   return 0;
 }
 
