@@ -36,7 +36,7 @@ for i = 1, results.n do sum = sum + results[i] end
 print(("finished: %d tasks"):format(results.n))
 print(("sum: %d"):format(sum))
 print(("wall time: %d ms (one after another: %d s)")
-  :format(elapsed, N * SLEEP_MS // 1000))
+  :format(elapsed, math.floor(N * SLEEP_MS / 1000)))
 
 -- expect: spawned 10000 tasks in [0-9]+ ms
 -- expect: [0-9]+ ms: +[0-9]+ live, +[0-9]+ timers armed, +[0-9]+ done

@@ -13,7 +13,14 @@
 #include <lualib.h>
 
 #include "alloc.h"
+#include "lcompat.h" /* the binding's: one CLI source for every Lua */
 #include "weft_lua.h"
+#if WEFT_LUAJIT
+#include <luajit.h>
+#define VM_NAME LUAJIT_VERSION
+#else
+#define VM_NAME LUA_RELEASE
+#endif
 
 static const char usage[] =
     "usage: weft [options] [script.lua [args...]]\n"
@@ -136,7 +143,7 @@ static int run(lua_State *L, int argc, char **argv) {
       fputs(usage, stdout);
       return 0;
     } else if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--version")) {
-      printf("weft %s (%s)\n", weft_version(), LUA_RELEASE);
+      printf("weft %s (%s)\n", weft_version(), VM_NAME);
       return 0;
     } else if (!strcmp(argv[i], "--")) {
       i++;
@@ -280,6 +287,7 @@ static int pmain(lua_State *L) {
   return 1;
 }
 
+#if LUA_VERSION_NUM >= 504
 /* Warnings and panics as with luaL_newstate (lauxlib.c): warnings are
  * off until warn("@on"); each message goes to stderr after "Lua warning:
  * ". st: 0 off, 1 on, 2 inside a message of several pieces. */
@@ -308,6 +316,7 @@ static void warn_fn(void *ud, const char *msg, int tocont) {
     *st = 1;
   }
 }
+#endif
 
 static int panic(lua_State *L) {
   fprintf(stderr, "PANIC: unprotected error in call to Lua API (%s)\n",
@@ -318,11 +327,13 @@ static int panic(lua_State *L) {
 
 /* A state on allocator f, with luaL_newstate's panic and warnings. */
 static lua_State *new_state(lua_Alloc f, void *ud) {
-  static int warn_state;
   lua_State *L = lua_newstate(f, ud);
   if (L != NULL) {
     lua_atpanic(L, panic);
+#if LUA_VERSION_NUM >= 504
+    static int warn_state;
     lua_setwarnf(L, warn_fn, &warn_state);
+#endif
   }
   return L;
 }

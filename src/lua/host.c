@@ -139,7 +139,7 @@ static int call_k(lua_State *L, int st, lua_KContext cidx) {
   Task *t = lw_k_task(L);
   CallUd *cu = call_at(L, (int)cidx);
   weft_call_t *c = cu->c;
-  if (t == NULL) return lua_yieldk(L, 0, cidx, call_k);
+  if (t == NULL) return lw_yield(L, cidx, call_k);
   (void)st;
   if (t->status == WEFT_ETIMEDOUT || t->status == WEFT_ECANCELED) {
     if (weft_call_cancel(c) ||
@@ -150,7 +150,7 @@ static int call_k(lua_State *L, int st, lua_KContext cidx) {
         cu->c = NULL;
         lw_raise_cancel(L, t);
       }
-      lua_pushfstring(L, "timed out after %I ms", (lua_Integer)cu->timeout_ms);
+      lua_pushfstring(L, "timed out after " LW_I " ms", LW_INT(cu->timeout_ms));
       push_message(L, (int)cidx, lua_tostring(L, -1));
       weft_call_release(c);
       cu->c = NULL;
@@ -162,7 +162,7 @@ static int call_k(lua_State *L, int st, lua_KContext cidx) {
     /* The completion won the race; its result is in the inbox. */
     if (weft_call_future(c)->state == WEFT_FUTURE_PENDING) {
       weft_task_await(&t->t, weft_call_future(c), WEFT_FOREVER);
-      return lua_yieldk(L, 0, cidx, call_k);
+      return lw_yield(L, cidx, call_k);
     }
   }
   return finish(L, (int)cidx);
@@ -173,7 +173,7 @@ static int start_call(lua_State *L, Task *t, int cidx);
 /* Woken because the pool has room (or cancelled while waiting for it). */
 static int room_k(lua_State *L, int st, lua_KContext cidx) {
   Task *t = lw_k_task(L);
-  if (t == NULL) return lua_yieldk(L, 0, cidx, room_k);
+  if (t == NULL) return lw_yield(L, cidx, room_k);
   (void)st;
   if (t->status == WEFT_ECANCELED) {
     CallUd *cu = call_at(L, (int)cidx);
@@ -192,7 +192,7 @@ static int started(lua_State *L, Task *t, int cidx, int r) {
   CallUd *cu = lua_touserdata(L, cidx);
   if (r == WEFT_EFULL) {
     weft_task_await(&t->t, weft_loop_room(upstate(L)->loop), WEFT_FOREVER);
-    return lua_yieldk(L, 0, cidx, room_k);
+    return lw_yield(L, cidx, room_k);
   }
   if (weft_call_future(cu->c)->state != WEFT_FUTURE_PENDING)
     return finish(L, cidx); /* a sync function, or a refusal */
@@ -219,7 +219,7 @@ static int wait_call(lua_State *L, Task *t, int cidx) {
     cu->c = NULL;
     return lua_error(L);
   }
-  return lua_yieldk(L, 0, cidx, call_k);
+  return lw_yield(L, cidx, call_k);
 }
 
 weft_call_t **lw_call_slot(lua_State *L, const char *fname) {
@@ -307,6 +307,7 @@ int weft_lua_push_fn(lua_State *L, const char *name, weft_host_fn fn,
   h->opts = *opts;
   memcpy(h->name, name, len + 1);
   lua_pushcclosure(L, host_call, 2);
+  lw_wrap_wait(L);
   return 0;
 }
 
@@ -418,9 +419,9 @@ static int watch_k(lua_State *L, int st, lua_KContext ctx) {
   if (w == NULL) return luaL_error(L, "weft_lua_spawn: corrupted upvalue 2");
   if (lw_future(f)->state == WEFT_FUTURE_PENDING) {
     Task *t = lw_k_task(L); /* NULL: resumed from outside, see lw_k_task */
-    if (t == NULL) return lua_yieldk(L, 0, 0, watch_k);
+    if (t == NULL) return lw_yield(L, 0, watch_k);
     weft_task_await(&t->t, lw_future(f), WEFT_FOREVER);
-    return lua_yieldk(L, 0, 0, watch_k);
+    return lw_yield(L, 0, watch_k);
   }
   if ((done = w->done) != NULL) {
     w->done = NULL;
@@ -451,6 +452,7 @@ static int spawn_entry(lua_State *L) {
   w->ud = q->ud;
   q->watch = w;
   lua_pushcclosure(L, watch, 2);
+  lw_wrap_wait(L);
   lua_pushvalue(L, -2);
   lw_spawn_at(L, S, top + 1, WEFT_PRIO_NORMAL, 0);
   lua_settop(L, top);

@@ -65,8 +65,8 @@ static int raise_failed(lua_State *L, Guard *g) {
  * first: with memory short, it must still end as one. */
 static int give_up(lua_State *L, Task *t, Guard *g, int cancelled) {
   if (!cancelled) /* the message needs the request */
-    lua_pushfstring(L, "%s: %s: timed out after %I ms", g->fname,
-                    weft_http_url(g->req, 0), g->timeout_ms);
+    lua_pushfstring(L, "%s: %s: timed out after " LW_I " ms",
+                    g->fname, weft_http_url(g->req, 0), LW_INT(g->timeout_ms));
   guard_drop(g, G_CLOSED);
   if (cancelled) lw_raise_cancel(L, t);
   lw_new_error(L, "timeout", lua_tostring(L, -1));
@@ -104,7 +104,7 @@ static int park(lua_State *L, Task *t, Guard *g, weft_future_t *wait,
   if (weft_task_await(&t->t, wait, weft_http_wait_ms(g->req)) ==
       WEFT_ENOMEM)
     return luaL_error(L, "%s: not enough memory", g->fname);
-  return lua_yieldk(L, 0, 0, k);
+  return lw_yield(L, 0, k);
 }
 
 /* -------------------------------------------------------- the response */
@@ -308,7 +308,7 @@ static int l_request(lua_State *L) {
 static int request_k(lua_State *L, int st, lua_KContext ctx) {
   Task *t = lw_k_task(L);
   Guard *g;
-  if (t == NULL) return lua_yieldk(L, 0, ctx, request_k);
+  if (t == NULL) return lw_yield(L, ctx, request_k);
   (void)st;
   g = guard_at(L, 3, "weft.http");
   if (g->req == NULL)
@@ -355,7 +355,7 @@ static int read_step(lua_State *L, Task *t, Guard *g) {
 static int read_k(lua_State *L, int st, lua_KContext ctx) {
   Task *t = lw_k_task(L);
   Guard *g;
-  if (t == NULL) return lua_yieldk(L, 0, ctx, read_k);
+  if (t == NULL) return lw_yield(L, ctx, read_k);
   (void)st;
   g = guard_at(L, 1, "response:read");
   g->busy = 0;
@@ -408,6 +408,8 @@ void lw_open_http(lua_State *L, State *S) {
   lua_pop(L, 1);
   lw_push_state(L, S);
   luaL_setfuncs(L, fns, 1);
+  lw_wrap_fields(L, -1, (const char *const[]){"http_request", "http_read",
+                                                 NULL});
 }
 
 /* Adds the HTTP counters to the stats table on top, once a request has

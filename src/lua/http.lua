@@ -2,10 +2,10 @@
 -- and the streamed response, on top of the C primitives (http.c).
 -- Compiled into the module.
 -- SPDX-License-Identifier: MIT
-local weft, I = ...
+local weft, I, compat = ...
 local type, error, pairs, ipairs, setmetatable = type, error, pairs, ipairs,
   setmetatable
-local tostring, getmetatable, mtype = tostring, getmetatable, math.type
+local tostring, getmetatable, mtype = tostring, getmetatable, compat.mtype
 local huge = math.huge
 local sfind, slower, format = string.find, string.lower, string.format
 

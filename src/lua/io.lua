@@ -2,9 +2,10 @@
 -- the buffered file object of weft.fs, on top of the C primitives (fs.c).
 -- Compiled into the module.
 -- SPDX-License-Identifier: MIT
-local weft, I = ...
+local weft, I, compat = ...
 local type, error, pcall, setmetatable = type, error, pcall, setmetatable
-local tostring, select, mtype = tostring, select, math.type
+local tostring, select, mtype = tostring, select, compat.mtype
+local pack, unpack = compat.pack, compat.unpack
 local sfind, ssub, concat = string.find, string.sub, table.concat
 
 local CHUNK = 64 * 1024
@@ -119,7 +120,7 @@ local function exclusive(fname, body)
       error(fname .. ": the file is in use by another task", 2)
     end
     self.busy = true
-    local r = table.pack(pcall(body, self, ...))
+    local r = pack(pcall(body, self, ...))
     self.busy = false
     if not r[1] then
       -- Cancelled mid-operation: its job may still run on the descriptor
@@ -129,7 +130,7 @@ local function exclusive(fname, body)
       end
       error(r[2], 0)
     end
-    return table.unpack(r, 2, r.n)
+    return unpack(r, 2, r.n)
   end
 end
 
@@ -206,9 +207,9 @@ local function read(self, ...)
   local out = {}
   for i = 1, n do
     out[i] = read_one(self, (select(i, ...)))
-    if out[i] == nil then return table.unpack(out, 1, i) end
+    if out[i] == nil then return unpack(out, 1, i) end
   end
-  return table.unpack(out, 1, n)
+  return unpack(out, 1, n)
 end
 File.read = exclusive("file:read", read)
 

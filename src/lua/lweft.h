@@ -9,6 +9,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "lcompat.h"
 #include "weft.h"
 #include "weft_lua.h"
 
@@ -91,6 +92,9 @@ typedef struct State {
   struct Link *link;  /* post.c: shared with the host's references */
   unsigned long preemptions;
   int preempted; /* the task just resumed was preempted */
+#if LW_LUA51
+  int wrap_ref; /* task.c: makes the wrappers of lw_wrap_wait */
+#endif
 } State;
 
 #define STATE_KEY "weft.state"
@@ -134,7 +138,21 @@ typedef struct Task {
   int nargs;
   int status;
   unsigned char exposed; /* coroutine.running() was called: keep co */
+#if LW_LUA51
+  unsigned char kwait;   /* suspended by lw_yield: resume with LW_CONT */
+  int kn, kcap;          /* the saved frame's size, its table's room */
+  int kframe;            /* registry ref of that table, or LUA_NOREF */
+  lua_KFunction k;       /* the continuation lw_yield left, and its */
+  lua_KContext kctx;     /* context */
+  lua_State *kco;        /* the coroutine that yielded */
+#endif
   struct Task *unwinding; /* the task it waits for in unwind, if any */
+  /* The innermost coroutine the task's code resumed through weft's
+   * coroutine.resume (NULL: none; compared, never followed), and whether
+   * a wait may suspend it: every coroutine from the task's down to it
+   * can yield. See co_enter in task.c. */
+  lua_State *inner;
+  unsigned char inner_ok;
   union {
     uint64_t due;         /* weft.after, until fn's first run: after_fn */
     weft_task_t *joined;  /* group:join's hand-off slot, while it waits */
@@ -213,6 +231,31 @@ Fut *lw_checkfut(lua_State *L, State *S, int idx, const char *fname);
  * registry lookup). Never raises. */
 Fut *lw_tofut(lua_State *L, State *S, int idx);
 Task *lw_need_task(lua_State *L, State *S, const char *fname);
+/* About waits: a binding function that waits registers the task with
+ * what it waits for, then returns lw_yield(L, ctx, k): the task's
+ * coroutine yields, and once the driver resumes it, k(L, LUA_YIELD, ctx)
+ * runs on the same stack and returns the function's results. On 5.2 and
+ * later that is lua_yieldk. 5.1 and LuaJIT have no continuations: there
+ * lw_yield saves the stack in the task and yields; the driver resumes the
+ * coroutine with the value LW_CONT, which the function returns to a Lua
+ * wrapper around it (lw_wrap_wait); seeing it, the wrapper calls the
+ * function again with LW_CONT alone, which restores the stack and runs k
+ * (see task.c). So on 5.1 every function that may wait must be wrapped:
+ * the functions of lw_setfuncs_wait, and any closure passed to
+ * lw_wrap_wait. */
+#if LW_LUA51
+int lw_yield(lua_State *L, lua_KContext ctx, lua_KFunction k);
+#else
+#define lw_yield(L, ctx, k) lua_yieldk(L, 0, ctx, k)
+#endif
+/* luaL_setfuncs for functions that may wait. [-nup, +0, m] */
+void lw_setfuncs_wait(lua_State *L, const luaL_Reg *l, int nup);
+/* Makes the C closure on top usable as a function that may wait: on 5.1,
+ * replaces it by its wrapper (see About waits). [-1, +1, m] */
+void lw_wrap_wait(lua_State *L);
+/* Wraps the named fields (NULL-terminated) of the table at idx so. */
+void lw_wrap_fields(lua_State *L, int idx, const char *const *names);
+
 /* For the continuation of a wait: the task whose coroutine L is, if weft's
  * driver resumed it; NULL if something else did (the original
  * coroutine.resume, saved before weft was loaded or reached through the
@@ -339,6 +382,7 @@ State *lw_open_state(lua_State *L);
 typedef struct Preempt Preempt;
 void lw_preempt_begin(Preempt *p, lua_State *co);
 void lw_preempt_end(Preempt *p, lua_State *co);
+void lw_preempt_retarget(Preempt *p, lua_State *co);
 void lw_preempt_free(State *S);
 int lw_l_preempt(lua_State *L); /* weft.preempt */
 

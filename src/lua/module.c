@@ -163,6 +163,9 @@ static State *get_state(lua_State *L) {
   S->self = S;
   S->failed_ref = S->co_pool_ref = S->task_cos_ref = S->cancel_ref =
       LUA_NOREF;
+#if LW_LUA51
+  S->wrap_ref = LUA_NOREF;
+#endif
   S->closers.next = S->closers.prev = &S->closers;
   lua_createtable(L, 0, 1);
   lua_pushcfunction(L, state_gc);
@@ -179,7 +182,18 @@ static State *get_state(lua_State *L) {
   if (r != 0)
     luaL_error(L, "weft: cannot create the loop: %s", weft_strerror(r));
   S->sched = weft_loop_sched(S->loop);
+#if LW_LUA51
+  /* 5.1 cannot name its main thread: if weft is loaded from another, the
+   * state gets a thread of its own, anchored with it. */
+  if (!lua_pushthread(L)) {
+    lua_pop(L, 1);
+    lua_newthread(L);
+    lua_pushvalue(L, -1);
+    luaL_ref(L, LUA_REGISTRYINDEX);
+  }
+#else
   lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+#endif
   S->home = S->L = lua_tothread(L, -1);
   lua_pop(L, 1);
   lua_newtable(L); /* failed tasks, weak keys: see lw_report_failed */
@@ -410,6 +424,12 @@ int luaopen_weft(lua_State *L) {
   size_t i;
   lua_newtable(L); /* weft */
   lua_newtable(L); /* internal: what the prelude needs, not exported */
+#if LW_LUA51
+  lua_pushboolean(L, lw_is_luajit()); /* PUC 5.1's pcall cannot yield */
+#else
+  lua_pushboolean(L, 1);
+#endif
+  lua_setfield(L, -2, "yieldable_pcall");
   lw_open_futures(L, S);
   lw_open_sync(L, S);
   lw_open_host(L, S);
@@ -423,14 +443,20 @@ int luaopen_weft(lua_State *L) {
   lua_pushliteral(L, WEFT_VERSION_STRING);
   lua_setfield(L, -2, "_VERSION");
   lua_pop(L, 1); /* [weft, internal] */
+  /* The prelude returns the library shims of older Luas (a table kept
+   * out of internal, which scripts can reach), given to the other parts
+   * as a third argument. */
+  lua_pushnil(L);
   for (i = 0; i < sizeof parts / sizeof parts[0]; i++) {
     if (luaL_loadbuffer(L, parts[i].code, parts[i].size - 1, parts[i].name))
       return lua_error(L);
-    lua_pushvalue(L, -3);
-    lua_pushvalue(L, -3);
-    lua_call(L, 2, 0);
+    lua_pushvalue(L, -4);
+    lua_pushvalue(L, -4);
+    lua_pushvalue(L, -4);
+    lua_call(L, 3, i == 0 ? 1 : 0);
+    if (i == 0) lua_replace(L, -2);
   }
-  lua_pop(L, 1);
+  lua_pop(L, 2);
   return 1;
 }
 

@@ -116,6 +116,19 @@ int weft_lua_ref_fn(lua_State *L, int idx, weft_lua_ref_t **out) {
   return make_ref(L, lw_open_state(L), idx, out);
 }
 
+#if LW_LUA51
+/* 5.1 has no continuation for a call: the feed function is Lua there. */
+static const char feed_src[] =
+    "local send, ch = ...\n"
+    "return function(v) send(ch, v) end\n";
+
+static void push_feed(lua_State *L) {
+  if (luaL_loadbuffer(L, feed_src, sizeof feed_src - 1, "=weft.feed"))
+    lua_error(L);
+  lua_insert(L, -3);
+  lua_call(L, 2, 1);
+}
+#else
 static int feed_k(lua_State *L, int st, lua_KContext ctx) {
   (void)L;
   (void)st;
@@ -134,6 +147,9 @@ static int feed(lua_State *L) {
   lua_callk(L, 2, 0, 0, feed_k);
   return 0;
 }
+
+static void push_feed(lua_State *L) { lua_pushcclosure(L, feed, 2); }
+#endif
 
 /* Pushes the send method of channels, or nothing and returns 0 if the
  * value at idx has not the channel metatable. ch:send checks the
@@ -166,7 +182,7 @@ int weft_lua_ref_chan(lua_State *L, int idx, weft_lua_ref_t **out) {
   S = lw_open_state(L);
   if (!push_send(L, idx)) return WEFT_EINVAL;
   lua_pushvalue(L, idx);
-  lua_pushcclosure(L, feed, 2);
+  push_feed(L);
   r = make_ref(L, S, lua_gettop(L), out);
   lua_pop(L, 1);
   return r;

@@ -245,11 +245,26 @@ void lw_preempt_begin(Preempt *p, lua_State *co) {
 /* From here the handler does nothing. A preempted task keeps the hook
  * (see the header); otherwise a hook set before is taken off (it did not
  * fire, or a signal came after it had). */
+/* A task's nested coroutine runs (task.c, co_enter): the signal now
+ * aims at it, or at nothing (NULL) where it cannot yield. */
+void lw_preempt_retarget(Preempt *p, lua_State *co) {
+  lua_State *old = p->target;
+  atomic_signal_fence(memory_order_seq_cst);
+  p->target = co;
+  atomic_signal_fence(memory_order_seq_cst);
+  if (old && old != co && lua_gethook(old) == hook)
+    lua_sethook(old, NULL, 0, 0);
+  if (p->due && co) lua_sethook(co, hook, LUA_MASKCOUNT, 1);
+}
+
 void lw_preempt_end(Preempt *p, lua_State *co) {
+  lua_State *tg = p->target;
   p->target = NULL;
   atomic_signal_fence(memory_order_seq_cst);
   if (!p->S->preempted && lua_gethook(co) == hook)
     lua_sethook(co, NULL, 0, 0);
+  if (tg && tg != co && !p->S->preempted && lua_gethook(tg) == hook)
+    lua_sethook(tg, NULL, 0, 0);
   tl_pre = NULL;
   atomic_store_explicit(&p->running, 0, memory_order_relaxed);
 }

@@ -3,7 +3,24 @@
 -- group, semaphore:with, channel:iter. Compiled into the module.
 -- SPDX-License-Identifier: MIT
 local weft, I = ...
-local pack, unpack = table.pack, table.unpack
+-- What Lua 5.1 and LuaJIT lack of 5.3's library, for the module's Lua
+-- parts (this chunk returns them; io.lua, tcp.lua and http.lua get them
+-- as their third argument). On 5.1 every number is a float: an integer
+-- is one with an integral value.
+local select, floor = select, math.floor
+local pack = table.pack or function(...)
+  return {n = select("#", ...), ...}
+end
+local unpack = table.unpack or unpack
+local mtype = math.type or function(x)
+  if type(x) ~= "number" then return nil end
+  if x == floor(x) and x >= -2 ^ 63 and x < 2 ^ 63 then return "integer" end
+  return "float"
+end
+local compat = {pack = pack, unpack = unpack, mtype = mtype}
+compat.tointeger = math.tointeger or function(x)
+  if mtype(x) == "integer" then return x end
+end
 local type, error, pcall, select = type, error, pcall, select
 local spawn, is_future, is_task = weft.spawn, I.is_future, I.is_task
 local FM = I.future_methods
@@ -257,15 +274,84 @@ end
 -- script would run its pending wait in the wrong context. The coroutine
 -- library of this state refuses that; coroutine.running marks the task so
 -- that its coroutine is not reused by a later task.
+--
+-- A coroutine a task resumes may wait (task.c, "nested coroutines"): when
+-- it yields for a weft wait, its resumer yields too, up to the task's own
+-- coroutine, and resumes it once the task is resumed; a yield of its own
+-- comes back to its resumer as usual.
 local co_lib = package and package.loaded and package.loaded.coroutine
 if type(co_lib) == "table" then
-  local resume, close = co_lib.resume, co_lib.close
+  local resume, close, yield = co_lib.resume, co_lib.close, co_lib.yield
+  local create, status = co_lib.create, co_lib.status
   local is_task_co = I.is_task_co
-  co_lib.resume = function(co, ...)
+  local enter, leave, waiting = I.co_enter, I.co_leave, I.co_waiting
+
+  local function pass(co, prev, prev_ok, ok, ...)
+    if ok and waiting() then
+      return pass(co, prev, prev_ok, resume(co, yield(...)))
+    end
+    leave(prev, prev_ok)
+    return ok, ...
+  end
+
+  local function co_resume(co, ...)
     if is_task_co(co) then
       return false, "cannot resume the coroutine of a weft task"
     end
-    return resume(co, ...)
+    local prev, prev_ok = enter(co)
+    if prev == nil then return resume(co, ...) end -- not in a task
+    return pass(co, prev, prev_ok, resume(co, ...))
+  end
+  co_lib.resume = co_resume
+
+  local function wrap_result(ok, ...)
+    if ok then return ... end
+    error((...), 0)
+  end
+  co_lib.wrap = function(f)
+    local co = create(f)
+    return function(...) return wrap_result(co_resume(co, ...)) end
+  end
+
+  -- PUC Lua 5.1 cannot yield across pcall: inside a task, pcall and xpcall
+  -- run the function in a coroutine of their own, through which every
+  -- yield passes (as copas' coxpcall does). xpcall's handler runs after
+  -- the function's coroutine has unwound: its traceback is the caller's.
+  if not I.yieldable_pcall then
+    local raw_pcall, raw_xpcall = pcall, xpcall
+    local finish
+    local function refinish(co, ...) -- resumed after a yield of its own
+      local prev, prev_ok = enter(co)
+      return finish(co, prev, prev_ok, resume(co, ...))
+    end
+    finish = function(co, prev, prev_ok, ok, ...)
+      if ok and status(co) == "suspended" then
+        if waiting() then
+          return finish(co, prev, prev_ok, resume(co, yield(...)))
+        end
+        leave(prev, prev_ok) -- out of the task's chain until resumed
+        return refinish(co, yield(...))
+      end
+      leave(prev, prev_ok)
+      return ok, ...
+    end
+    local function call(f, ...) return f(...) end
+    local function co_pcall(f, ...)
+      local co = create(call)
+      local prev, prev_ok = enter(co)
+      if prev == nil then return raw_pcall(f, ...) end
+      return finish(co, prev, prev_ok, resume(co, f, ...))
+    end
+    local function handled(h, ok, ...)
+      if ok then return true, ... end
+      return false, h(...)
+    end
+    local function co_xpcall(f, h, ...)
+      if weft.current() == nil then return raw_xpcall(f, h, ...) end
+      return handled(h, co_pcall(f, ...))
+    end
+    pcall, xpcall = co_pcall, co_xpcall
+    _G.pcall, _G.xpcall = co_pcall, co_xpcall
   end
   if close then
     co_lib.close = function(co, ...)
@@ -277,3 +363,5 @@ if type(co_lib) == "table" then
   end
   co_lib.running = I.co_running
 end
+
+return compat

@@ -58,7 +58,7 @@ static int l_channel(lua_State *L) {
   int r;
   if (cap < 0 || cap > 0x7fffffff)
     return luaL_error(L, "weft.channel: capacity must be an integer from 0 "
-                         "to 2^31-1, got %I", cap);
+                         "to 2^31-1, got " LW_I, LW_INT(cap));
   c = lua_newuserdatauv(L, sizeof *c, 1);
   memset(c, 0, sizeof *c);
   c->tag = CHAN_TAG;
@@ -119,7 +119,7 @@ static int closed_error(lua_State *L, const char *fname) {
 
 static int send_k(lua_State *L, int st, lua_KContext ctx) {
   Task *t = lw_k_task(L);
-  if (t == NULL) return lua_yieldk(L, 0, ctx, send_k);
+  if (t == NULL) return lw_yield(L, ctx, send_k);
   (void)st;
   (void)ctx;
   if (t->status == 0) return 0;
@@ -141,7 +141,7 @@ static int ch_send(lua_State *L) {
   lua_settop(L, 2);
   t->t.item = put(L, c, 2, "ch:send");
   r = weft_chan_send(&c->ch, &t->t, &t->t.item);
-  if (r == WEFT_PENDING) return lua_yieldk(L, 0, 0, send_k);
+  if (r == WEFT_PENDING) return lw_yield(L, 0, send_k);
   if (r == 0) return 0;
   drop(L, t->t.item, "ch:send");
   return closed_error(L, "ch:send");
@@ -149,7 +149,7 @@ static int ch_send(lua_State *L) {
 
 static int recv_k(lua_State *L, int st, lua_KContext ctx) {
   Task *t = lw_k_task(L);
-  if (t == NULL) return lua_yieldk(L, 0, ctx, recv_k);
+  if (t == NULL) return lw_yield(L, ctx, recv_k);
   (void)st;
   (void)ctx;
   if (t->status == 0) {
@@ -170,7 +170,7 @@ static int ch_recv(lua_State *L) {
   int r;
   lua_settop(L, 1);
   r = weft_chan_recv(&c->ch, &t->t, &t->t.item);
-  if (r == WEFT_PENDING) return lua_yieldk(L, 0, 0, recv_k);
+  if (r == WEFT_PENDING) return lw_yield(L, 0, recv_k);
   if (r == 0) return take(L, t->t.item, "ch:recv");
   lua_pushnil(L);
   lua_pushliteral(L, "closed");
@@ -261,7 +261,8 @@ static int l_semaphore(lua_State *L) {
   lua_Integer n = luaL_checkinteger(L, 1);
   Sem *s;
   if (n < 0)
-    return luaL_error(L, "weft.semaphore: permits must be >= 0, got %I", n);
+    return luaL_error(L, "weft.semaphore: permits must be >= 0, got " LW_I,
+                      LW_INT(n));
   s = lua_newuserdatauv(L, sizeof *s, 0);
   s->tag = SEM_TAG;
   weft_sem_init(&s->sem, (size_t)n);
@@ -276,7 +277,7 @@ static int sem_acquire(lua_State *L) {
   Sem *s = checksem(L, "sem:acquire");
   Task *t = lw_need_task(L, S, "sem:acquire");
   if (weft_sem_acquire(&s->sem, &t->t) == 0) return 0;
-  return lua_yieldk(L, 0, 0, lw_wake_k);
+  return lw_yield(L, 0, lw_wake_k);
 }
 
 /* s:try_acquire() -> true if a permit was taken */
@@ -432,7 +433,7 @@ static int member_outcome(lua_State *L, Group *g, weft_task_t *m,
 
 static int join_k(lua_State *L, int st, lua_KContext ctx) {
   Task *t = lw_k_task(L);
-  if (t == NULL) return lua_yieldk(L, 0, ctx, join_k);
+  if (t == NULL) return lw_yield(L, ctx, join_k);
   (void)st;
   (void)ctx;
   if (t->status == WEFT_ECANCELED) lw_raise_cancel(L, t);
@@ -450,7 +451,7 @@ static int group_join_next(lua_State *L) {
   int r;
   lua_settop(L, 1);
   r = weft_group_join(&g->g, &t->t, &t->u.joined);
-  if (r == WEFT_PENDING) return lua_yieldk(L, 0, 0, join_k);
+  if (r == WEFT_PENDING) return lw_yield(L, 0, join_k);
   if (r != 0) return 0;
   return member_outcome(L, g, t->u.joined, "g:join_next");
 }
@@ -499,7 +500,7 @@ static int drain_loop(lua_State *L, Group *g, Task *t);
 static int drain_k(lua_State *L, int st, lua_KContext ctx) {
   Task *t = lw_k_task(L);
   Group *g = checkgroup(L, "weft.group");
-  if (t == NULL) return lua_yieldk(L, 0, ctx, drain_k);
+  if (t == NULL) return lw_yield(L, ctx, drain_k);
   (void)st;
   (void)ctx;
   if (t->status == 0) drained(L, g, t->u.joined);
@@ -510,7 +511,7 @@ static int drain_loop(lua_State *L, Group *g, Task *t) {
   Fut *f;
   for (;;) {
     int r = weft_group_join(&g->g, &t->t, &t->u.joined);
-    if (r == WEFT_PENDING) return lua_yieldk(L, 0, 0, drain_k);
+    if (r == WEFT_PENDING) return lw_yield(L, 0, drain_k);
     if (r != 0) break;
     drained(L, g, t->u.joined);
   }
@@ -561,12 +562,13 @@ static const luaL_Reg group_methods[] = {
  * prelude. Expects [weft, internal] on top. */
 static void new_class(lua_State *L, State *S, const char *tname,
                       const luaL_Reg *methods, lua_CFunction gc,
-                      const char *field) {
+                      const char *field, const char *const *waits) {
   luaL_newmetatable(L, tname);
   lw_protect_mt(L, tname);
   lua_newtable(L);
   lw_push_state(L, S);
   luaL_setfuncs(L, methods, 1);
+  lw_wrap_fields(L, -1, waits);
   lua_pushvalue(L, -1);
   lua_setfield(L, -4, field);
   lua_setfield(L, -2, "__index");
@@ -578,9 +580,12 @@ static void new_class(lua_State *L, State *S, const char *tname,
 }
 
 void lw_open_sync(lua_State *L, State *S) {
-  new_class(L, S, CHAN_MT, chan_methods, ch_gc, "chan_methods");
-  new_class(L, S, SEM_MT, sem_methods, sem_gc, "sem_methods");
-  new_class(L, S, GROUP_MT, group_methods, group_gc, "group_methods");
+  new_class(L, S, CHAN_MT, chan_methods, ch_gc, "chan_methods",
+            (const char *const[]){"send", "recv", NULL});
+  new_class(L, S, SEM_MT, sem_methods, sem_gc, "sem_methods",
+            (const char *const[]){"acquire", NULL});
+  new_class(L, S, GROUP_MT, group_methods, group_gc, "group_methods",
+            (const char *const[]){"join_next", "_drain", NULL});
   lw_push_state(L, S);
   lua_pushcclosure(L, l_group_new, 1);
   lua_setfield(L, -2, "group_new");

@@ -236,6 +236,10 @@ int lw_push_outcome(lua_State *L, int idx) {
 
 /* ----------------------------------------------------------- the task */
 
+#if LW_LUA51
+static void need_frame(lua_State *L, struct Task *t);
+#endif
+
 #define NO_YIELD_MSG                                                    \
   "cannot wait inside a C callback such as string.gsub or table.sort "  \
   "(or a metamethod or finalizer)"
@@ -248,20 +252,252 @@ Task *lw_in_task(lua_State *L, State *S, const char *fname) {
   if (t == NULL)
     luaL_error(L, "%s: not inside a weft task (use weft.run or weft.spawn)",
                fname);
-  if (t->co != L)
-    luaL_error(L, "%s: cannot wait inside a nested coroutine of a task",
-               fname);
   /* Checked before the wait registers anywhere: a wait that registered
    * and then failed to yield would leave the task linked to what it
    * waited on. */
-  if (!lua_isyieldable(L))
+  if (L == t->co ? t->inner != NULL : L != t->inner)
+    luaL_error(L, "%s: cannot wait inside a coroutine resumed other than "
+               "by weft's coroutine.resume or coroutine.wrap", fname);
+  if (!lua_isyieldable(L) || (L != t->co && !t->inner_ok))
     luaL_error(L, "%s: " NO_YIELD_MSG, fname);
+  /* Only a script reaching weft's internals (the debug library) could
+   * start a wait while the task waits already. */
+  if (t->t.flags & (WEFT_TASK_PARKED | WEFT_TASK_QUEUED))
+    luaL_error(L, "%s: the task is waiting already", fname);
+#if LW_LUA51
+  need_frame(L, t);
+#endif
   return t;
 }
 
+#if LW_LUA51
+/* ------------------------------------------------- waits on 5.1, LuaJIT */
+
+/* See About waits in lweft.h. The driver resumes a coroutine that lw_yield
+ * suspended with LW_CONT, a light userdata no script can make. */
+static const char cont_key = 0;
+#define LW_CONT ((void *)&cont_key)
+
+/* The room for values a waiting function pushes between its lw_in_task
+ * and its lw_yield: the saved frame then fits the table made before the
+ * wait registered, and saving it cannot fail on memory. */
+#define FRAME_SLACK 8
+
+/* Before a wait registers: a frame table with room for the stack now and
+ * FRAME_SLACK more. [-0, +0, m] */
+static void need_frame(lua_State *L, Task *t) {
+  int n = lua_gettop(L) + FRAME_SLACK;
+  if (t->kframe != LUA_NOREF && t->kcap >= n) return;
+  if (n < 16) n = 16;
+  lua_createtable(L, n, 0);
+  if (t->kframe == LUA_NOREF) {
+    t->kframe = luaL_ref(L, LUA_REGISTRYINDEX);
+  } else {
+    lua_rawseti(L, LUA_REGISTRYINDEX, t->kframe);
+  }
+  t->kcap = n;
+}
+
+int lw_yield(lua_State *L, lua_KContext ctx, lua_KFunction k) {
+  State *S = upstate(L);
+  Task *t = S->current;
+  int n = lua_gettop(L), i, r;
+  if (t == NULL || t->kframe == LUA_NOREF)
+    return luaL_error(L, "weft: a wait outside its task");
+  lua_rawgeti(L, LUA_REGISTRYINDEX, t->kframe);
+  for (i = 1; i <= n; i++) {
+    lua_pushvalue(L, i);
+    lua_rawseti(L, -2, i);
+  }
+  lua_pop(L, 1);
+  t->kn = n;
+  t->k = k;
+  t->kctx = ctx;
+  t->kco = L;
+  r = lua_yield(L, 0); /* lw_in_task checked that it may */
+  t->kwait = 1;
+  return r;
+}
+
+/* The second call of a wrapped function, with LW_CONT: restores the frame
+ * lw_yield saved and runs its continuation. Only as the driver's resume
+ * left it: a script can reach LW_CONT (debug.getupvalue) and call the
+ * function with it. */
+static int cont(lua_State *L) {
+  State *S = upstate(L);
+  Task *t = S->current;
+  lua_KFunction k;
+  int i, n;
+  if (t == NULL || t->k == NULL || t->kco != L)
+    return luaL_error(L, "weft: a wait resumed out of turn");
+  k = t->k;
+  n = t->kn;
+  t->k = NULL;
+  lua_settop(L, 0);
+  luaL_checkstack(L, n + 1, "weft: resuming a wait");
+  lua_rawgeti(L, LUA_REGISTRYINDEX, t->kframe);
+  for (i = 1; i <= n; i++) {
+    lua_rawgeti(L, 1, i);
+    lua_pushnil(L); /* the table keeps nothing alive */
+    lua_rawseti(L, 1, i);
+  }
+  lua_remove(L, 1);
+  return k(L, LUA_YIELD, t->kctx);
+}
+
+/* A wrapped function is a C closure with its own upvalues, then a Tramp
+ * (tagged: see About userdata tags) holding the function itself. */
+typedef struct Tramp {
+  const char *tag;
+  lua_CFunction f;
+} Tramp;
+static const char TRAMP_TAG[] = "weft.Wrapped";
+
+static int tramp(lua_State *L, int nup) {
+  Tramp *tr = lw_toudata(L, lua_upvalueindex(nup + 1), sizeof *tr,
+                         TRAMP_TAG);
+  if (tr == NULL)
+    return luaL_error(L, "weft: corrupted upvalue %d", nup + 1);
+  if (lua_type(L, 1) == LUA_TLIGHTUSERDATA && lua_touserdata(L, 1) == LW_CONT)
+    return cont(L);
+  return tr->f(L);
+}
+static int tramp1(lua_State *L) { return tramp(L, 1); }
+static int tramp2(lua_State *L) { return tramp(L, 2); }
+static int tramp3(lua_State *L) { return tramp(L, 3); }
+static int tramp4(lua_State *L) { return tramp(L, 4); }
+static const lua_CFunction tramps[] = {tramp1, tramp2, tramp3, tramp4};
+
+/* The wrapper: f(...) runs; if it waited, it returns LW_CONT once resumed,
+ * and f(LW_CONT) finishes it, as often as it waits again. */
+static const char wrap_src[] =
+    "local CONT = ...\n"
+    "local function fin(f, ...)\n"
+    "  if (...) == CONT then return fin(f, f(CONT)) end\n"
+    "  return ...\n"
+    "end\n"
+    "return function(f)\n"
+    "  return function(...) return fin(f, f(...)) end\n"
+    "end\n";
+
+void lw_wrap_wait(lua_State *L) {
+  State *S = lw_find_state(L);
+  lua_CFunction f = lua_tocfunction(L, -1);
+  int nup = 0, i;
+  Tramp *tr;
+  if (S == NULL || f == NULL) luaL_error(L, "weft: wrapping a wait");
+  while (lua_getupvalue(L, -1 - nup, nup + 1) != NULL) nup++;
+  if (nup < 1 || nup > 4) luaL_error(L, "weft: wrapping a wait");
+  tr = lua_newuserdatauv(L, sizeof *tr, 0);
+  tr->tag = TRAMP_TAG;
+  tr->f = f;
+  lua_pushcclosure(L, tramps[nup - 1], nup + 1); /* [f, tramp] */
+  lua_remove(L, -2);
+  if (S->wrap_ref == LUA_NOREF) {
+    if (luaL_loadbuffer(L, wrap_src, sizeof wrap_src - 1, "=weft.wrap"))
+      lua_error(L);
+    lua_pushlightuserdata(L, LW_CONT);
+    lua_call(L, 1, 1);
+    S->wrap_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, S->wrap_ref);
+  lua_insert(L, -2);
+  lua_call(L, 1, 1);
+  (void)i;
+}
+
+void lw_setfuncs_wait(lua_State *L, const luaL_Reg *l, int nup) {
+  int i;
+  for (; l->name != NULL; l++) {
+    for (i = 0; i < nup; i++) lua_pushvalue(L, -nup);
+    lua_pushcclosure(L, l->func, nup);
+    lw_wrap_wait(L);
+    lua_setfield(L, -(nup + 2), l->name);
+  }
+  lua_pop(L, nup);
+}
+
+void lw_wrap_fields(lua_State *L, int idx, const char *const *names) {
+  idx = lua_absindex(L, idx);
+  for (; *names; names++) {
+    lua_getfield(L, idx, *names);
+    lw_wrap_wait(L);
+    lua_setfield(L, idx, *names);
+  }
+}
+#else
+void lw_wrap_wait(lua_State *L) { (void)L; }
+
+void lw_wrap_fields(lua_State *L, int idx, const char *const *names) {
+  (void)L;
+  (void)idx;
+  (void)names;
+}
+
+void lw_setfuncs_wait(lua_State *L, const luaL_Reg *l, int nup) {
+  luaL_setfuncs(L, l, nup);
+}
+#endif
+
 Task *lw_k_task(lua_State *L) {
   Task *t = upstate(L)->current;
-  return t && t->co == L ? t : NULL;
+  if (t == NULL || (L == t->co ? t->inner != NULL : L != t->inner))
+    return NULL;
+  return t;
+}
+
+/* ------------------------------------------------- nested coroutines */
+
+/* A coroutine a task resumes may wait: the prelude's coroutine.resume and
+ * wrap bracket each resume with co_enter and co_leave, and when the
+ * coroutine yields because of a weft wait (co_waiting), yield the same way
+ * themselves, up to the task's coroutine and the driver; when the driver
+ * resumes the task, they resume the coroutine, whose wait goes on. The
+ * task records the innermost such coroutine (Task.inner): the one where a
+ * wait may begin and its continuation may run. */
+
+/* I.co_enter(co) -> prev, prev_ok before resuming co from a task; nothing
+ * outside one. */
+static int co_enter(lua_State *L) {
+  State *S = upstate(L);
+  Task *t = S->current;
+  lua_State *co = lua_tothread(L, 1);
+  int ok;
+  if (t == NULL || co == NULL) return 0;
+  ok = lua_isyieldable(L) &&
+       (L == t->co ? t->inner == NULL : (L == t->inner && t->inner_ok));
+  lua_pushlightuserdata(L, t->inner);
+  lua_pushboolean(L, t->inner_ok);
+  t->inner = co;
+  t->inner_ok = (unsigned char)ok;
+  if (S->pre) lw_preempt_retarget(S->pre, ok ? co : NULL);
+  return 2;
+}
+
+/* I.co_leave(prev, prev_ok) once the coroutine returned, failed or
+ * yielded a value of its own. */
+static int co_leave(lua_State *L) {
+  State *S = upstate(L);
+  Task *t = S->current;
+  if (t == NULL || lua_type(L, 1) != LUA_TLIGHTUSERDATA) return 0;
+  t->inner = lua_touserdata(L, 1);
+  t->inner_ok = (unsigned char)lua_toboolean(L, 2);
+  if (S->pre) lw_preempt_retarget(S->pre, t->inner == NULL ? t->co
+                                          : t->inner_ok ? t->inner : NULL);
+  return 0;
+}
+
+/* I.co_waiting() -> whether the coroutine its caller just resumed
+ * yielded for a weft wait or a preemption, its own or one of a coroutine
+ * it resumed in turn: the running task then waits (it is parked or
+ * queued while its code runs only then) or was preempted. */
+static int co_waiting(lua_State *L) {
+  State *S = upstate(L);
+  Task *t = S->current;
+  lua_pushboolean(L, t && t->inner != NULL &&
+                         (S->preempted ||
+                          (t->t.flags & (WEFT_TASK_PARKED | WEFT_TASK_QUEUED))));
+  return 1;
 }
 
 Task *lw_need_task(lua_State *L, State *S, const char *fname) {
@@ -278,9 +514,9 @@ Task *lw_need_task(lua_State *L, State *S, const char *fname) {
 static void push_label(lua_State *L, int idx) {
   Task *t = lua_touserdata(L, idx);
   if (lw_get_extra(L, idx, EX_NAME) == LUA_TSTRING)
-    lua_pushfstring(L, "#%I '%s'", (lua_Integer)t->t.id, lua_tostring(L, -1));
+    lua_pushfstring(L, "#" LW_I " '%s'", LW_INT(t->t.id), lua_tostring(L, -1));
   else
-    lua_pushfstring(L, "#%I", (lua_Integer)t->t.id);
+    lua_pushfstring(L, "#" LW_I, LW_INT(t->t.id));
   lua_remove(L, -2);
 }
 
@@ -509,6 +745,11 @@ static void end_task(State *S, Task *t, int state) {
   lua_pop(L, 1);
   weft_task_finish(&t->t, state, state == WEFT_FUTURE_REJECTED ? WEFT_ESCRIPT : 0);
   luaL_unref(L, LUA_REGISTRYINDEX, t->ref);
+#if LW_LUA51
+  luaL_unref(L, LUA_REGISTRYINDEX, t->kframe);
+  t->kframe = LUA_NOREF;
+  t->k = NULL;
+#endif
   t->ref = LUA_NOREF;
 }
 
@@ -552,7 +793,10 @@ static void done_ok(State *S, Task *t, int nres) {
  * lua_resume leaves them open on error. A __close error replaces the
  * error on top, as it would in Lua itself. */
 static void close_thread(lua_State *co, lua_State *from) {
-#if LUA_VERSION_RELEASE_NUM >= 50406
+#if LW_NO_RESET
+  (void)co;
+  (void)from;
+#elif LUA_VERSION_RELEASE_NUM >= 50406
   lua_closethread(co, from);
 #else
   (void)from;
@@ -722,7 +966,16 @@ static int push_co(State *S, Task *t) {
 static int resume(State *S, Task *t, int coi, int nargs, int *nres) {
   int r;
   S->current = t;
-  if (S->pre) lw_preempt_begin(S->pre, t->co);
+#if LW_LUA51
+  if (t->kwait && lua_checkstack(t->co, 1)) {
+    t->kwait = 0;
+    lua_pushlightuserdata(t->co, LW_CONT);
+    nargs++;
+  }
+#endif
+  if (S->pre)
+    lw_preempt_begin(S->pre, t->inner == NULL ? t->co
+                             : t->inner_ok ? t->inner : NULL);
   r = lua_resume(t->co, S->L, nargs, nres);
   if (S->pre) lw_preempt_end(S->pre, t->co);
   S->current = NULL;
@@ -796,6 +1049,9 @@ static Task *new_task(lua_State *L, State *S, int fi, int name_idx) {
   Task *t = lua_newuserdatauv(L, sizeof *t, UV_TASK_COUNT);
   memset(t, 0, sizeof *t);
   t->ref = LUA_NOREF;
+#if LW_LUA51
+  t->kframe = LUA_NOREF;
+#endif
   t->nargs = -1;
   lua_rawgeti(L, LUA_REGISTRYINDEX, S->mt_future_ref);
   lua_setmetatable(L, -2);
@@ -933,7 +1189,7 @@ static int l_spawn(lua_State *L) {
 
 static int await_k(lua_State *L, int st, lua_KContext ctx) {
   Task *t = lw_k_task(L);
-  if (t == NULL) return lua_yieldk(L, 0, ctx, await_k);
+  if (t == NULL) return lw_yield(L, ctx, await_k);
   (void)st;
   (void)ctx;
   if (t->status == WEFT_ECANCELED) lw_raise_cancel(L, t);
@@ -951,7 +1207,7 @@ static int f_await(lua_State *L) {
     if (f == &t->h) return luaL_error(L, "await: a task cannot await itself");
     if (weft_task_await(&t->t, lw_future(f), WEFT_FOREVER) == WEFT_ENOMEM)
       return luaL_error(L, "await: not enough memory");
-    return lua_yieldk(L, 0, 0, await_k);
+    return lw_yield(L, 0, await_k);
   }
   return lw_push_outcome(L, 1);
 }
@@ -966,7 +1222,7 @@ static uint64_t check_ms(lua_State *L, int idx, const char *fname) {
 
 int lw_wake_k(lua_State *L, int st, lua_KContext ctx) {
   Task *t = lw_k_task(L);
-  if (t == NULL) return lua_yieldk(L, 0, ctx, lw_wake_k);
+  if (t == NULL) return lw_yield(L, ctx, lw_wake_k);
   (void)st;
   (void)ctx;
   if (t->status == WEFT_ECANCELED) lw_raise_cancel(L, t);
@@ -982,7 +1238,7 @@ static int l_sleep(lua_State *L) {
                                      start of this loop step */
   if (weft_task_sleep(&t->t, ms) == WEFT_ENOMEM)
     return luaL_error(L, "weft.sleep: not enough memory");
-  return lua_yieldk(L, 0, 0, lw_wake_k);
+  return lw_yield(L, 0, lw_wake_k);
 }
 
 /* A yielding task waits in the ready queue, not parked, so a cancel that
@@ -990,7 +1246,7 @@ static int l_sleep(lua_State *L) {
  * so that the yield itself raises, as any other wait would. */
 static int yield_k(lua_State *L, int st, lua_KContext ctx) {
   Task *t = lw_k_task(L);
-  if (t == NULL) return lua_yieldk(L, 0, ctx, yield_k);
+  if (t == NULL) return lw_yield(L, ctx, yield_k);
   (void)st;
   (void)ctx;
   if (t->t.flags & WEFT_TASK_CANCEL) lw_raise_cancel(L, t);
@@ -1002,14 +1258,14 @@ static int l_yield(lua_State *L) {
   State *S = upstate(L);
   Task *t = lw_need_task(L, S, "weft.yield");
   weft_task_yield(&t->t);
-  return lua_yieldk(L, 0, 0, yield_k);
+  return lw_yield(L, 0, yield_k);
 }
 
 /* A deadline that fired in the loop step in which f settled loses: f's
  * outcome is there to be taken. */
 static int wait_for_k(lua_State *L, int st, lua_KContext ctx) {
   Task *t = lw_k_task(L);
-  if (t == NULL) return lua_yieldk(L, 0, ctx, wait_for_k);
+  if (t == NULL) return lw_yield(L, ctx, wait_for_k);
   (void)st;
   (void)ctx;
   if (t->status == WEFT_ECANCELED) lw_raise_cancel(L, t);
@@ -1047,7 +1303,7 @@ static int unwind_k(lua_State *L, int st, lua_KContext i) {
   lua_Integer n = lua_istable(L, 1) ? (lua_Integer)lua_rawlen(L, 1) : 0;
   Fut *f;
   (void)st;
-  if (t == NULL) return lua_yieldk(L, 0, i, unwind_k);
+  if (t == NULL) return lw_yield(L, i, unwind_k);
   t->unwinding = NULL;
   for (; i <= n; i++) {
     lua_rawgeti(L, 1, i);
@@ -1059,7 +1315,7 @@ static int unwind_k(lua_State *L, int st, lua_KContext i) {
       continue;
     weft_task_await(&t->t, lw_future(f), WEFT_FOREVER); /* no alloc */
     t->unwinding = (Task *)f;
-    return lua_yieldk(L, 0, i, unwind_k);
+    return lw_yield(L, i, unwind_k);
   }
   return 0;
 }
@@ -1093,7 +1349,7 @@ static int l_wait_for(lua_State *L) {
     lua_pushboolean(L, 1);
     return 1;
   }
-  return lua_yieldk(L, 0, 0, wait_for_k);
+  return lw_yield(L, 0, wait_for_k);
 }
 
 /* ----------------------------------------------------------- combinators */
@@ -1169,7 +1425,7 @@ static int combo_gc(lua_State *L) {
 
 static int wait_k(lua_State *L, int st, lua_KContext ctx) {
   Task *t = lw_k_task(L);
-  if (t == NULL) return lua_yieldk(L, 0, ctx, wait_k);
+  if (t == NULL) return lw_yield(L, ctx, wait_k);
   Combo *c = tocombo(L, 3); /* debug.setlocal could have replaced it */
   (void)st;
   (void)ctx;
@@ -1191,7 +1447,7 @@ static int l_wait(lua_State *L) {
   int n, i;
   if (kind < C_ALL || kind > C_ANY)
     return luaL_error(L, "weft.wait: kind must be an integer from %d to %d, "
-                         "got %I", C_ALL, C_ANY, kind);
+                         "got " LW_I, C_ALL, C_ANY, LW_INT(kind));
   luaL_checktype(L, 2, LUA_TTABLE);
   lua_settop(L, 2);
   if ((len = lua_rawlen(L, 2)) > 0x7fffffff / sizeof(weft_waiter_t))
@@ -1231,7 +1487,7 @@ static int l_wait(lua_State *L) {
     return 1;
   }
   weft_task_await(&t->t, &c->done, WEFT_FOREVER); /* no deadline: no alloc */
-  return lua_yieldk(L, 0, 0, wait_k);
+  return lw_yield(L, 0, wait_k);
 }
 
 /* ------------------------------------------------------------ promises */
@@ -1397,7 +1653,7 @@ static int f_tostring(lua_State *L) {
   if (f->kind == KIND_TASK) {
     Task *t = (Task *)f;
     lw_get_extra(L, 1, EX_NAME);
-    lua_pushfstring(L, "weft.Task #%I %s%s%s(%s)", (lua_Integer)t->t.id,
+    lua_pushfstring(L, "weft.Task #" LW_I " %s%s%s(%s)", LW_INT(t->t.id),
                     lua_isstring(L, -1) ? "'" : "",
                     lua_isstring(L, -1) ? lua_tostring(L, -1) : "",
                     lua_isstring(L, -1) ? "' " : "",
@@ -1498,7 +1754,8 @@ static int report(lua_State *L) {
   if (t->h.observed || t->h.reported) return 0;
   t->h.reported = 1;
   S->unhandled++;
-  lua_pushfstring(L, "unhandled error in task #%I", (lua_Integer)t->t.id);
+  lua_pushfstring(L, "unhandled error in task #" LW_I,
+                  LW_INT(t->t.id));
   if (lw_get_extra(L, 1, EX_NAME) == LUA_TSTRING)
     lua_pushfstring(L, " '%s': ", lua_tostring(L, -1));
   else
@@ -1582,8 +1839,13 @@ static int l_is_task_co(lua_State *L) {
 static int l_co_running(lua_State *L) {
   State *S = upstate(L);
   if (S->current && S->current->co == L) S->current->exposed = 1;
+#if LW_LUA51
+  if (lua_pushthread(L)) lua_pushnil(L); /* 5.1: nil on the main thread */
+  return 1;
+#else
   lua_pushboolean(L, lua_pushthread(L));
   return 2;
+#endif
 }
 
 static int l_current(lua_State *L) {
@@ -1599,23 +1861,20 @@ static int l_current(lua_State *L) {
 static int l_check_task(lua_State *L) {
   State *S = upstate(L);
   const char *fname = luaL_checkstring(L, 1);
-  if (S->current == NULL || S->current->co != L) {
-    luaL_where(L, 2);
-    lua_pushfstring(L, "%s: %s", fname,
-                    S->current ? "cannot wait inside a nested coroutine of "
-                                 "a task"
-                               : "not inside a weft task (use weft.run or "
-                                 "weft.spawn)");
-    lua_concat(L, 2);
-    return lua_error(L);
-  }
-  if (!lua_isyieldable(L)) {
-    luaL_where(L, 2);
-    lua_pushfstring(L, "%s: " NO_YIELD_MSG, fname);
-    lua_concat(L, 2);
-    return lua_error(L);
-  }
-  return 0;
+  Task *t = S->current;
+  const char *why = NULL;
+  if (t == NULL)
+    why = "not inside a weft task (use weft.run or weft.spawn)";
+  else if (L == t->co ? t->inner != NULL : L != t->inner)
+    why = "cannot wait inside a coroutine resumed other than by weft's "
+          "coroutine.resume or coroutine.wrap";
+  else if (!lua_isyieldable(L) || (L != t->co && !t->inner_ok))
+    why = NO_YIELD_MSG;
+  if (why == NULL) return 0;
+  luaL_where(L, 2);
+  lua_pushfstring(L, "%s: %s", fname, why);
+  lua_concat(L, 2);
+  return lua_error(L);
 }
 
 static int l_is_future(lua_State *L) {
@@ -1655,6 +1914,9 @@ static const luaL_Reg internal_funcs[] = {
     {"wait", l_wait}, {"wait_for", l_wait_for}, {"unwind", l_unwind},
     {"is_future", l_is_future},
     {"is_task_co", l_is_task_co},
+    {"co_enter", co_enter},
+    {"co_leave", co_leave},
+    {"co_waiting", co_waiting},
     {"co_running", l_co_running},
     {"check_task", l_check_task},
     {"is_task", l_is_task}, {"error", l_error}, {"is_error", l_is_error},
@@ -1670,6 +1932,7 @@ void lw_open_futures(lua_State *L, State *S) {
   lua_newtable(L);
   lw_push_state(L, S);
   luaL_setfuncs(L, future_methods, 1);
+  lw_wrap_fields(L, -1, (const char *const[]){"await", NULL});
   lua_pushvalue(L, -1);
   lua_setfield(L, -4, "future_methods");
   lua_setfield(L, -2, "__index");
@@ -1713,6 +1976,8 @@ void lw_open_futures(lua_State *L, State *S) {
 
   lw_push_state(L, S);
   luaL_setfuncs(L, internal_funcs, 1);
+  lw_wrap_fields(L, -1, (const char *const[]){"wait", "wait_for", "unwind",
+                                                 NULL});
   lw_push_state(L, S);
   lua_pushliteral(L, "after");
   lua_pushcclosure(L, l_spawn_after, 2);
@@ -1721,5 +1986,7 @@ void lw_open_futures(lua_State *L, State *S) {
   lua_pushvalue(L, -3);
   lua_insert(L, -2); /* [weft, internal, weft, state] */
   luaL_setfuncs(L, weft_funcs, 1);
+  lw_wrap_fields(L, -1, (const char *const[]){"await", "sleep", "yield",
+                                                 NULL});
   lua_pop(L, 1);
 }

@@ -43,7 +43,8 @@ static int raise_io(lua_State *L, const char *fname, const char *where,
 
 static int raise_timeout(lua_State *L, const char *fname, const char *where,
                          lua_Integer ms) {
-  lua_pushfstring(L, "%s: %s: timed out after %I ms", fname, where, ms);
+  lua_pushfstring(L, "%s: %s: timed out after " LW_I " ms", fname, where,
+                  LW_INT(ms));
   lw_new_error(L, "timeout", lua_tostring(L, -1));
   lua_pushliteral(L, "ETIMEDOUT");
   lua_setfield(L, -2, "code");
@@ -223,23 +224,23 @@ static int do_read(lua_State *L, Task *t, weft_tcp_t *c, int mode) {
     lua_pushvalue(L, 1);
     lua_rawseti(L, LUA_REGISTRYINDEX, u->rref);
     weft_task_await(&t->t, wait, WEFT_FOREVER); /* no deadline: no alloc */
-    return lua_yieldk(L, 0, u->rref, read_k);
+    return lw_yield(L, u->rref, read_k);
   }
   case UV_EOF:
     if (mode != R_EXACT) {
       lua_pushnil(L);
       return 1;
     }
-    lua_pushfstring(L, "%s: %s: the connection ended after %I of %I bytes",
-                    fname, weft_tcp_name(c), (lua_Integer)sp.len,
-                    (lua_Integer)need);
+    lua_pushfstring(L, "%s: %s: the connection ended after " LW_I " of " LW_I
+                    " bytes", fname, weft_tcp_name(c), LW_INT(sp.len),
+                    LW_INT(need));
     lw_new_error(L, "io", lua_tostring(L, -1));
     lua_pushliteral(L, "EOF");
     lua_setfield(L, -2, "code");
     return lua_error(L);
   case UV_EMSGSIZE: /* a line longer than max_line: the bytes stay */
-    lua_pushfstring(L, "%s: %s: line longer than %I bytes", fname,
-                    weft_tcp_name(c), (lua_Integer)weft_tcp_max_line(c));
+    lua_pushfstring(L, "%s: %s: line longer than " LW_I " bytes", fname,
+                    weft_tcp_name(c), LW_INT(weft_tcp_max_line(c)));
     lw_new_error(L, "io", lua_tostring(L, -1));
     lua_pushliteral(L, "EMSGSIZE");
     lua_setfield(L, -2, "code");
@@ -254,7 +255,7 @@ static int read_k(lua_State *L, int st, lua_KContext ctx) {
   Task *t = lw_k_task(L);
   weft_tcp_t *c;
   int mode;
-  if (t == NULL) return lua_yieldk(L, 0, ctx, read_k);
+  if (t == NULL) return lw_yield(L, ctx, read_k);
   if ((c = slot_conn(L, ctx)) == NULL)
     return luaL_error(L, "conn:read: the connection is gone");
   if (weft_tcp_reader(c) == &t->t || weft_tcp_reader(c) == NULL)
@@ -282,7 +283,7 @@ static int l_read(lua_State *L) {
   Task *t;
   if (mode < R_SOME || mode > R_ALL)
     return luaL_error(L, "conn:read: mode must be an integer from %d to %d, "
-                         "got %I", R_SOME, R_ALL, mode);
+                         "got " LW_I, R_SOME, R_ALL, LW_INT(mode));
   if (luaL_optinteger(L, 3, 0) < 0)
     return luaL_error(L, "conn:read: count must be >= 0");
   t = lw_need_task(L, S, fname);
@@ -305,7 +306,7 @@ static int write_k(lua_State *L, int st, lua_KContext ctx) {
   weft_future_t *wait = NULL;
   weft_tcp_t *c;
   int why, r;
-  if (t == NULL) return lua_yieldk(L, 0, ctx, write_k);
+  if (t == NULL) return lw_yield(L, ctx, write_k);
   fname = lua_rawgeti(L, LUA_REGISTRYINDEX, (int)ctx) == LUA_TTABLE
               ? "conn:write" : "conn:shutdown";
   lua_pop(L, 1);
@@ -317,7 +318,7 @@ static int write_k(lua_State *L, int st, lua_KContext ctx) {
                             : weft_tcp_poll_write(c, &t->t, &wait);
   if (r == WEFT_PENDING) { /* woken early: the write goes on */
     weft_task_await(&t->t, wait, WEFT_FOREVER);
-    return lua_yieldk(L, 0, ctx, write_k);
+    return lw_yield(L, ctx, write_k);
   }
   /* libuv is done with the bytes (written, failed, or the connection
    * closed), unless another task has the turn and the slot now. */
@@ -359,7 +360,7 @@ static int l_write(lua_State *L) {
     return raise_conn(L, c, "conn:write", r, "writing to");
   }
   weft_task_await(&t->t, wait, WEFT_FOREVER);
-  return lua_yieldk(L, 0, u->wref, write_k);
+  return lw_yield(L, u->wref, write_k);
 }
 
 /* I.tcp_shutdown(conn): sends the end of the stream once the writes in
@@ -377,7 +378,7 @@ static int l_shutdown(lua_State *L) {
   lua_pushvalue(L, 1);
   lua_rawseti(L, LUA_REGISTRYINDEX, u->wref);
   weft_task_await(&t->t, wait, WEFT_FOREVER);
-  return lua_yieldk(L, 0, u->wref, write_k);
+  return lw_yield(L, u->wref, write_k);
 }
 
 /* ---------------------------------------------------------- connecting */
@@ -391,7 +392,7 @@ static int connect_k(lua_State *L, int st, lua_KContext ctx) {
   weft_future_t *wait;
   weft_tcp_t *c;
   int why, r;
-  if (t == NULL) return lua_yieldk(L, 0, ctx, connect_k);
+  if (t == NULL) return lw_yield(L, ctx, connect_k);
   c = conn_at(L, 6, "tcp.connect");
   why = woke(t, st);
   if (why) {
@@ -402,7 +403,7 @@ static int connect_k(lua_State *L, int st, lua_KContext ctx) {
   r = weft_tcp_poll_connect(c, &wait);
   if (r == WEFT_PENDING) { /* woken early: the deadline stands */
     weft_task_await(&t->t, wait, WEFT_FOREVER);
-    return lua_yieldk(L, 0, ctx, connect_k);
+    return lw_yield(L, ctx, connect_k);
   }
   if (r == WEFT_ECLOSED)
     return luaL_error(L, "tcp.connect: the connection is closed");
@@ -443,7 +444,7 @@ static int l_connect(lua_State *L) {
     weft_tcp_close(u->c);
     return luaL_error(L, "tcp.connect: not enough memory");
   }
-  return lua_yieldk(L, 0, 0, connect_k);
+  return lw_yield(L, 0, connect_k);
 }
 
 /* ------------------------------------------------- connection methods */
@@ -679,7 +680,7 @@ static int l_listen(lua_State *L) {
 static int server_wait_k(lua_State *L, int st, lua_KContext ctx) {
   Task *t = lw_k_task(L);
   ServerUd *u;
-  if (t == NULL) return lua_yieldk(L, 0, ctx, server_wait_k);
+  if (t == NULL) return lw_yield(L, ctx, server_wait_k);
   u = toserver(L, 1); /* see conn_at */
   (void)ctx;
   if (u == NULL) return luaL_error(L, "server:wait: the server was replaced");
@@ -702,7 +703,7 @@ static int l_server_wait(lua_State *L) {
   u->waiters++;
   weft_server_hold(u->s, 1);
   weft_task_await(&t->t, weft_server_closed(u->s), WEFT_FOREVER);
-  return lua_yieldk(L, 0, 0, server_wait_k);
+  return lw_yield(L, 0, server_wait_k);
 }
 
 /* I.tcp_server_close(server) -> the weak set of its handler tasks */
@@ -791,6 +792,9 @@ static const luaL_Reg funcs[] = {
 void lw_open_tcp(lua_State *L, State *S) {
   lw_push_state(L, S);
   luaL_setfuncs(L, funcs, 1);
+  lw_wrap_fields(L, -1, (const char *const[]){"tcp_resolve", "tcp_connect",
+                                                 "tcp_read", "tcp_write",
+                                                 "tcp_server_wait", NULL});
   luaL_newmetatable(L, CONN_MT);
   lw_protect_mt(L, CONN_MT);
   lua_pushcfunction(L, conn_gc);

@@ -2,10 +2,10 @@
 -- address of a name in turn, the methods of connections and servers, on
 -- top of the C primitives (tcp.c). Compiled into the module.
 -- SPDX-License-Identifier: MIT
-local weft, I = ...
+local weft, I, compat = ...
 local type, error, pcall, tostring = type, error, pcall, tostring
 local select, pairs, getmetatable = select, pairs, getmetatable
-local mtype, tointeger, ceil = math.type, math.tointeger, math.ceil
+local mtype, tointeger, ceil = compat.mtype, compat.tointeger, math.ceil
 local concat = table.concat
 local check_task, now = I.check_task, weft.now
 

@@ -226,11 +226,11 @@ static void unawaited_failed_task_is_reported_exactly_once(void **state) {
   expect_contains(r.last, "nobody awaits me");
   expect_contains(r.last, "lost");
   /* Neither a collection nor a later run reports it again. */
-  lua_gc(L, LUA_GCCOLLECT);
+  lua_gc(L, LUA_GCCOLLECT, 0);
   load(L, "return true");
   assert_int_equal(weft_lua_run(L, 0, 1), LUA_OK);
   lua_settop(L, 0);
-  lua_gc(L, LUA_GCCOLLECT);
+  lua_gc(L, LUA_GCCOLLECT, 0);
   assert_int_equal(r.n, 1);
   assert_int_equal(weft_lua_unhandled(L), 1);
   close_state(L, &a);
@@ -251,7 +251,7 @@ static void awaited_failed_task_is_not_reported(void **state) {
   assert_false(lua_toboolean(L, -2));
   expect_contains(lua_tostring(L, -1), "seen");
   lua_settop(L, 0);
-  lua_gc(L, LUA_GCCOLLECT);
+  lua_gc(L, LUA_GCCOLLECT, 0);
   assert_int_equal(r.n, 0);
   assert_int_equal(weft_lua_unhandled(L), 0);
   close_state(L, &a);
