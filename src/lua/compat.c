@@ -4,6 +4,7 @@
  * SPDX-License-Identifier: MIT
  */
 #include <dlfcn.h>
+#include <stdarg.h>
 #include <string.h>
 
 #include "lcompat.h"
@@ -279,6 +280,71 @@ void lw_traceback(lua_State *L, lua_State *L1, const char *msg, int level) {
   }
   lua_pop(L, 1);
   lua_pushstring(L, msg ? msg : "");
+}
+
+/* ------------------------------------------------------ light functions */
+
+static const char light_key = 0; /* registry: {[f as light userdata] = f} */
+
+static int make_light(lua_State *L) {
+  lua_CFunction f = (lua_CFunction)lua_touserdata(L, 1);
+  lua_pushlightuserdata(L, (void *)&light_key);
+  lua_rawget(L, LUA_REGISTRYINDEX);
+  if (lua_type(L, -1) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushlightuserdata(L, (void *)&light_key);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, LUA_REGISTRYINDEX);
+  }
+  lua_pushlightuserdata(L, (void *)f);
+  lua_pushcclosure(L, f, 0);
+  lua_rawset(L, -3);
+  return 0;
+}
+
+void lw_pushcfunction(lua_State *L, lua_CFunction f) {
+  int i;
+  for (i = 0; i < 2; i++) {
+    lua_pushlightuserdata(L, (void *)&light_key);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    if (lua_type(L, -1) == LUA_TTABLE) {
+      lua_pushlightuserdata(L, (void *)f);
+      lua_rawget(L, -2);
+      lua_remove(L, -2);
+      if (lua_type(L, -1) == LUA_TFUNCTION || i == 1) return;
+    }
+    lua_pop(L, 1);
+    if (lua_cpcall(L, make_light, (void *)f) != 0) {
+      lua_pop(L, 1); /* the error */
+      lua_pushnil(L);
+      return;
+    }
+  }
+}
+
+/* ---------------------------------------------------------------- errors */
+
+int lw_error(lua_State *L, const char *fmt, ...) {
+  lua_Debug ar;
+  int level = 1;
+  va_list ap;
+  lua_pushliteral(L, "");
+  while (lua_getstack(L, level++, &ar)) {
+    lua_getinfo(L, "Sl", &ar);
+    if (strcmp(ar.what, "tail") == 0 || strcmp(ar.source, "=weft.wrap") == 0)
+      continue;
+    if (ar.currentline > 0) {
+      lua_pop(L, 1);
+      lua_pushfstring(L, "%s:%d: ", ar.short_src, ar.currentline);
+    }
+    break;
+  }
+  va_start(ap, fmt);
+  lua_pushvfstring(L, fmt, ap);
+  va_end(ap);
+  lua_concat(L, 2);
+  return lua_error(L);
 }
 
 /* ------------------------------------------------------- yieldability */

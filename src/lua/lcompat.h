@@ -114,6 +114,20 @@ void lw_traceback(lua_State *L, lua_State *L1, const char *msg, int level);
 lua_Integer lw_tointegerx(lua_State *L, int idx, int *isnum);
 int lw_isyieldable(lua_State *L);
 int lw_is_luajit(void); /* whether the running VM is LuaJIT */
+/* luaL_error, with the position of the first caller that is not one of
+ * weft's wrappers of waiting functions (task.c, About waits): the
+ * script's line, as on 5.3 and 5.4. */
+int lw_error(lua_State *L, const char *fmt, ...);
+#define luaL_error lw_error
+/* lua_pushcfunction allocates on 5.1 (a closure), where 5.2 on pushes a
+ * light function: the binding pushes its entries before the protected
+ * calls that run them, on memory that may be short. Each function is
+ * made once, inside a protected call, and kept (in the registry); if it
+ * cannot be made, nil is pushed, which the protected call then fails to
+ * call: an error, not a panic. [-0, +1, -] */
+void lw_pushcfunction(lua_State *L, lua_CFunction f);
+#undef lua_pushcfunction
+#define lua_pushcfunction lw_pushcfunction
 #define luaL_setfuncs lw_setfuncs
 #define luaL_testudata lw_testudata
 #define luaL_setmetatable lw_setmetatable

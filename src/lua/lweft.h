@@ -251,8 +251,9 @@ int lw_yield(lua_State *L, lua_KContext ctx, lua_KFunction k);
 /* luaL_setfuncs for functions that may wait. [-nup, +0, m] */
 void lw_setfuncs_wait(lua_State *L, const luaL_Reg *l, int nup);
 /* Makes the C closure on top usable as a function that may wait: on 5.1,
- * replaces it by its wrapper (see About waits). [-1, +1, m] */
-void lw_wrap_wait(lua_State *L);
+ * replaces it by its wrapper (see About waits), which calls it by name
+ * (Lua's errors about its arguments name it so). [-1, +1, m] */
+void lw_wrap_wait(lua_State *L, const char *name);
 /* Wraps the named fields (NULL-terminated) of the table at idx so. */
 void lw_wrap_fields(lua_State *L, int idx, const char *const *names);
 

@@ -302,8 +302,12 @@ int lw_yield(lua_State *L, lua_KContext ctx, lua_KFunction k) {
   State *S = upstate(L);
   Task *t = S->current;
   int n = lua_gettop(L), i, r;
-  if (t == NULL || t->kframe == LUA_NOREF)
-    return luaL_error(L, "weft: a wait outside its task");
+  if (t == NULL) return luaL_error(L, "weft: a wait outside its task");
+  /* A continuation that waits again may hold more than its first wait
+   * made room for, and a wait may not have come through lw_in_task (the
+   * watcher of weft_lua_spawn): room now, on memory that is then short
+   * only in a rare case. */
+  if (t->kframe == LUA_NOREF || n > t->kcap) need_frame(L, t);
   lua_rawgeti(L, LUA_REGISTRYINDEX, t->kframe);
   for (i = 1; i <= n; i++) {
     lua_pushvalue(L, i);
@@ -369,41 +373,59 @@ static int tramp4(lua_State *L) { return tramp(L, 4); }
 static const lua_CFunction tramps[] = {tramp1, tramp2, tramp3, tramp4};
 
 /* The wrapper: f(...) runs; if it waited, it returns LW_CONT once resumed,
- * and f(LW_CONT) finishes it, as often as it waits again. */
-static const char wrap_src[] =
+ * and f(LW_CONT) finishes it, as often as it waits again. fin is made once
+ * per state; each wrapper calls its function through an upvalue of the
+ * function's name. */
+static const char fin_src[] =
     "local CONT = ...\n"
     "local function fin(f, ...)\n"
     "  if (...) == CONT then return fin(f, f(CONT)) end\n"
     "  return ...\n"
     "end\n"
-    "return function(f)\n"
-    "  return function(...) return fin(f, f(...)) end\n"
-    "end\n";
+    "return fin\n";
 
-void lw_wrap_wait(lua_State *L) {
+static void push_wrapper(lua_State *L, const char *name) {
+  char src[160];
+  size_t i, n = strlen(name);
+  int ident = n > 0 && n < 40 && !(name[0] >= '0' && name[0] <= '9');
+  for (i = 0; ident && i < n; i++)
+    ident = name[i] == '_' || (name[i] >= 'a' && name[i] <= 'z') ||
+            (name[i] >= 'A' && name[i] <= 'Z') ||
+            (name[i] >= '0' && name[i] <= '9');
+  if (!ident) name = "f";
+  snprintf(src, sizeof src,
+           "local fin, %s = ...\n"
+           "return function(...) return fin(%s, %s(...)) end\n",
+           name, name, name);
+  if (luaL_loadbuffer(L, src, strlen(src), "=weft.wrap")) lua_error(L);
+}
+
+void lw_wrap_wait(lua_State *L, const char *name) {
   State *S = lw_find_state(L);
   lua_CFunction f = lua_tocfunction(L, -1);
-  int nup = 0, i;
+  int nup = 0;
   Tramp *tr;
   if (S == NULL || f == NULL) luaL_error(L, "weft: wrapping a wait");
+  /* [closure] -> [closure, its upvalues..., tr] -> [tramp] */
   while (lua_getupvalue(L, -1 - nup, nup + 1) != NULL) nup++;
   if (nup < 1 || nup > 4) luaL_error(L, "weft: wrapping a wait");
   tr = lua_newuserdatauv(L, sizeof *tr, 0);
   tr->tag = TRAMP_TAG;
   tr->f = f;
-  lua_pushcclosure(L, tramps[nup - 1], nup + 1); /* [f, tramp] */
+  lua_pushcclosure(L, tramps[nup - 1], nup + 1);
   lua_remove(L, -2);
   if (S->wrap_ref == LUA_NOREF) {
-    if (luaL_loadbuffer(L, wrap_src, sizeof wrap_src - 1, "=weft.wrap"))
+    if (luaL_loadbuffer(L, fin_src, sizeof fin_src - 1, "=weft.wrap"))
       lua_error(L);
     lua_pushlightuserdata(L, LW_CONT);
     lua_call(L, 1, 1);
     S->wrap_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   }
-  lua_rawgeti(L, LUA_REGISTRYINDEX, S->wrap_ref);
-  lua_insert(L, -2);
-  lua_call(L, 1, 1);
-  (void)i;
+  push_wrapper(L, name);                            /* [tramp, chunk] */
+  lua_rawgeti(L, LUA_REGISTRYINDEX, S->wrap_ref);   /* fin */
+  lua_pushvalue(L, -3);                             /* the tramp */
+  lua_call(L, 2, 1);
+  lua_remove(L, -2);
 }
 
 void lw_setfuncs_wait(lua_State *L, const luaL_Reg *l, int nup) {
@@ -411,7 +433,7 @@ void lw_setfuncs_wait(lua_State *L, const luaL_Reg *l, int nup) {
   for (; l->name != NULL; l++) {
     for (i = 0; i < nup; i++) lua_pushvalue(L, -nup);
     lua_pushcclosure(L, l->func, nup);
-    lw_wrap_wait(L);
+    lw_wrap_wait(L, l->name);
     lua_setfield(L, -(nup + 2), l->name);
   }
   lua_pop(L, nup);
@@ -421,12 +443,15 @@ void lw_wrap_fields(lua_State *L, int idx, const char *const *names) {
   idx = lua_absindex(L, idx);
   for (; *names; names++) {
     lua_getfield(L, idx, *names);
-    lw_wrap_wait(L);
+    lw_wrap_wait(L, *names);
     lua_setfield(L, idx, *names);
   }
 }
 #else
-void lw_wrap_wait(lua_State *L) { (void)L; }
+void lw_wrap_wait(lua_State *L, const char *name) {
+  (void)L;
+  (void)name;
+}
 
 void lw_wrap_fields(lua_State *L, int idx, const char *const *names) {
   (void)L;

@@ -266,7 +266,7 @@ static void sync_function_returns_its_result(void **state) {
   fixture *f = begin(1);
   (void)state;
   hrun_ok(f->L, "assert(add(2, 3) == 5)\n"
-                "assert(math.type(add(2, 3)) == 'integer')\n");
+                "assert(" LUA_IS_INT("add(2, 3)") ")\n");
   end(f);
 }
 
@@ -789,10 +789,9 @@ static void cancel_unwinds_a_waiting_evaluation_and_reports_it(
   evald e;
   (void)state;
   spawn_eval(f->L,
-             "local c <close> = setmetatable({}, {\n"
-             "  __close = function() closed = true end})\n"
-             "weft.sleep(1e6)\n"
-             "return 1",
+             "local ok, e = pcall(weft.sleep, 1e6)\n"
+             "closed = true\n"
+             "error(e, 0)",
              &e, &h);
   assert_true(weft_lua_poll(f->L) > 0); /* it now sleeps */
   assert_int_equal(weft_lua_cancel(f->L, &h), 0);

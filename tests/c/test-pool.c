@@ -575,11 +575,11 @@ static void lua_stats_show_the_pool_counters(void **state) {
              "assert(st.pool_done == 6, 'done ' .. st.pool_done)\n"
              "assert(st.pool_cancelled == 0 and st.pool_rejected_full == 0)\n"
              "assert(st.calls_in_flight == 0)\n"
-             "assert(math.type(st.pool_wait_us) == 'integer')\n"
+             "assert(" LUA_IS_INT("st.pool_wait_us") ")\n"
              "assert(st.pool_wait_us >= 0)\n"
              "local by = st.pool_wait_us_by_priority\n"
              "for _, k in ipairs{'critical','high','normal','low','idle'} do\n"
-             "  assert(math.type(by[k]) == 'integer' and by[k] >= 0, k)\n"
+             "  assert(" LUA_IS_INT("by[k]") " and by[k] >= 0, k)\n"
              "end\n");
   hstate_close(&h);
   weft_pool_free(p);

@@ -404,7 +404,11 @@ static void inspect(weft_call_t *call, void *ud) {
   weft_value_t r;
   int ok = a->type == WEFT_VARRAY && a->u.a.len == 6;
   ok = ok && it[0].type == WEFT_VINT && it[0].u.i == 42;
+#if LUA_VERSION_NUM >= 503
   ok = ok && it[1].type == WEFT_VNUM && it[1].u.n == 42.0;
+#else /* every number is a float: an integral one crosses as an integer */
+  ok = ok && it[1].type == WEFT_VINT && it[1].u.i == 42;
+#endif
   ok = ok && it[2].type == WEFT_VSTR && it[2].u.s.len == 3 &&
        memcmp(it[2].u.s.ptr, "a\0b", 4) == 0;
   ok = ok && it[3].type == WEFT_VARRAY && it[3].u.a.len == 2 &&
@@ -458,6 +462,9 @@ static void lua_round_trip_keeps_types_zeros_and_nesting(void **state) {
   vcount vc;
   lua_State *L;
   (void)state;
+#if LUA_VERSION_NUM < 503 /* the test is about 5.3's integers and floats */
+  skip();
+#endif
   vcount_begin(&vc);
   L = open_echo(&h);
   hrun_ok(L, DEEP_EQ

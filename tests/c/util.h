@@ -26,6 +26,24 @@ void test_alloc_init(test_alloc *a);
 
 /* About test_log: an ordered list of events (small integers the test
  * chooses), compared as a whole at the end of a test. */
+/* A Lua expression (a string literal) saying whether the expression x is
+ * an integer; on 5.1 and LuaJIT, whose numbers are all floats, whether it
+ * has an integral value. */
+#define LUA_IS_INT(x)                                                      \
+  "(math.type and math.type(" x ") == 'integer' or "                       \
+  "(not math.type and (" x ") % 1 == 0))"
+
+/* The out-of-memory sweeps of a Lua state do not apply to LuaJIT, whose
+ * API raises out-of-memory errors from plain pushes (its stack grows on
+ * demand, and its lua_newstate crashes when an allocation of its own
+ * fails): a host call outside a protected call cannot be made safe
+ * there. */
+#if WEFT_TEST_LUAJIT
+#define SKIP_LUA_OOM_ON_LUAJIT() skip()
+#else
+#define SKIP_LUA_OOM_ON_LUAJIT() ((void)0)
+#endif
+
 #define TEST_LOG_MAX 4096
 typedef struct test_log {
   long ev[TEST_LOG_MAX];
