@@ -42,6 +42,7 @@
  * error again at each such resume.
  */
 #define _POSIX_C_SOURCE 200809L /* pthread_kill, sigaction */
+#include <dlfcn.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -73,6 +74,7 @@ struct Preempt {
   unsigned long count;
   lua_State *volatile target; /* the task's coroutine while it runs */
   volatile sig_atomic_t due;
+  int jit_off; /* LuaJIT's compiler was turned off for this: see jit */
 };
 
 /* The loop thread's Preempt while it resumes a task (NULL between
@@ -173,10 +175,29 @@ static void stop_watchdog(Preempt *p) {
   uv_mutex_destroy(&p->mu);
 }
 
+/* LuaJIT runs no debug hook inside the code it compiles, where a task
+ * that computes spends its time: while preemption is on, LuaJIT's
+ * compiler is off (what it had compiled is flushed), and it is turned
+ * back on with preemption. luaJIT_setmode is found at run time (the
+ * module built on 5.1 serves both). Returns whether it was turned off. */
+static int jit(lua_State *L, int on) {
+#if LW_LUA51
+  int (*setmode)(lua_State *, int, int) =
+      (int (*)(lua_State *, int, int))dlsym(RTLD_DEFAULT, "luaJIT_setmode");
+  /* LUAJIT_MODE_ENGINE, with LUAJIT_MODE_ON or LUAJIT_MODE_OFF */
+  return setmode != NULL && setmode(L, 0, on ? 0x0100 : 0x0000) != 0;
+#else
+  (void)L;
+  (void)on;
+  return 0;
+#endif
+}
+
 void lw_preempt_free(State *S) {
   Preempt *p = S->pre;
   if (p == NULL) return;
   S->pre = NULL;
+  if (p->jit_off) jit(S->home, 1);
   stop_watchdog(p);
   weft__sched_alloc(S->sched, p, sizeof *p, 0);
 }
@@ -209,6 +230,7 @@ int weft_lua_set_preempt(lua_State *L, unsigned slice_ms) {
     goto fail;
   }
   S->pre = p;
+  p->jit_off = jit(S->home, 0);
   return 0;
 fail:
   weft__sched_alloc(S->sched, p, sizeof *p, 0);

@@ -312,6 +312,9 @@ if type(co_lib) == "table" then
     local co = create(f)
     return function(...) return wrap_result(co_resume(co, ...)) end
   end
+  if I.co_resume then -- 5.3 and later: the same, in C
+    co_lib.resume, co_lib.wrap = I.co_resume(resume), I.co_wrap
+  end
 
   -- PUC Lua 5.1 cannot yield across pcall: inside a task, pcall and xpcall
   -- run the function in a coroutine of their own, through which every

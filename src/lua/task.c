@@ -512,6 +512,174 @@ static int co_leave(lua_State *L) {
   return 0;
 }
 
+#if !LW_LUA51
+/* coroutine.resume and coroutine.wrap in C, where continuations exist
+ * (5.3 and later): what the prelude does in Lua on 5.1, at the cost of a
+ * plain resume when no wait passes through. The resumer's stack holds
+ * [co, prev, prev_ok] (co_enter's) while co runs or waits. */
+static int is_task_thread(lua_State *L, State *S, int idx) {
+  int r;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, S->task_cos_ref);
+  lua_pushvalue(L, idx);
+  r = lua_rawget(L, -2) != LUA_TNIL;
+  lua_pop(L, 2);
+  return r;
+}
+
+/* lcorolib's auxresume: the values co gave, or -1 with an error on top. */
+static int resume_co(lua_State *L, lua_State *co, int narg) {
+  int status, nres;
+  if (lua_status(co) == LUA_OK && lua_gettop(co) == 0) {
+    lua_pushliteral(L, "cannot resume dead coroutine");
+    return -1;
+  }
+  if (!lua_checkstack(co, narg)) {
+    lua_pushliteral(L, "too many arguments to resume");
+    return -1;
+  }
+  lua_xmove(L, co, narg);
+  status = lua_resume(co, L, narg, &nres);
+  if (status == LUA_OK || status == LUA_YIELD) {
+    if (!lua_checkstack(L, nres + 1)) {
+      lua_pop(co, nres);
+      lua_pushliteral(L, "too many results to resume");
+      return -1;
+    }
+    lua_xmove(co, L, nres);
+    return nres;
+  }
+  lua_xmove(co, L, 1);
+  return -1;
+}
+
+static int passed_k(lua_State *L, int st, lua_KContext ctx);
+
+/* The end of a resume that failed, the error on top: false and the error
+ * (resume, ctx 0), or the error raised (wrap, ctx 1). */
+static int failed(lua_State *L, lua_KContext ctx) {
+  if (ctx == 0) {
+    lua_pushboolean(L, 0);
+    lua_insert(L, -2);
+    return 2;
+  }
+  if (lua_type(L, -1) == LUA_TSTRING) { /* as lcorolib's wrap */
+    luaL_where(L, 1);
+    lua_insert(L, -2);
+    lua_concat(L, 2);
+  }
+  return lua_error(L);
+}
+
+/* The end of a resume that gave r values (on top). */
+static int gave(lua_State *L, int r, lua_KContext ctx) {
+  if (ctx == 1) return r;
+  lua_pushboolean(L, 1);
+  lua_insert(L, -(r + 1));
+  return r + 1;
+}
+
+/* After a resume of co (at 1, [prev, prev_ok] at 2 and 3) that gave r:
+ * passes a wait's yield up, or ends: pushes true and the values, or false
+ * and the error, as coroutine.resume returns them; wrap (ctx 1) raises
+ * the error instead. */
+static int passed(lua_State *L, State *S, int r, lua_KContext ctx) {
+  Task *t = S->current;
+  if (r >= 0 && t && t->inner != NULL &&
+      (S->preempted || (t->t.flags & (WEFT_TASK_PARKED | WEFT_TASK_QUEUED)))) {
+    lua_settop(L, 3);
+    return lua_yieldk(L, 0, ctx, passed_k);
+  }
+  if (t) {
+    t->inner = lua_touserdata(L, 2);
+    t->inner_ok = (unsigned char)lua_toboolean(L, 3);
+    if (S->pre)
+      lw_preempt_retarget(S->pre, t->inner == NULL ? t->co
+                                  : t->inner_ok ? t->inner : NULL);
+  }
+  return r < 0 ? failed(L, ctx) : gave(L, r, ctx);
+}
+
+/* The resumer, resumed: co goes on with its wait. Not inside a task: a
+ * resume from outside weft (see lw_k_task), which must not run co's
+ * wait: yield again. */
+static int passed_k(lua_State *L, int st, lua_KContext ctx) {
+  State *S = upstate(L);
+  (void)st;
+  if (S->current == NULL) return lua_yieldk(L, 0, ctx, passed_k);
+  lua_settop(L, 3);
+  return passed(L, S, resume_co(L, lua_tothread(L, 1), 0), ctx);
+}
+
+/* [co, args...] from index 1: resumes co through the task's chain.
+ * wrap: ctx 1. */
+static int pass_resume(lua_State *L, State *S, lua_KContext ctx) {
+  lua_State *co = lua_tothread(L, 1);
+  Task *t = S->current;
+  int narg = lua_gettop(L) - 1, ok;
+  if (t == NULL) { /* plain */
+    int r = resume_co(L, co, narg);
+    return r < 0 ? failed(L, ctx) : gave(L, r, ctx);
+  }
+  ok = lua_isyieldable(L) &&
+       (L == t->co ? t->inner == NULL : (L == t->inner && t->inner_ok));
+  lua_pushlightuserdata(L, t->inner);
+  lua_pushboolean(L, t->inner_ok);
+  lua_rotate(L, 2, 2); /* [co, prev, prev_ok, args...] */
+  t->inner = co;
+  t->inner_ok = (unsigned char)ok;
+  if (S->pre) lw_preempt_retarget(S->pre, ok ? co : NULL);
+  return passed(L, S, resume_co(L, co, narg), ctx);
+}
+
+/* I.co_resume(original) -> weft's coroutine.resume. The original is kept
+ * as its upvalue 2, unused: reachable through the debug library, as the
+ * Lua version's upvalue is on 5.1, so hostile scripts meet the same
+ * guards (tests/regress/12-foreign-resume). */
+static int co_resume_c(lua_State *L);
+static int co_resume_make(lua_State *L) {
+  State *S = upstate(L);
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  lw_push_state(L, S);
+  lua_pushvalue(L, 1);
+  lua_pushcclosure(L, co_resume_c, 2);
+  return 1;
+}
+
+static int co_resume_c(lua_State *L) {
+  State *S = upstate(L);
+  luaL_argcheck(L, lua_type(L, 1) == LUA_TTHREAD, 1, "coroutine expected");
+  if (is_task_thread(L, S, 1)) {
+    lua_pushboolean(L, 0);
+    lua_pushliteral(L, "cannot resume the coroutine of a weft task");
+    return 2;
+  }
+  return pass_resume(L, S, 0);
+}
+
+/* The function coroutine.wrap returns: co is its upvalue 2. */
+static int co_wrapped(lua_State *L) {
+  State *S = upstate(L);
+  if (lua_type(L, lua_upvalueindex(2)) != LUA_TTHREAD ||
+      is_task_thread(L, S, lua_upvalueindex(2))) /* debug.setupvalue */
+    return luaL_error(L, "coroutine.wrap: corrupted upvalue 2");
+  lua_pushvalue(L, lua_upvalueindex(2));
+  lua_insert(L, 1);
+  return pass_resume(L, S, 1);
+}
+
+static int co_wrap_c(lua_State *L) {
+  State *S = upstate(L);
+  lua_State *co;
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  lw_push_state(L, S);
+  co = lua_newthread(L);
+  lua_pushvalue(L, 1);
+  lua_xmove(L, co, 1);
+  lua_pushcclosure(L, co_wrapped, 2);
+  return 1;
+}
+#endif
+
 /* I.co_waiting() -> whether the coroutine its caller just resumed
  * yielded for a weft wait or a preemption, its own or one of a coroutine
  * it resumed in turn: the running task then waits (it is parked or
@@ -1942,6 +2110,10 @@ static const luaL_Reg internal_funcs[] = {
     {"co_enter", co_enter},
     {"co_leave", co_leave},
     {"co_waiting", co_waiting},
+#if !LW_LUA51
+    {"co_resume", co_resume_make},
+    {"co_wrap", co_wrap_c},
+#endif
     {"co_running", l_co_running},
     {"check_task", l_check_task},
     {"is_task", l_is_task}, {"error", l_error}, {"is_error", l_is_error},

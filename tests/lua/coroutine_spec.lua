@@ -179,3 +179,27 @@ describe("pcall and xpcall inside a task", function()
     assert.same({1, 2, "done"}, {gen(), gen(), gen()})
   end))
 end)
+
+describe("preemption", function()
+  before_each(function() weft.preempt(1) end)
+  after_each(function() weft.preempt(0) end)
+
+  it("reaches a coroutine the task resumes", function()
+    H.run(function()
+      local other_ran = false
+      weft.spawn(function() other_ran = true end)
+      local gen = coroutine.wrap(function()
+        -- Computes without waiting until preempted (bounded, so a broken
+        -- preemption fails the test instead of hanging it).
+        local stop = weft.stats().preemptions + 1
+        for _ = 1, 1e6 do
+          for _ = 1, 1000 do end
+          if weft.stats().preemptions >= stop then break end
+        end
+        coroutine.yield(weft.stats().preemptions >= stop)
+      end)
+      assert.is_true(gen())
+      assert.is_true(other_ran) -- it ran while the coroutine was preempted
+    end)
+  end)
+end)
