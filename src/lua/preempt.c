@@ -197,7 +197,6 @@ void lw_preempt_free(State *S) {
   Preempt *p = S->pre;
   if (p == NULL) return;
   S->pre = NULL;
-  if (p->jit_off) jit(S->home, 1);
   stop_watchdog(p);
   weft__sched_alloc(S->sched, p, sizeof *p, 0);
 }
@@ -208,6 +207,9 @@ int weft_lua_set_preempt(lua_State *L, unsigned slice_ms) {
   if (L == NULL) return WEFT_EINVAL; /* misuse: see weft_lua.h */
   S = lw_open_state(L);
   if (S->current != NULL) return WEFT_ESTATE; /* not from inside a task */
+  /* The compiler back on with preemption off (not when the state
+   * closes: lw_preempt_free then, and LuaJIT is ending). */
+  if (S->pre && S->pre->jit_off) jit(S->home, 1);
   lw_preempt_free(S);
   if (slice_ms == 0) return 0;
   uv_once(&handler_once, install_handler);
