@@ -49,7 +49,12 @@ void *lw_newuserdatauv(lua_State *L, size_t size, int n) {
   return p;
 }
 #else
-static void push_slots(lua_State *L, int idx) { lua_getuservalue(L, idx); }
+static void push_slots(lua_State *L, int idx) {
+  if (lua_type(L, idx) == LUA_TUSERDATA) /* the API checks nothing */
+    lua_getuservalue(L, idx);
+  else
+    lua_pushnil(L);
+}
 
 static int is_noslots(lua_State *L, int idx) {
   return lua_type(L, idx) != LUA_TTABLE;
@@ -65,22 +70,20 @@ void *lw_newuserdatauv(lua_State *L, size_t size, int n) {
 }
 #endif
 
+/* No check for the shared table of a userdata without slots: it is
+ * empty, so every slot reads nil there. (What a slot holds is checked by
+ * its reader: debug.setfenv can give a userdata any table.) */
 int lw_getiuservalue(lua_State *L, int idx, int n) {
-  int t;
-  if (lua_type(L, idx) != LUA_TUSERDATA) {
-    lua_pushnil(L);
-    return LUA_TNONE;
-  }
-  push_slots(L, idx);
-  if (is_noslots(L, -1)) {
+  push_slots(L, idx); /* nil for what is not a userdata (5.1: nor a
+                         function or thread, which weft never asks) */
+  if (lua_type(L, -1) != LUA_TTABLE) { /* 5.3: no table yet */
     lua_pop(L, 1);
     lua_pushnil(L);
-    return LUA_TNIL;
+    return lua_type(L, idx) == LUA_TUSERDATA ? LUA_TNIL : LUA_TNONE;
   }
   lua_rawgeti(L, -1, n);
-  lua_remove(L, -2);
-  t = lua_type(L, -1);
-  return t;
+  lua_replace(L, -2);
+  return lua_type(L, -1);
 }
 
 /* [-1, +0, m]; returns 0 if the value at idx is not a full userdata. */
@@ -387,7 +390,9 @@ static int check_layout(lua_State *L) {
 
 int lw_isyieldable(lua_State *L) {
   const struct lua51_head *h = (const void *)L;
-  int main = lua_pushthread(L);
+  int main;
+  if (jit_isyieldable) return jit_isyieldable(L);
+  main = lua_pushthread(L);
   lua_pop(L, 1);
   if (main) return 0;
   if (layout_known < 0) {
