@@ -52,6 +52,7 @@ Routes (GET unless noted):
 import os
 import select
 import shutil
+import signal
 import socket
 import ssl
 import struct
@@ -382,8 +383,13 @@ def main(argv):
         if "--exec" in argv:
             cmd = argv[argv.index("--exec") + 1:]
             cmd = [a.replace("{url}", http_url) for a in cmd]
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
             return subprocess.call(cmd)
         threading.Thread(target=watch_parent, daemon=True).start()
+        # SIGTERM was blocked before any thread started, so that every
+        # thread inherits the block: only this one takes it. A handler
+        # thread taking it would leave this one asleep for an hour.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
         print(http_url, https_url, ca, closed_port(), os.getpid(), flush=True)
         try:
             while True:
@@ -399,6 +405,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    import signal
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     sys.exit(main(sys.argv[1:]))
