@@ -49,7 +49,7 @@ Routes (GET unless noted):
   /stuck                 the port of a listener on 127.0.0.1 whose accept
                          queue is full: a connection to it never completes
   /interim               "interim" after a 100 and a 103 response
-  /split                 /interim sent a byte at a time
+  /split[/NAME]          /NAME (/interim) sent a byte at a time
   /close-delimited       "until the end", delimited by the connection's end
   /http10                "old server", from an HTTP/1.0 server (the same)
   /malformed             a reply that is not HTTP
@@ -57,6 +57,7 @@ Routes (GET unless noted):
   /empty                 the connection closes unanswered
   /cut-headers           the connection closes inside the headers
   /bad-chunk             a chunked body with a bad chunk size
+  /trailers              "hello" chunked, with a trailer field X-Trailer
   /slow[/N]              N chunks (5) "slow i;", 10 ms apart
   /to-https              302 to /hello on the HTTPS server (--tls)
   /no-content            204, X-Kind: none
@@ -266,11 +267,14 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = name != "interim"
             return self.raw(RAW[name])
         if name == "split":
-            # The response a byte at a time: every piece of the parse
-            # (status line, names, values, chunk sizes) crosses reads.
-            for i in range(len(RAW["interim"])):
-                self.wfile.write(RAW["interim"][i:i + 1])
+            # A response a byte at a time: every piece of the parse
+            # (status line, names, values, folds, chunk sizes) crosses
+            # reads.
+            raw = dict(RAW, **FOLDED)[arg or "interim"]
+            for i in range(len(raw)):
+                self.wfile.write(raw[i:i + 1])
                 self.wfile.flush()
+            self.close_connection = arg not in ("", "interim", "folded")
             return
         if name == "slow":
             # N chunks of "slow i;" with 10 ms between them.
@@ -338,7 +342,8 @@ FOLDED = {
 # Responses sent as they are. interim: two 1xx responses before the final
 # one; close-delimited: a body that ends when the connection does (no
 # Content-Length, not chunked); http10: the same from an HTTP/1.0 server;
-# malformed: not HTTP; bad-status: a status line without a number; empty:
+# trailers: a chunked body with a trailer field; malformed: not HTTP;
+# bad-status: a status line without a number; empty:
 # the connection closes unanswered; cut-headers: it closes within the
 # headers; bad-chunk: a chunk size that is not hexadecimal.
 RAW = {
@@ -351,6 +356,8 @@ RAW = {
     "http10": b"HTTP/1.0 200 OK\r\nX-Kind: old\r\n\r\nold server",
     "malformed": b"this is not HTTP at all\r\n\r\n",
     "bad-status": b"HTTP/1.1 abc OK\r\nContent-Length: 2\r\n\r\nno",
+    "trailers": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+                b"X-Head: h\r\n\r\n5\r\nhello\r\n0\r\nX-Trailer: t\r\n\r\n",
     "empty": b"",
     "cut-headers": b"HTTP/1.1 200 OK\r\nContent-Le",
     "bad-chunk": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"

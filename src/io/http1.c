@@ -54,7 +54,8 @@ typedef struct weft__conn Conn;
  * reused: it is not the connection's first; sent: the request is all
  * written; complete: the parser ended the response (and was paused);
  * failed: a callback ended the request (too_big, no memory). lead and
- * fold: see feed and on_value. */
+ * fold: see feed and on_value; trailer: the headers are done, so fields
+ * are a chunked body's trailers (left out, as curl's path does). */
 struct weft__conn {
   CLink link; /* first member: h->idle or h->busy */
   uv_tcp_t tcp;
@@ -66,8 +67,8 @@ struct weft__conn {
   char *out;
   size_t out_len;
   unsigned char got, reused, sent, writing, complete, failed, idle;
-  unsigned char lead, fold;
-  const char *rend; /* the end of the bytes being parsed */
+  unsigned char lead, fold, trailer;
+  const char *rstart, *rend; /* the bytes being parsed */
   unsigned short port;
   size_t host_len;
   char host[1]; /* allocated to fit */
@@ -209,6 +210,7 @@ static int status_line(Conn *c) {
 
 static int on_message_begin(http_parser *p) {
   Conn *c = p->data;
+  c->trailer = 0;
   c->r->head.len = 0; /* a 1xx's or a redirect's lines go */
   c->r->line = 0;
   return 0;
@@ -224,6 +226,7 @@ static int on_status(http_parser *p, const char *at, size_t n) {
 static int on_field(http_parser *p, const char *at, size_t n) {
   Conn *c = p->data;
   Req *r = c->r;
+  if (c->trailer) return 0;
   c->fold = 0;
   if (status_line(c) != 0) return 0;
   if (r->line != 2 && head_add(c, "\r\n", 2) != 0) return 0;
@@ -236,13 +239,20 @@ static int on_field(http_parser *p, const char *at, size_t n) {
  * folding: a line that starts with a space or a tab continues the one
  * before) as pieces that end before the line break and start with the
  * next line's blanks; as weft_http_header_next promises, the break and
- * the blanks around it become one space. fold: the last piece ended at
- * a line break (not at the end of a read). */
+ * the blanks around it become one space. A value is also cut where a
+ * read ends. fold: 1, the last piece ended at a line break; 2, at the end
+ * of a read, so that a piece starting past the start of the next read
+ * (after the line break) continues a fold, one starting right there the
+ * same line. */
 static int on_value(http_parser *p, const char *at, size_t n) {
   Conn *c = p->data;
   Req *r = c->r;
-  int fold = c->fold;
-  c->fold = at + n < c->rend && (at[n] == '\r' || at[n] == '\n');
+  int fold = c->fold == 1 || (c->fold == 2 && at != c->rstart);
+  if (c->trailer) return 0;
+  if (at + n < c->rend)
+    c->fold = at[n] == '\r' || at[n] == '\n';
+  else
+    c->fold = 2;
   if (r->line == 2) {
     if (head_add(c, ": ", 2) != 0) return 0;
     fold = 0;
@@ -287,6 +297,7 @@ static int on_headers_complete(http_parser *p) {
   int none = r->head_only || status == 204 || status == 304;
   if (status_line(c) != 0 || (r->line > 1 && head_add(c, "\r\n", 2) != 0))
     return 0;
+  c->trailer = 1;
   if (status < 200) return 0;
   r->headers_done = 1; /* (for find_header; cleared for a redirect) */
   r->redirect = r->follow && status / 100 == 3 && status != 304 &&
@@ -589,6 +600,7 @@ static void on_alloc(uv_handle_t *hd, size_t size, uv_buf_t *buf) {
  * ended or failed (after_parse told). */
 static int parse(Conn *c, const char *p, size_t n, int more) {
   size_t used;
+  c->rstart = p;
   c->rend = p + n;
   used = http_parser_execute(&c->parser, &settings, p, n);
   if (HTTP_PARSER_ERRNO(&c->parser) == HPE_OK && !c->complete && !c->failed)

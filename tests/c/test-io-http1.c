@@ -222,6 +222,8 @@ static void every_kind_of_body(void **state) {
       {"/not-modified", "", NULL, NULL, 304},
       {"/interim", "interim", "x-final", "yes", 200},
       {"/split", "interim", "link", NULL, 200},
+      {"/split/folded", "folded", "x-folded", "one two three", 200},
+      {"/split/trailers", "hello", "x-trailer", NULL, 200},
       {"/folded", "folded", "x-folded", "one two three", 200},
       {"/redirect/3", "hello", NULL, NULL, 200},
   };

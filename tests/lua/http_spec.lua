@@ -559,6 +559,31 @@ describe("weft.http", function()
       assert.equal("until the end", table.concat(parts))
     end))
 
+    it("joins folded lines that come a byte at a time", async(function()
+      local r = http.get(srv.url .. "/split/folded")
+      assert.equal("folded", r.body)
+      assert.equal("one two three", r.headers["x-folded"])
+      assert.equal("a b", r.headers["x-empty-folds"])
+      assert.equal("after", r.headers["x-after"])
+    end))
+
+    it("leaves a chunked body's trailers out of the headers",
+      async(function()
+        -- (The fuzz target http_response found them appended.)
+        for _, stream in ipairs { false, true } do
+          local r = http.get(srv.url .. "/trailers", { stream = stream })
+          local body = r.body
+          if stream then
+            local parts = {}
+            for chunk in r.read, r do parts[#parts + 1] = chunk end
+            body = table.concat(parts)
+          end
+          assert.equal("hello", body)
+          assert.equal("h", r.headers["x-head"])
+          assert.is_nil(r.headers["x-trailer"])
+        end
+      end))
+
     it("reads no body after 204, 304 and HEAD", async(function()
       local r = http.get(srv.url .. "/no-content")
       assert.equal(204, r.status)
