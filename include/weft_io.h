@@ -302,7 +302,9 @@ WEFT_API void weft_server_free(weft_server_t *s);
  *   with a body. "HEAD" asks for no body.
  * headers: header lines, NULL-terminated (NULL: none): "Name: value"
  *   (the value without a control character but tab), "Name:" to remove
- *   a header curl sends by default, "Name;" to send it empty.
+ *   a header sent by default (Host, Accept, and with a body
+ *   Content-Length and Content-Type, as curl sends them), "Name;" to
+ *   send it empty.
  * body, body_len: the request body (any bytes); body NULL: none.
  * timeout_ms: 0, or the time the whole request, and each read of a
  *   stream, must be done within.
@@ -327,17 +329,28 @@ typedef struct weft_http_opts {
   int stream;
 } weft_http_opts;
 
-/* About weft_http_t: one HTTP(S) request on libcurl's multi interface,
- * owned by its caller (weft_http_free, which abandons it if it still
- * runs). The loop has one curl multi, made by its first request: its
- * requests run at once on the loop's thread and share kept-alive
- * connections (256 kept, or four per request in flight if more). libcurl
- * (libcurl.so.4) is loaded on the first request. Its poll and read are
+/* About weft_http_t: one HTTP(S) request, owned by its caller
+ * (weft_http_free, which abandons it if it still runs). A plain http://
+ * request goes the native HTTP/1.1 way: libuv sockets, http_parser,
+ * weft's resolver, and a pool of the loop's kept-alive connections by
+ * host and port (256 idle ones kept); a request sent on a kept
+ * connection that fails before any byte of an answer is sent once more
+ * on a new one if its method may be repeated (GET, HEAD, PUT, DELETE,
+ * OPTIONS, TRACE). The rest goes through the loop's curl multi, made by
+ * the first such request: https://, a redirect to it, credentials in the
+ * URL, a request's own Expect or Transfer-Encoding line, a body over
+ * 1 MiB without an "Expect:" line, and every request of a loop whose
+ * environment named a proxy (http_proxy, all_proxy, ALL_PROXY) at its
+ * first request; it keeps 256 connections, or four per request in
+ * flight if more. libcurl (libcurl.so.4) is loaded then. Both paths run
+ * requests at once on the loop's thread and answer the calls below the
+ * same way (statuses, headers, bodies, streams, limits, error codes and
+ * names). Its poll and read are
  * like weft_tcp_read: answered (0), failed (a negative code), or
  * WEFT_PENDING with the future to await (with weft_http_wait_ms as its
  * time limit) before calling again. A failure is a libuv code
  * (UV_ECONNREFUSED, UV_EFBIG, UV_EPROTO for most of curl's...); its text,
- * and curl's name for it, come from weft_http_error and
+ * and curl's name for it (on either path), come from weft_http_error and
  * weft_http_error_name. WEFT_ETIMEDOUT: timeout_ms passed (the transfer
  * goes on until freed). WEFT_ECLOSED: the loop was freed meanwhile
  * (weft_loop_free abandons every request in flight; the owner still
@@ -346,8 +359,8 @@ typedef struct weft_http_s weft_http_t;
 
 /* Starts a request. *out (OUT) is the request. WEFT_EINVAL (*out NULL)
  * for a NULL argument or an option against weft_http_opts, WEFT_ENOMEM,
- * UV_ENOSYS if libcurl cannot be loaded (weft_http_load_error says
- * why). */
+ * UV_ENOSYS if it needs libcurl and libcurl cannot be loaded
+ * (weft_http_load_error says why). */
 WEFT_API int weft_http_request(weft_loop_t *loop, const weft_http_opts *opts,
                                weft_http_t **out);
 /* 0 once the response is in (a stream: its headers); then the status,
@@ -393,7 +406,8 @@ typedef struct weft_http_stats_t {
   uint64_t active;
   uint64_t connections;
 } weft_http_stats_t;
-/* 1 with *out filled once the loop has made its curl multi, else 0. */
+/* 1 with *out filled (both paths counted) once the loop has made a
+ * request, else 0. */
 WEFT_API int weft_http_stats(weft_loop_t *loop, weft_http_stats_t *out);
 
 #ifdef __cplusplus

@@ -2,7 +2,8 @@
 # Installs the Debian packages weft needs to build and test, if missing.
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config liblua5.4-dev lua5.4 libuv1-dev
-      libcmocka-dev lua-busted libcurl4-openssl-dev python3 openssl
+      libcmocka-dev lua-busted libcurl4-openssl-dev libhttp-parser-dev
+      python3 openssl
       nginx-light gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm)
 missing=()
 for p in "${pkgs[@]}"; do

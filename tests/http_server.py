@@ -48,10 +48,25 @@ Routes (GET unless noted):
   /streamed              the number of body bytes /forever sent so far
   /stuck                 the port of a listener on 127.0.0.1 whose accept
                          queue is full: a connection to it never completes
+  /interim               "interim" after a 100 and a 103 response
+  /split[/NAME]          /NAME (/interim) sent a byte at a time
+  /close-delimited       "until the end", delimited by the connection's end
+  /http10                "old server", from an HTTP/1.0 server (the same)
+  /malformed             a reply that is not HTTP
+  /bad-status            a status line without a status number
+  /empty                 the connection closes unanswered
+  /cut-headers           the connection closes inside the headers
+  /bad-chunk             a chunked body with a bad chunk size
+  /trailers              "hello" chunked, with a trailer field X-Trailer
+  /slow[/N]              N chunks (5) "slow i;", 10 ms apart
+  /to-https              302 to /hello on the HTTPS server (--tls)
+  /no-content            204, X-Kind: none
+  /not-modified          304 with a Content-Length of 5 and no body
 """
 import os
 import select
 import shutil
+import signal
 import socket
 import ssl
 import struct
@@ -72,6 +87,7 @@ gate_open = [0]  # generation counter of /release
 
 class Server(ThreadingHTTPServer):
     daemon_threads = True
+    https_url = "-"
     request_queue_size = 128
     connections = 0
     hangs = 0
@@ -247,6 +263,41 @@ class Handler(BaseHTTPRequestHandler):
                               [("Location", "/loop/%d" % (k + 1))])
         if name in ("folded", "folded-first"):
             return self.raw(FOLDED[name])
+        if name in RAW:
+            self.close_connection = name != "interim"
+            return self.raw(RAW[name])
+        if name == "split":
+            # A response a byte at a time: every piece of the parse
+            # (status line, names, values, folds, chunk sizes) crosses
+            # reads.
+            raw = dict(RAW, **FOLDED)[arg or "interim"]
+            for i in range(len(raw)):
+                self.wfile.write(raw[i:i + 1])
+                self.wfile.flush()
+            self.close_connection = arg not in ("", "interim", "folded")
+            return
+        if name == "slow":
+            # N chunks of "slow i;" with 10 ms between them.
+            self.start_chunked()
+            for i in range(int(arg or 5)):
+                time.sleep(0.01)
+                self.chunk("slow %d;" % i)
+            return self.chunk(b"")
+        if name == "to-https":
+            return self.reply(302, "moved",
+                              [("Location", Server.https_url + "/hello")])
+        if name == "no-content":
+            self.send_response(204)
+            self.send_header("X-Kind", "none")
+            self.end_headers()
+            return
+        if name == "not-modified":
+            # A 304 may state the length of what did not change: no body
+            # follows all the same.
+            self.send_response(304)
+            self.send_header("Content-Length", "5")
+            self.end_headers()
+            return
         if name == "forever":
             total = int(arg) if arg else None
             unit = 1 << 20  # large writes: faster than the client reads
@@ -286,6 +337,31 @@ FOLDED = {
                     b"\tX-Lead: lead\r\n"
                     b"X-After: after\r\n"
                     b"Content-Length: 12\r\n\r\nfolded-first",
+}
+
+# Responses sent as they are. interim: two 1xx responses before the final
+# one; close-delimited: a body that ends when the connection does (no
+# Content-Length, not chunked); http10: the same from an HTTP/1.0 server;
+# trailers: a chunked body with a trailer field; malformed: not HTTP;
+# bad-status: a status line without a number; empty:
+# the connection closes unanswered; cut-headers: it closes within the
+# headers; bad-chunk: a chunk size that is not hexadecimal.
+RAW = {
+    "interim": b"HTTP/1.1 100 Continue\r\n\r\n"
+               b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>\r\n\r\n"
+               b"HTTP/1.1 200 OK\r\nX-Final: yes\r\n"
+               b"Content-Length: 7\r\n\r\ninterim",
+    "close-delimited": b"HTTP/1.1 200 OK\r\nX-Kind: close\r\n"
+                       b"Connection: close\r\n\r\nuntil the end",
+    "http10": b"HTTP/1.0 200 OK\r\nX-Kind: old\r\n\r\nold server",
+    "malformed": b"this is not HTTP at all\r\n\r\n",
+    "bad-status": b"HTTP/1.1 abc OK\r\nContent-Length: 2\r\n\r\nno",
+    "trailers": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+                b"X-Head: h\r\n\r\n5\r\nhello\r\n0\r\nX-Trailer: t\r\n\r\n",
+    "empty": b"",
+    "cut-headers": b"HTTP/1.1 200 OK\r\nContent-Le",
+    "bad-chunk": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 b"zz\r\nabc\r\n0\r\n\r\n",
 }
 
 stuck = []  # the listener of /stuck and the connections that fill it
@@ -377,13 +453,19 @@ def main(argv):
                                         do_handshake_on_connect=False)
         https_url = "https://127.0.0.1:%d" % secure.server_address[1]
         serve(secure)
+    Server.https_url = https_url
     serve(plain)
     try:
         if "--exec" in argv:
             cmd = argv[argv.index("--exec") + 1:]
             cmd = [a.replace("{url}", http_url) for a in cmd]
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
             return subprocess.call(cmd)
         threading.Thread(target=watch_parent, daemon=True).start()
+        # SIGTERM was blocked before any thread started, so that every
+        # thread inherits the block: only this one takes it. A handler
+        # thread taking it would leave this one asleep for an hour.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
         print(http_url, https_url, ca, closed_port(), os.getpid(), flush=True)
         try:
             while True:
@@ -399,6 +481,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    import signal
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     sys.exit(main(sys.argv[1:]))

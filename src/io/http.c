@@ -5,20 +5,21 @@
  * number of them); its requests are objects polled like TCP connections.
  * SPDX-License-Identifier: MIT
  */
-#define CURL_DISABLE_TYPECHECK /* its macros would hide ours below */
-#include <curl/curl.h>
 #include <dlfcn.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
 
-#include "weft_io.h"
-/* host.h: the loop's uv_loop_t and scheduler, its slot for the multi and
- * its list of open objects (the multi closes when the loop is freed). */
-#include "host.h"
+/* http.h: what this file shares with the native path (http1.c); it
+ * includes host.h: the loop's uv_loop_t and scheduler, its slot for the
+ * client and its list of open objects (the client closes when the loop is
+ * freed), and curl.h with CURL_DISABLE_TYPECHECK (its macros would hide
+ * ours below). */
+#include "http.h"
 
 /* ------------------------------------------------------ loading libcurl */
 
@@ -109,111 +110,7 @@ static void load_curl(void) {
 #define curl_multi_strerror curl.multi_strerror
 #define curl_slist_append curl.slist_append
 #define curl_slist_free_all curl.slist_free_all
-
-/* A streamed body stops being read from the socket (the transfer is
- * paused) once this much waits for the reader: the backpressure bound. */
-#define HIGH_WATER (64 * 1024)
-#define MAX_REDIRECTS 10
-#define MAX_IDLE_CONNS 256 /* connections kept for reuse */
-#define MAX_SPARE_EASY 64  /* ended transfers' easy handles kept for reuse */
-
-typedef struct weft__http Http;
-typedef weft_http_t Req;
-
-/* About Sock: the poll handle of one socket. A connection's socket that
- * has been proven (it was a transfer's CURLINFO_ACTIVESOCKET when the
- * transfer ended well: a connected socket in curl's cache) keeps its Sock
- * until curl closes it through on_closesocket, across the requests of a
- * kept-alive connection, so that those requests cost no poll set-up.
- * Between requests (from CURL_POLL_REMOVE to curl's next CURL_POLL_IN/OUT;
- * wanted is 0) it goes on watching for reading if it did, and stops at
- * its first event (the server closed the connection: curl finds out when
- * it reuses it). Any other socket is watched only while curl wants it,
- * because curl may close it without calling on_closesocket: its
- * resolver's wake-up pair, and (before curl 8.2) a connection attempt
- * that never completed. A socket weft opened for curl (kept) is in doubt
- * from its opening and from each REMOVE until check_done has read the
- * messages that may prove it: settle then closes it unless it is proven
- * or wanted. events: what the poll watches now. The Sock is freed in its
- * close callback; next/prev list it in its Http and byfd finds it by
- * descriptor while it is open. */
-typedef struct Sock {
-  uv_poll_t poll;
-  curl_socket_t fd;
-  int events;
-  unsigned char kept, wanted, proven, doubt;
-  Http *h;
-  struct Sock *next, *prev;
-} Sock;
-
-/* About Http: the one curl multi handle of a loop (loop->http), created
- * by its first request. Its uv handles (timer, soon, keep and each Sock)
- * are unreferenced except keep, which is referenced while transfers run
- * (active > 0): idle keep-alive connections never hold the loop open, a
- * transfer in flight always does. reqs lists the requests in the multi.
- * The loop tracks it (closer) and closes it when it is freed
- * (close_http); the memory goes once every uv handle's close callback ran
- * (handles counts those not yet closed). */
-struct weft__http {
-  weft__closer closer;
-  weft_loop_t *loop;
-  CURLM *multi;
-  uv_timer_t timer;
-  uv_idle_t soon; /* curl's timeout of 0 ms: see on_timer */
-  uv_async_t keep;
-  Sock socks; /* list head */
-  Sock **byfd; /* open Socks by descriptor */
-  size_t nbyfd;
-  size_t ndoubt; /* Socks in doubt: see Sock */
-  size_t connections; /* open sockets weft opened for curl (kept) */
-  uint64_t requests;  /* started */
-  CURL *spare[MAX_SPARE_EASY]; /* easy handles to reuse, reset */
-  int nspare;
-  Req *reqs;
-  size_t active;
-  size_t maxconns; /* curl's connection cache: see grow_cache */
-  int handles, closing;
-};
-
-typedef struct Buf {
-  char *p;
-  size_t len, cap;
-} Buf;
-
-/* About weft_http_t: one request, owned by its caller (weft_http_free).
- * It is in h->reqs (and the multi) from start to completion; then easy is
- * reset for reuse and the result stays here until the owner frees it.
- * When the owner lets go first the request is abandoned (taken out of the
- * multi) and freed; if the loop is freed first, close_http takes every
- * request out of the multi and clears h, and weft_http_free frees the
- * rest. fut is what the owner awaits: completion, or for a stream the end
- * of the headers and then each next chunk (re-armed by each poll that
- * returns WEFT_PENDING). head holds the header lines of the latest
- * response (a redirect's are dropped; unfolded once the headers are
- * done); body the bytes not yet read, of which the first lent were lent
- * by the last read (dropped at the next one, so that curl appending
- * meanwhile never moves them). msg is the failure's text, made when it
- * is first asked for. */
-struct weft_http_s {
-  Req *next, *prev;
-  Http *h;
-  CURL *easy;
-  struct curl_slist *hdrs;
-  weft_future_t fut;
-  Buf head, body;
-  size_t lent;
-  char *final_url; /* after redirects, if not url, once headers are in */
-  char *msg;
-  curl_off_t max_body, received;
-  uint64_t deadline; /* scheduler ms; only if timeout_ms > 0 */
-  uint64_t timeout_ms;
-  long status;
-  CURLcode result;
-  unsigned char stream, follow, location, headers_done, done, paused;
-  unsigned char too_big, nomem, weird;
-  char err[CURL_ERROR_SIZE];
-  char url[1]; /* allocated to fit */
-};
+#include "http.h"
 
 static void *xalloc(size_t n) {
   void *p = weft__valloc(NULL, 0, n);
@@ -224,6 +121,10 @@ static void *xalloc(size_t n) {
 static void xfree(void *p, size_t n) {
   if (p) weft__valloc(p, n, 0);
 }
+
+void *weft__http_alloc(size_t n) { return xalloc(n); }
+
+void weft__http_free_mem(void *p, size_t n) { xfree(p, n); }
 
 static int buf_add(Buf *b, const char *p, size_t n) {
   if (b->cap - b->len < n) {
@@ -331,6 +232,12 @@ static void unfold(Buf *b) {
   b->len = (size_t)(w - b->p);
 }
 
+int weft__http_buf_add(Buf *b, const char *p, size_t n) {
+  return buf_add(b, p, n);
+}
+
+void weft__http_unfold(Buf *b) { unfold(b); }
+
 /* ------------------------------------------------- the multi on libuv */
 
 static void check_done(Http *h);
@@ -338,6 +245,11 @@ static void maybe_free_http(Http *h);
 
 static void on_handle_closed(uv_handle_t *hd) {
   Http *h = hd->data;
+  h->handles--;
+  maybe_free_http(h);
+}
+
+void weft__http_handle_closed(Http *h) {
   h->handles--;
   maybe_free_http(h);
 }
@@ -568,6 +480,8 @@ static void keep_ref(Http *h) {
     uv_unref((uv_handle_t *)&h->keep);
 }
 
+
+
 /* Wakes the task waiting on r, if one is. This may run in curl's timer
  * or idle callback, and libuv runs idle handles (and before 1.45 timers)
  * before it polls: the poll of that same uv_run would then block, not
@@ -584,6 +498,8 @@ static void wake(Req *r) {
     weft_loop_wake(loop);
 }
 
+void weft__http_wake(Req *r) { wake(r); }
+
 /* Takes r out of the multi and ends its transfer. The connection goes
  * back to the multi's cache if it can be reused. */
 static void detach(Req *r) {
@@ -597,6 +513,13 @@ static void detach(Req *r) {
     curl_easy_cleanup(r->easy);
   }
   r->easy = NULL;
+  weft__http_unlist(r);
+}
+
+void weft__http_unlist(Req *r) {
+  Http *h = r->h;
+  if (!r->listed) return;
+  r->listed = 0;
   if (r->next) r->next->prev = r->prev;
   if (r->prev)
     r->prev->next = r->next;
@@ -612,7 +535,10 @@ static void headers_done(Req *r) {
   const char *u = NULL;
   curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);
   curl_easy_getinfo(r->easy, CURLINFO_EFFECTIVE_URL, &u);
-  /* Kept only when a redirect changed it: most requests need no copy. */
+  /* Kept only when a redirect changed it: most requests need no copy.
+   * (One the native path followed before curl took over is replaced.) */
+  if (r->final_url) xfree(r->final_url, strlen(r->final_url) + 1);
+  r->final_url = NULL;
   if (u && strcmp(u, r->url) != 0 &&
       (r->final_url = xalloc(strlen(u) + 1)) != NULL)
     memcpy(r->final_url, u, strlen(u) + 1);
@@ -675,22 +601,28 @@ static void req_free(Req *r) {
     weft_future_settle_cancelled(&r->fut);
   while (r->fut.waiters.next && r->fut.waiters.next != &r->fut.waiters)
     weft_waiter_remove((weft_waiter_t *)r->fut.waiters.next);
-  if (r->h) {
+  if (r->native) {
+    weft__h1_abandon(r);
+    if (r->h) weft__http_unlist(r);
+  }
+  if (r->h && r->easy) {
     detach(r);
     settle(r->h);
   }
   if (r->easy) curl_easy_cleanup(r->easy); /* never added */
-  curl_slist_free_all(r->hdrs);
+  if (r->hdrs) curl_slist_free_all(r->hdrs);
   xfree(r->head.p, r->head.cap);
   xfree(r->body.p, r->body.cap);
   if (r->final_url) xfree(r->final_url, strlen(r->final_url) + 1);
   if (r->msg) xfree(r->msg, strlen(r->msg) + 1);
-  xfree(r, sizeof *r + strlen(r->url));
+  xfree(r, r->size);
 }
 
 static void maybe_free_http(Http *h) {
   if (h->closing && h->handles == 0) {
     xfree(h->byfd, h->nbyfd * sizeof *h->byfd);
+    xfree(h->rbuf, NATIVE_RBUF);
+    xfree(h->wbuf.p, h->wbuf.cap);
     xfree(h, sizeof *h);
   }
 }
@@ -704,11 +636,17 @@ static void close_http(Http *h) {
   weft__loop_untrack(&h->closer);
   while (h->reqs) {
     Req *r = h->reqs;
-    detach(r);
+    if (r->native) {
+      weft__h1_abandon(r);
+      weft__http_unlist(r);
+    } else {
+      detach(r);
+    }
     r->h = NULL;
   }
+  weft__h1_close_all(h);
   while (h->nspare > 0) curl_easy_cleanup(h->spare[--h->nspare]);
-  curl_multi_cleanup(h->multi); /* may still report sockets to remove */
+  if (h->multi) curl_multi_cleanup(h->multi); /* may report removals */
   h->multi = NULL;
   while (h->socks.next != &h->socks) sock_close(h->socks.next);
   uv_close((uv_handle_t *)&h->timer, on_handle_closed);
@@ -721,27 +659,50 @@ static void http_closer(weft__closer *c) {
   close_http((Http *)((char *)c - offsetof(Http, closer)));
 }
 
-/* The loop's Http, created on first use: 0, WEFT_ENOMEM, or UV_ENOSYS
+/* Whether the environment names a proxy for http:// URLs, as curl reads
+ * it: lowercase http_proxy (curl ignores HTTP_PROXY, which a CGI
+ * request's Proxy header could set), all_proxy or ALL_PROXY. Requests of
+ * such a loop all go to curl, which applies the proxy and NO_PROXY: the
+ * native path speaks to origin servers only. */
+static int env_proxy(void) {
+  static const char *const names[] = {"http_proxy", "all_proxy",
+                                      "ALL_PROXY"};
+  size_t i;
+  for (i = 0; i < sizeof names / sizeof names[0]; i++) {
+    const char *v = getenv(names[i]);
+    if (v && v[0]) return 1;
+  }
+  return 0;
+}
+
+/* Loads libcurl and makes h's multi, once: 0, WEFT_ENOMEM, or UV_ENOSYS
  * when libcurl cannot be loaded (curl_error says why). */
-static int get_http(weft_loop_t *loop, Http **out) {
+static int need_multi(Http *h) {
   static uv_once_t once = UV_ONCE_INIT;
-  Http *h;
-  if ((*out = loop->http) != NULL) return 0;
+  if (h->multi) return 0;
   uv_once(&once, load_curl);
   if (curl_error[0]) return UV_ENOSYS;
-  if ((h = xalloc(sizeof *h)) == NULL) return WEFT_ENOMEM;
-  if ((h->multi = curl_multi_init()) == NULL) {
-    xfree(h, sizeof *h);
-    return WEFT_ENOMEM;
-  }
-  h->loop = loop;
-  h->socks.next = h->socks.prev = &h->socks;
+  if ((h->multi = curl_multi_init()) == NULL) return WEFT_ENOMEM;
   curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
   curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
   curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_timer);
   curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
   h->maxconns = MAX_IDLE_CONNS;
   curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, (long)h->maxconns);
+  return 0;
+}
+
+/* The loop's Http, created on first use (its multi only when a request
+ * needs curl): 0 or WEFT_ENOMEM. The environment is read then, once. */
+static int get_http(weft_loop_t *loop, Http **out) {
+  Http *h;
+  if ((*out = loop->http) != NULL) return 0;
+  if ((h = xalloc(sizeof *h)) == NULL) return WEFT_ENOMEM;
+  h->loop = loop;
+  h->proxy = env_proxy();
+  h->socks.next = h->socks.prev = &h->socks;
+  h->idle.next = h->idle.prev = &h->idle;
+  h->busy.next = h->busy.prev = &h->busy;
   uv_timer_init(loop->uv, &h->timer);
   uv_idle_init(loop->uv, &h->soon);
   uv_async_init(loop->uv, &h->keep, NULL);
@@ -920,33 +881,64 @@ static int setup(Req *r, const weft_http_opts *o) {
   return 0;
 }
 
-/* Adds r to h's multi: 0, or WEFT_ENOMEM. */
-static int start(Http *h, Req *r) {
-  if (curl_multi_add_handle(h->multi, r->easy) != CURLM_OK)
-    return WEFT_ENOMEM; /* a handle made here is valid: only memory */
+/* Lists r in h's requests as started. */
+static void list_req(Http *h, Req *r) {
   r->h = h;
+  r->listed = 1;
   r->next = h->reqs;
   if (r->next) r->next->prev = r;
   h->reqs = r;
   h->active++;
   h->requests++;
-  grow_cache(h);
   keep_ref(h);
+}
+
+/* Adds r to h's multi: 0, or WEFT_ENOMEM. */
+static int start(Http *h, Req *r) {
+  if (curl_multi_add_handle(h->multi, r->easy) != CURLM_OK)
+    return WEFT_ENOMEM; /* a handle made here is valid: only memory */
+  list_req(h, r);
+  grow_cache(h);
+  return 0;
+}
+
+/* A redirect of a native request to https://: r's transfer goes on in
+ * curl from url, with the redirects left, its method and headers and
+ * (unless the redirect dropped it) its body. r is listed and native no
+ * more; its native state is gone (the caller ended it). */
+int weft__http_to_curl(Req *r, const weft_http_opts *o, const char *url) {
+  Http *h = r->h;
+  int rc = need_multi(h);
+  if (rc != 0) return rc;
+  if ((r->easy = h->nspare > 0 ? h->spare[--h->nspare] : curl_easy_init())
+      == NULL || setup(r, o) != 0)
+    return WEFT_ENOMEM;
+  curl_easy_setopt(r->easy, CURLOPT_URL, url);
+  curl_easy_setopt(r->easy, CURLOPT_MAXREDIRS,
+                   (long)(MAX_REDIRECTS - r->hops));
+  if (curl_multi_add_handle(h->multi, r->easy) != CURLM_OK)
+    return WEFT_ENOMEM;
+  grow_cache(h);
   return 0;
 }
 
 int weft_http_request(weft_loop_t *loop, const weft_http_opts *opts,
                       weft_http_t **out) {
-  size_t ulen;
+  size_t ulen, size;
   Http *h;
   Req *r;
-  int rc;
+  int rc, native;
   if (out) *out = NULL;
   if (loop == NULL || opts == NULL || out == NULL || !valid(opts))
     return WEFT_EINVAL;
   if ((rc = get_http(loop, &h)) != 0) return rc;
+  native = weft__h1_eligible(h, opts);
+again:
+  if (!native && (rc = need_multi(h)) != 0) return rc;
   ulen = strlen(opts->url);
-  if ((r = xalloc(sizeof *r + ulen)) == NULL) return WEFT_ENOMEM;
+  size = sizeof *r + ulen + (native ? weft__h1_spec_size(opts) : 0);
+  if ((r = xalloc(size)) == NULL) return WEFT_ENOMEM;
+  r->size = size;
   memcpy(r->url, opts->url, ulen + 1);
   weft_future_init(&r->fut);
   r->stream = opts->stream != 0;
@@ -954,6 +946,19 @@ int weft_http_request(weft_loop_t *loop, const weft_http_opts *opts,
   r->max_body = (curl_off_t)opts->max_body;
   r->timeout_ms = opts->timeout_ms;
   r->deadline = weft_sched_now(&loop->sched) + opts->timeout_ms;
+  if (native) {
+    r->native = 1;
+    if ((rc = weft__h1_prepare(h, r, opts)) != 0) {
+      req_free(r);
+      if (rc != 1) return rc;
+      native = 0; /* a URL for curl */
+      goto again;
+    }
+    list_req(h, r);
+    weft__h1_go(r);
+    *out = r;
+    return 0;
+  }
   r->easy = h->nspare > 0 ? h->spare[--h->nspare] : curl_easy_init();
   r->h = h; /* for setup; start lists it */
   rc = r->easy == NULL || setup(r, opts) != 0 ? WEFT_ENOMEM : 0;
@@ -1002,9 +1007,12 @@ static void drop_lent(Req *r) {
   r->body.len -= r->lent;
   if (r->body.len) memmove(r->body.p, r->body.p + r->lent, r->body.len);
   r->lent = 0;
-  if (r->paused && r->easy && r->body.len < HIGH_WATER) {
+  if (r->paused && r->body.len < HIGH_WATER) {
     r->paused = 0;
-    curl_easy_pause(r->easy, CURLPAUSE_CONT); /* may call on_body */
+    if (r->native)
+      weft__h1_resume(r);
+    else if (r->easy)
+      curl_easy_pause(r->easy, CURLPAUSE_CONT); /* may call on_body */
   }
 }
 
@@ -1122,7 +1130,7 @@ int weft_http_stats(weft_loop_t *loop, weft_http_stats_t *out) {
   if (loop == NULL || out == NULL || (h = loop->http) == NULL) return 0;
   out->requests = h->requests;
   out->active = h->active;
-  out->connections = h->connections;
+  out->connections = h->connections + h->nconns;
   return 1;
 }
 

@@ -7,6 +7,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <uv.h>
 
 #include "lweft.h"
@@ -251,8 +252,31 @@ static int has_ctl(const char *s) {
   return 0;
 }
 
+/* The options of a request made with its defaults (http.get(url)): as
+ * http.lua's normalize makes them, with max_body its default. NULL, with
+ * nothing done, if url is not plainly an http:// or https:// URL (http.lua
+ * then takes the long way, and raises). */
+static const char *const DEFAULT_LINES[] = {"Expect:", NULL};
+
+static const char *default_opts(lua_State *L, weft_http_opts *o) {
+  size_t ulen;
+  const char *url = lua_tolstring(L, 2, &ulen);
+  if (!(strncasecmp(url, "http://", 7) == 0 ||
+        strncasecmp(url, "https://", 8) == 0) || strlen(url) != ulen)
+    return NULL;
+  memset(o, 0, sizeof *o);
+  o->url = url;
+  o->headers = DEFAULT_LINES;
+  o->follow_redirects = 1;
+  o->max_body = luaL_checkinteger(L, 3);
+  return url;
+}
+
 /* I.http_request(fname, opts) -> {status, headers, url[, body | _h]};
- * opts was checked and normalized by http.lua. */
+ * opts was checked and normalized by http.lua. I.http_request(fname,
+ * url, max_body): the same with the default options (http.get(url), the
+ * common case, without a table for the options), or nothing if url needs
+ * the checks of http.lua. */
 static int l_request(lua_State *L) {
   State *S = upstate(L);
   const char *fname = luaL_checkstring(L, 1), *small[HDR_SMALL];
@@ -260,8 +284,9 @@ static int l_request(lua_State *L) {
   size_t ulen = 0;
   Task *t;
   Guard *g;
-  int rc;
-  luaL_checktype(L, 2, LUA_TTABLE);
+  int rc, plain = lua_type(L, 2) == LUA_TSTRING;
+  if (plain && default_opts(L, &o) == NULL) return 0;
+  if (!plain) luaL_checktype(L, 2, LUA_TTABLE);
   lua_settop(L, 2);
   t = lw_need_task(L, S, fname);
   g = lua_newuserdatauv(L, sizeof *g, 0); /* at 3, where request_k looks */
@@ -270,6 +295,7 @@ static int l_request(lua_State *L) {
   g->state = G_OPEN;
   snprintf(g->fname, sizeof g->fname, "%s", fname);
   luaL_setmetatable(L, GUARD_MT);
+  if (plain) goto start;
   memset(&o, 0, sizeof o);
   if ((o.url = opt_str(L, 2, "url", &ulen)) == NULL)
     return luaL_error(L, "%s: no url", fname);
@@ -285,6 +311,7 @@ static int l_request(lua_State *L) {
   o.ca_file = opt_str(L, 2, "ca_file", NULL);
   o.insecure = opt_bool(L, 2, "insecure");
   o.stream = g->stream = opt_bool(L, 2, "stream");
+start:
   rc = weft_http_request(S->loop, &o, &g->req);
   if (rc == UV_ENOSYS)
     return luaL_error(L, "%s: %s", fname, weft_http_load_error());

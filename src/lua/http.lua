@@ -198,6 +198,13 @@ local function opts_of(fname, opts)
 end
 
 function http.get(url, opts)
+  -- The common case, http.get(url), without a table of options: the C
+  -- side makes the defaults, or returns nothing for a URL that needs the
+  -- checks below.
+  if opts == nil and type(url) == "string" then
+    local r = I.http_request("http.get", url, MAX_BODY)
+    if r then return r end
+  end
   return request("http.get", opts_of("http.get", opts), url, "GET")
 end
 
