@@ -43,9 +43,10 @@ clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD)
 
 # Benchmarks against the peers (bench/, see docs/performance.md). bench
-# builds weft in Release in build-bench/, runs every workload (median of 3)
-# and writes docs/performance.md and docs/performance.png; bench-quick runs
-# small sizes once and only checks that every program works.
+# builds weft in Release in build-bench/ (Lua 5.4) and build-bench-luajit/
+# (LuaJIT), runs every workload for both (median of 3) and writes
+# docs/performance.md and docs/performance.png; bench-quick runs small
+# sizes once and only checks that every program works.
 .PHONY: bench bench-quick
 bench: deps
 	@bash scripts/bench-deps.sh

@@ -3,11 +3,17 @@
 peers and writes docs/performance.md and docs/performance.png.
 
 usage: /usr/bin/python3 bench/run.py [--quick] [--runs R] [--only W1,W3]
-                                     [--build DIR] [--timeout S]
+                                     [--build DIR] [--build-luajit DIR]
+                                     [--no-build] [--timeout S]
 
-It builds weft in Release mode in build-bench/ (no tests, no sanitizers),
-creates the W6 file set in a temporary directory, starts a local nginx for
-W7 (1 worker, 127.0.0.1, a 128-byte body from a temporary directory; it is
+It builds weft in Release mode (no tests, no sanitizers) twice: on Lua
+5.4 in build-bench/ (impl "weft") and on LuaJIT (-DWEFT_LUA=luajit, impl
+"weft-luajit") in the --build directory's name plus -luajit unless
+--build-luajit says otherwise. A LuaJIT build that cannot be made, or is
+absent with --no-build (the test suite's 5.4 build has none beside it),
+makes weft-luajit n/a with the reason rather than a failure. It creates
+the W6 file set in a temporary directory, starts a local nginx for W7
+(1 worker, 127.0.0.1, a 128-byte body from a temporary directory; it is
 stopped at the end), then runs every workload for every implementation,
 one OS process per measurement, R times (default 3), interleaving the
 implementations, and keeps the median run. Every program checks its own
@@ -17,9 +23,10 @@ time bound fails the whole command (exit status 1).
 --quick runs small sizes once: a smoke test that every program works and
 checks its result. It prints the table and writes no document.
 
-Programs: bench/<workload>.lua for weft (bench/w5_host_roundtrip.c hosts
-W5), bench/peers/ for the peers. The weft programs of W6 and W7 are run
-only if they exist, with these arguments:
+Programs: bench/<workload>.lua for both weft builds (the same programs run
+on Lua 5.4 and LuaJIT; bench/w5_host_roundtrip.c hosts W5), bench/peers/
+for the peers. The weft programs of W6 and W7 are run only if they exist,
+with these arguments:
   weft bench/w6_files.lua DIR NFILES PASSES    (file i is DIR/<i>: 4096
       bytes of the byte i % 251; 64 reads in flight; n = NFILES * PASSES)
   weft bench/w7_http.lua PORT N CONNS          (GET /body from
@@ -42,12 +49,17 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PY = "/usr/bin/python3"  # Debian's Python, the one with uvloop
 
-IMPLS = ["weft", "lua54-luv", "luajit-luv", "lua54-cqueues", "node",
-         "python-asyncio", "python-uvloop", "lua54"]
-NAMES = {"weft": "weft (Lua 5.4)", "lua54-luv": "Lua 5.4 + luv",
-         "luajit-luv": "LuaJIT + luv", "lua54-cqueues": "Lua 5.4 + cqueues",
-         "node": "Node.js", "python-asyncio": "Python asyncio",
-         "python-uvloop": "Python uvloop", "lua54": "plain lua5.4"}
+IMPLS = ["weft", "weft-luajit", "lua54-luv", "luajit-luv", "lua54-cqueues",
+         "node", "python-asyncio", "python-uvloop", "lua54", "luajit"]
+NAMES = {"weft": "weft (Lua 5.4)", "weft-luajit": "weft (LuaJIT)",
+         "lua54-luv": "Lua 5.4 + luv", "luajit-luv": "LuaJIT + luv",
+         "lua54-cqueues": "Lua 5.4 + cqueues", "node": "Node.js",
+         "python-asyncio": "Python asyncio", "python-uvloop": "Python uvloop",
+         "lua54": "plain lua5.4", "luajit": "plain luajit"}
+# weft's builds, and the plain interpreters that are W8's baselines: none
+# of them is a peer.
+WEFTS = ("weft", "weft-luajit")
+BASELINES = {"weft": "lua54", "weft-luajit": "luajit"}
 
 # id: (title, metric, higher is better, unit, program, full args, quick args)
 # The arguments are templates: {dir}, {nfiles}, {passes}, {port} are filled
@@ -86,31 +98,41 @@ WORKLOADS = {
 W8B_SLICE = "2"
 W6_FILES = {"full": (1000, 10), "quick": (100, 1)}
 
-NOT_LUA54 = "W8 measures task overhead on the Lua 5.4 VM; this peer runs " \
-            "another VM"
+NOT_LUA54 = "W8 measures task overhead against plain lua5.4 or luajit; " \
+            "this peer runs another VM"
 NO_PREEMPT = "W8b: like Lua 5.4 + luv and Node.js, nothing preempts the " \
              "loop, so the timer waits for all of it"
-NA = {("luajit-luv", "W8"): NOT_LUA54, ("node", "W8"): NOT_LUA54,
+NA = {("node", "W8"): NOT_LUA54,
       ("python-asyncio", "W8"): NOT_LUA54,
       ("python-uvloop", "W8"): NOT_LUA54,
       ("luajit-luv", "W8b"): NO_PREEMPT, ("lua54-cqueues", "W8b"): NO_PREEMPT,
       ("python-asyncio", "W8b"): NO_PREEMPT,
-      ("python-uvloop", "W8b"): NO_PREEMPT}
+      ("python-uvloop", "W8b"): NO_PREEMPT,
+      ("weft-luajit", "W8b"): "W8b: LuaJIT runs no hooks inside compiled "
+      "code, so weft --preempt cannot interrupt the loop once it is "
+      "compiled (it preempts once, then the timer waits for the whole loop)"}
 
 
-def command(w, impl, args, build):
+def command(w, impl, args, builds):
     """The argv that runs workload w for impl, a string (n/a reason), or
-    None when impl does not take part in w."""
+    None when impl does not take part in w. builds maps each weft build to
+    its directory, or to ("n/a", why) when there is no such build."""
     prog = WORKLOADS[w][4]
     if (impl, w) in NA:
         return NA[(impl, w)]
-    if impl == "lua54":  # the plain-Lua baseline of W8 only
-        return ["lua5.4", "bench/peers/lua_w8_cpu.lua"] + args \
-            if w == "W8" else None
-    if impl == "weft":
+    if impl in ("lua54", "luajit"):  # the plain baselines of W8 only
+        return [{"lua54": "lua5.4"}.get(impl, impl),
+                "bench/peers/lua_w8_cpu.lua"] + args if w == "W8" else None
+    if impl in WEFTS:
+        build = builds[impl]
+        if isinstance(build, tuple):
+            return build[1]
         if w in ("W5", "W5c"):  # a C host registers the pool function
-            return [os.path.join(build, "w5_host_roundtrip"), args[1],
-                    "bench/w5_host_roundtrip.lua", args[0]]
+            host = os.path.join(build, "w5_host_roundtrip")
+            if not os.path.exists(host):
+                return "w5_host_roundtrip is not built in " + \
+                    os.path.basename(build)
+            return [host, args[1], "bench/w5_host_roundtrip.lua", args[0]]
         script = "bench/%s.lua" % prog
         if not os.path.exists(os.path.join(ROOT, script)):
             return "%s does not exist yet (weft.%s is being built)" % (
@@ -134,7 +156,8 @@ PROBES = {"lua54-luv": ["lua5.4", "-e", "require 'luv'"],
           "node": ["node", "-e", "0"],
           "python-asyncio": [PY, "-c", "import asyncio"],
           "python-uvloop": [PY, "-c", "import uvloop"],
-          "lua54": ["lua5.4", "-v"]}
+          "lua54": ["lua5.4", "-v"],
+          "luajit": ["luajit", "-v"]}
 
 
 def missing_peers():
@@ -284,17 +307,42 @@ def make_files(nfiles):
     return d
 
 
-def build_weft(build, jobs):
+def build_weft(build, jobs, lua="5.4"):
     subprocess.run(["cmake", "-S", ROOT, "-B", build,
                     "-DCMAKE_BUILD_TYPE=Release", "-DWEFT_TESTS=OFF",
-                    "-DWEFT_SANITIZE=OFF", "-DWEFT_TSAN=OFF"],
+                    "-DWEFT_SANITIZE=OFF", "-DWEFT_TSAN=OFF",
+                    "-DWEFT_LUA=" + lua],
                    check=True, stdout=subprocess.DEVNULL)
     subprocess.run(["cmake", "--build", build, "-j", str(jobs), "--target",
                     "weft_cli", "w5_host_roundtrip"], check=True,
                    stdout=subprocess.DEVNULL)
 
 
-def run_all(opts, build, fill, log):
+def luajit_build(build, make, jobs, log):
+    """The directory of weft built on LuaJIT, built first if make, or
+    ("n/a", why) when there is none: the LuaJIT half is optional."""
+    name = os.path.basename(build)
+    if make:
+        try:
+            build_weft(build, jobs, "luajit")
+        except (subprocess.CalledProcessError, OSError) as e:
+            log("bench: the LuaJIT build failed: %s" % e)
+            return ("n/a", "weft did not build on LuaJIT in %s (cmake "
+                    "-DWEFT_LUA=luajit needs LuaJIT's headers: "
+                    "libluajit-5.1-dev)" % name)
+    weft = os.path.join(build, "weft")
+    try:
+        version = subprocess.run([weft, "--version"], capture_output=True,
+                                 text=True).stdout
+    except OSError:
+        version = ""
+    if "LuaJIT" not in version:
+        return ("n/a", "no weft built on LuaJIT in %s (bench/run.py builds "
+                "one there unless --no-build)" % name)
+    return build
+
+
+def run_all(opts, builds, fill, log):
     """R[w][impl] = the median result, {"na": reason} or {"error": text}."""
     env = dict(os.environ, LUA_PATH=os.path.join(ROOT, "bench/peers/?.lua")
                + ";;")
@@ -310,7 +358,7 @@ def run_all(opts, build, fill, log):
                                                          else 5]]
         cmds = {}
         for impl in IMPLS:
-            c = command(w, impl, args, build)
+            c = command(w, impl, args, builds)
             if impl in missing and c is not None:
                 c = "not installed"
             if w == "W7" and not fill["port"] and c is not None:
@@ -346,9 +394,12 @@ def run_all(opts, build, fill, log):
             med["spread"] = (v[-1] - v[0]) / v[len(v) // 2] \
                 if v[len(v) // 2] else 0
             med["value"] = metric(w, med)
+            med["runs"] = v  # every run's figure, in order of value
+            med["cpu_runs"] = [r.get("cpu_ms") for r in rs]  # same order
             R[w][impl] = med
-            log("%-4s %-15s %12s %s" % (w, impl, fmt(med["value"]),
-                                        WORKLOADS[w][3]))
+            log("%-4s %-15s %12s %s ±%.0f%%" % (w, impl, fmt(med["value"]),
+                                               WORKLOADS[w][3],
+                                               med["spread"] * 100))
     hashes = {r.get("hash") for r in R.get("W8", {}).values() if "hash" in r}
     if len(hashes) > 1:  # every W8 program must compute the same loop
         for r in R["W8"].values():
@@ -377,12 +428,14 @@ def val(R, w, impl):
     return r.get("value")
 
 
-def best_peer(R, w):
+def best_peer(R, w, me="weft"):
+    """The best peer of weft build me; W8's is its plain interpreter."""
     higher = WORKLOADS[w][2]
     if w == "W8":
-        return ("lua54", val(R, w, "lua54"))
+        return (BASELINES[me], val(R, w, BASELINES[me]))
     cands = [(i, val(R, w, i)) for i in IMPLS
-             if i not in ("weft", "lua54") and val(R, w, i) is not None]
+             if i not in WEFTS and i not in BASELINES.values()
+             and val(R, w, i) is not None]
     if not cands:
         return (None, None)
     return (max if higher else min)(cands, key=lambda c: c[1])
@@ -395,15 +448,17 @@ def ratio(w, a, b):
     return a / b if WORKLOADS[w][2] else b / a
 
 
-def per_task_bytes(R, w):
-    top, base = R.get(w, {}).get("weft", {}), R.get("W0", {}).get("weft", {})
+def per_task_bytes(R, w, me="weft"):
+    top, base = R.get(w, {}).get(me, {}), R.get("W0", {}).get(me, {})
     if "peak_rss_kb" not in top or "peak_rss_kb" not in base:
         return None
     return (top["peak_rss_kb"] - base["peak_rss_kb"]) * 1024 / top["n"]
 
 
-def check_target(R, w):
+def check_target(R, w, impl="weft"):
     """(target text, detail text, met: True/False/None)."""
+    if impl == "weft-luajit":
+        return check_target_luajit(R, w)
     me = val(R, w, "weft")
     node, luv = val(R, w, "node"), val(R, w, "lua54-luv")
 
@@ -424,8 +479,8 @@ def check_target(R, w):
             return t, d, None
         return t, "%s; %.0f B/task" % (d, b), met and b <= 1300
     if w == "W3":
-        return vs("≥ 2× Lua 5.4 + luv (the LuaJIT half: n/a, weft runs "
-                  "on Lua 5.4)", luv, 2.0, "Lua 5.4 + luv")
+        return vs("≥ 2× Lua 5.4 + luv (LuaJIT's: in weft (LuaJIT)'s "
+                  "table)", luv, 2.0, "Lua 5.4 + luv")
     if w == "W5":
         return vs("≥ 2× luv (≤ 13 µs)", luv, 2.0, "Lua 5.4 + luv")
     if w == "W5c":
@@ -460,6 +515,30 @@ def check_target(R, w):
     return "", "", None
 
 
+def check_target_luajit(R, w):
+    """check_target for weft on LuaJIT: BENCH.md sets W1, W3 and W4 (and
+    W8's overhead, which holds for every VM); the rest are 5.4's only."""
+    me = val(R, w, "weft-luajit")
+    node, luv = val(R, w, "node"), val(R, w, "luajit-luv")
+    if w in ("W1", "W4a", "W4b", "W3"):
+        a, b = ratio(w, me, node), ratio(w, me, luv)
+        if a is None or (w == "W3" and b is None):
+            return "≥ Node.js", "needs weft (LuaJIT) and Node.js%s" % (
+                " and LuaJIT + luv" if w == "W3" else ""), None
+        if w != "W3":
+            return "≥ Node.js", "%.2f× Node.js" % a, a >= 1
+        return ("≥ Node.js; ≥ 2× LuaJIT + luv",
+                "%.2f× Node.js; %.2f× LuaJIT + luv" % (a, b),
+                a >= 1 and b >= 2)
+    if w == "W8":
+        plain = val(R, w, "luajit")
+        if me is None or plain is None:
+            return "overhead ≤ 2%", "needs weft and plain luajit", None
+        o = me / plain - 1
+        return "overhead ≤ 2%", "overhead %+.1f%%" % (o * 100), o <= 0.02
+    return "none on LuaJIT", "", None
+
+
 def sh(cmd):
     try:
         p = subprocess.run(cmd, shell=True, capture_output=True, text=True,
@@ -469,7 +548,8 @@ def sh(cmd):
         return "?"
 
 
-def machine(build, load):
+def machine(builds, load):
+    build = builds["weft"]
     flags = "?"
     fm = os.path.join(build, "CMakeFiles/weft_rest.dir/flags.make")
     if os.path.exists(fm):
@@ -491,6 +571,11 @@ def machine(build, load):
         ("kernel", sh("uname -sr")),
         ("compiler", cc),
         ("flags (weft)", "`%s` (CMAKE_BUILD_TYPE=Release)" % flags),
+        ("weft (LuaJIT)", builds["weft-luajit"][1]
+         if isinstance(builds["weft-luajit"], tuple) else
+         "the same flags, -DWEFT_LUA=luajit: " +
+         sh(shlex.quote(os.path.join(builds["weft-luajit"], "weft")) +
+            " --version")),
         ("commit", "%s%s" % (sh("git rev-parse --short HEAD"),
                              "" if dirty == "0" else
                              " + %s uncommitted changed files in src/, "
@@ -509,40 +594,25 @@ def machine(build, load):
     ]
 
 
-def summary_rows(R):
+def summary_rows(R, impl="weft"):
     rows = []
     for w in R:
-        me = val(R, w, "weft")
-        bp, bv = best_peer(R, w)
-        target, detail, met = check_target(R, w)
-        na = R[w].get("weft", {}).get("na") or R[w].get("weft", {}).get(
+        me = val(R, w, impl)
+        bp, bv = best_peer(R, w, impl)
+        target, detail, met = check_target(R, w, impl)
+        na = R[w].get(impl, {}).get("na") or R[w].get(impl, {}).get(
             "error")
         rows.append((w, me, bp, bv, ratio(w, me, bv), target, detail, met,
                      na))
     return rows
 
 
-def markdown(R, opts, build, load, nginx_cap):
-    out = []
-    add = out.append
-    add("Generated by `make bench` (bench/run.py) on %s: median of %d runs "
-        "per figure (W8: %d), one OS process per run, implementations "
-        "interleaved; W0 is hyperfine's median of 10 process starts per run."
-        % (time.strftime("%Y-%m-%d %H:%M %Z"), opts.runs, max(opts.runs, 5)))
-    add("")
-    add("| | |\n|---|---|")
-    for k, v in machine(build, load):
-        add("| %s | %s |" % (k, v.replace("|", "/")))
-    add("")
-    add("## Summary: weft against the best peer")
-    add("")
-    add("Ratio: weft's speed over the best peer's in the same run; above 1 "
-        "means weft is ahead (for times: the peer's time / weft's time).")
-    add("")
-    add("| workload | unit | weft | best peer | ratio | target | "
-        "measured | met |")
+def summary(R, impl, add):
+    """The summary table of one weft build against the best peers."""
+    add("| workload | unit | %s | best peer | ratio | target | "
+        "measured | met |" % NAMES[impl])
     add("|---|---|---:|---|---:|---|---|---|")
-    for w, me, bp, bv, r, target, detail, met, na in summary_rows(R):
+    for w, me, bp, bv, r, target, detail, met, na in summary_rows(R, impl):
         unit = WORKLOADS[w][3]
         add("| %s %s | %s | %s | %s | %s | %s | %s | %s |" % (
             w, WORKLOADS[w][0], unit, fmt(me) if na is None else "n/a",
@@ -551,6 +621,35 @@ def markdown(R, opts, build, load, nginx_cap):
             detail if na is None else na,
             {True: "**met**", False: "missed", None: "—"}[met]))
     add("")
+
+
+def markdown(R, opts, builds, load, nginx_cap):
+    out = []
+    add = out.append
+    add("Generated by `make bench` (bench/run.py) on %s: median of %d runs "
+        "per figure (W8: %d), one OS process per run, implementations "
+        "interleaved; W0 is hyperfine's median of 10 process starts per run."
+        % (time.strftime("%Y-%m-%d %H:%M %Z"), opts.runs, max(opts.runs, 5)))
+    add("")
+    add("| | |\n|---|---|")
+    for k, v in machine(builds, load):
+        add("| %s | %s |" % (k, v.replace("|", "/")))
+    add("")
+    add("## Summary: weft against the best peer")
+    add("")
+    add("Ratio: weft's speed over the best peer's in the same run; above 1 "
+        "means weft is ahead (for times: the peer's time / weft's time).")
+    add("")
+    summary(R, "weft", add)
+    if any("weft-luajit" in R[w] for w in R):
+        add("## Summary: weft on LuaJIT against the best peer")
+        add("")
+        add("The same programs, run by weft built on LuaJIT "
+            "(-DWEFT_LUA=luajit). BENCH.md's targets for it: W1, W3 and W4 "
+            "≥ Node.js, W3 ≥ 2× LuaJIT + luv; W8's baseline is plain "
+            "luajit.")
+        add("")
+        summary(R, "weft-luajit", add)
     add("## All figures")
     add("")
     add("The figure each workload is judged by (unit in the second column); "
@@ -639,32 +738,45 @@ def markdown(R, opts, build, load, nginx_cap):
 
 
 def chart(R, png):
-    rows = [(w, r) for w, _, _, _, r, _, _, _, _ in summary_rows(R) if r]
+    """Each weft build's ratio to the best peer per workload, side by side
+    ("?": no figure)."""
+    lj = {w: r for w, _, _, _, r, _, _, _, _ in summary_rows(R, "weft-luajit")
+          if r}
+    rows = [(w, r, lj.get(w)) for w, _, _, _, r, _, _, _, _ in summary_rows(R)
+            if r or lj.get(w)]
     if not rows or not shutil.which("gnuplot"):
         return False
+    ratios = [r for row in rows for r in row[1:] if r]
     with tempfile.TemporaryDirectory() as d:
         data = os.path.join(d, "ratio.dat")
         with open(data, "w") as f:
-            for w, r in rows:
-                f.write("%s %.4f\n" % (w, r))
-        top = max(2.0, max(r for _, r in rows) * 1.5)
-        low = min(0.5, min(r for _, r in rows) / 1.5)
+            for w, r, r2 in rows:
+                f.write("%s %s %s\n" % (w, "%.4f" % r if r else "?",
+                                        "%.4f" % r2 if r2 else "?"))
+        top = max(2.0, max(ratios) * 1.5)
+        low = min(0.5, min(ratios) / 1.5)
         script = f"""
 set terminal pngcairo size 900,480 font "sans,11"
 set output "{png}"
 set title "weft / best peer (speed ratio; above 1: weft ahead)"
+set datafile missing "?"
 set logscale y
 set yrange [{low}:{top}]
 set ytics (0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100)
 set grid ytics
 set style fill solid 0.8 border -1
-set boxwidth 0.6
-set key off
+set boxwidth 0.38
+set key top left
 set xtics nomirror
 f(x) = 1
-plot "{data}" using 0:2:xtic(1) with boxes lc rgb "#3a7bd5", \\
-     "" using 0:2:(sprintf("%.2f", $2)) with labels offset 0,0.8, \\
-     f(x) with lines lc rgb "#c0392b" lw 2 dt 2
+plot "{data}" using 0:(NaN):xtic(1) with points notitle, \\
+     "" using ($0-0.2):2 with boxes lc rgb "#3a7bd5" title "weft (Lua 5.4)", \\
+     "" using ($0-0.2):2:(sprintf("%.2f", $2)) with labels offset 0,0.8 \\
+       font ",8" notitle, \\
+     "" using ($0+0.2):3 with boxes lc rgb "#e67e22" title "weft (LuaJIT)", \\
+     "" using ($0+0.2):3:(sprintf("%.2f", $3)) with labels offset 0,0.8 \\
+       font ",8" notitle, \\
+     f(x) with lines lc rgb "#c0392b" lw 2 dt 2 notitle
 """
         subprocess.run(["gnuplot"], input=script, text=True, check=True)
     return True
@@ -694,19 +806,34 @@ def main():
     ap.add_argument("--runs", type=int)
     ap.add_argument("--only", help="comma-separated workloads, e.g. W1,W3")
     ap.add_argument("--build", default=os.path.join(ROOT, "build-bench"))
+    ap.add_argument("--build-luajit",
+                    help="weft built on LuaJIT (default: --build + -luajit)")
     ap.add_argument("--no-build", action="store_true",
-                    help="use the weft already built in --build")
+                    help="use the builds already in --build and "
+                    "--build-luajit")
     ap.add_argument("--timeout", type=int)
-    ap.add_argument("--out", default=os.path.join(ROOT, "docs",
-                                                  "performance.md"))
+    ap.add_argument("--out", help="the document to write (default: "
+                    "docs/performance.md, and only from a run of every "
+                    "workload)")
+    ap.add_argument("--json", help="also write every run's result here")
     opts = ap.parse_args()
     opts.runs = opts.runs or (1 if opts.quick else 3)
     opts.timeout = opts.timeout or (60 if opts.quick else 300)
     opts.only = opts.only.split(",") if opts.only else list(WORKLOADS)
+    # A run of some workloads prints its tables: written over the
+    # document, it would replace a complete run's figures.
+    partial = set(opts.only) != set(WORKLOADS) and not opts.out
+    opts.out = opts.out or os.path.join(ROOT, "docs", "performance.md")
     build = os.path.abspath(opts.build)
     log = lambda s: print(s, flush=True)
+    jobs = min(2, os.cpu_count() or 1)
     if not opts.no_build:
-        build_weft(build, min(2, os.cpu_count() or 1))
+        build_weft(build, jobs)
+    builds = {"weft": build, "weft-luajit": luajit_build(
+        os.path.abspath(opts.build_luajit or build.rstrip("/") + "-luajit"),
+        not opts.no_build, jobs, log)}
+    if isinstance(builds["weft-luajit"], tuple):
+        log("bench: weft (LuaJIT) is n/a: " + builds["weft-luajit"][1])
     load0 = os.getloadavg()[0]
     nfiles, passes = W6_FILES["quick" if opts.quick else "full"]
     files = make_files(nfiles) if "W6" in opts.only else ""
@@ -715,7 +842,7 @@ def main():
     try:
         if nginx and not opts.quick:
             cap = nginx.wrk(3)
-        R = run_all(opts, build, {"dir": files, "nfiles": nfiles,
+        R = run_all(opts, builds, {"dir": files, "nfiles": nfiles,
                                   "passes": passes,
                                   "port": nginx.port if nginx else 0}, log)
     finally:
@@ -723,11 +850,19 @@ def main():
             nginx.stop()
         if files:
             shutil.rmtree(files, ignore_errors=True)
-    body = markdown(R, opts, build, (load0, os.getloadavg()[0]), cap)
+    body = markdown(R, opts, builds, (load0, os.getloadavg()[0]), cap)
     failed = any("error" in r for w in R for r in R[w].values())
+    if opts.json:
+        with open(opts.json, "w") as f:
+            json.dump(R, f, indent=1)
     if opts.quick:
         print("\n" + body.split("## All figures")[1].split("Peak RSS")[0]
               .strip())
+    elif partial:
+        print("\n## Summary" + body.split("## Summary", 1)[1]
+              .split("Peak RSS")[0].rstrip())
+        log("(some workloads only: %s not written; --out FILE writes the "
+            "document there)" % os.path.relpath(opts.out, ROOT))
     else:
         write_doc(opts.out, body)
         chart(R, os.path.join(os.path.dirname(opts.out), "performance.png"))

@@ -2,6 +2,7 @@
 -- minstd, seed 42. Mode a: start all, then cancel all (the clock stops once
 -- one scheduler turn has taken the cancellations). Mode b: let all fire.
 -- usage: weft bench/w4_timers.lua a|b [N]
+local IMPL = jit and "weft-luajit" or "weft" -- built on LuaJIT or 5.4
 local mode = arg and arg[1] or "a"
 local N = tonumber(arg and arg[2]) or 1000000
 assert(mode == "a" or mode == "b", "mode must be a or b")
@@ -9,7 +10,7 @@ assert(mode == "a" or mode == "b", "mode must be a or b")
 local function rss_kb()
   local f = io.open("/proc/self/status")
   if not f then return 0 end
-  local s = f:read("a")
+  local s = f:read("*a")
   f:close()
   return tonumber(s:match("VmHWM:%s*(%d+)")) or 0
 end
@@ -42,7 +43,8 @@ else
   ok = fired == N and sum == want
 end
 local wall, cpu = weft.now() - t0, (os.clock() - c0) * 1000
-print(('{"impl":"weft","workload":"W4%s","n":%d,"wall_ms":%d,' ..
+print(('{"impl":"%s","workload":"W4%s","n":%d,"wall_ms":%d,' ..
   '"ops_per_sec":%.0f,"cpu_ms":%.0f,"peak_rss_kb":%d,"ok":%s}'):format(
-  mode, N, wall, N / math.max(wall, 1) * 1000, cpu, rss_kb(), tostring(ok)))
+  IMPL, mode, N, wall, N / math.max(wall, 1) * 1000, cpu, rss_kb(),
+  tostring(ok)))
 if not ok then os.exit(1) end

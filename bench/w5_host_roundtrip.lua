@@ -1,23 +1,25 @@
 -- W5 / W5c, run by bench/w5_host_roundtrip.c, which registers inc (a pool
 -- function x -> x + 1) and clock_us (a sync function: monotonic us).
 -- Arguments: N, then the mode: "seq" (W5), "c" (W5c) or "both".
+local IMPL = jit and "weft-luajit" or "weft" -- built on LuaJIT or 5.4
 local N, mode = ...
 N, mode = tonumber(N) or 100000, mode or "both"
 
 local function rss_kb()
   local f = io.open("/proc/self/status")
   if not f then return 0 end
-  local s = f:read("a")
+  local s = f:read("*a")
   f:close()
   return tonumber(s:match("VmHWM:%s*(%d+)")) or 0
 end
 
 local function report(workload, n, us, lat, ok, cpu_ms)
   table.sort(lat)
-  local med, p99 = lat[#lat // 2 + 1] or 0, lat[math.ceil(#lat * 0.99)] or 0
-  print(('{"impl":"weft","workload":"%s","n":%d,"wall_ms":%.1f,' ..
+  local med = lat[math.floor(#lat / 2) + 1] or 0
+  local p99 = lat[math.ceil(#lat * 0.99)] or 0
+  print(('{"impl":"%s","workload":"%s","n":%d,"wall_ms":%.1f,' ..
     '"ops_per_sec":%.0f,"cpu_ms":%.0f,"median_us":%.1f,"p99_us":%.1f,' ..
-    '"peak_rss_kb":%d,"ok":%s}'):format(workload, n, us / 1000,
+    '"peak_rss_kb":%d,"ok":%s}'):format(IMPL, workload, n, us / 1000,
     n / us * 1e6, cpu_ms, med, p99, rss_kb(), tostring(ok)))
 end
 

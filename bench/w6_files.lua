@@ -2,6 +2,7 @@
 -- weft.fs.read (open, size, read and close in one pool job).
 -- usage: weft bench/w6_files.lua DIR NFILES PASSES  (file i is DIR/<i>:
 -- 4096 bytes, the first and the last i % 251)
+local IMPL = jit and "weft-luajit" or "weft" -- built on LuaJIT or 5.4
 local dir = assert(arg and arg[1], "usage: weft bench/w6_files.lua DIR "
   .. "NFILES PASSES")
 local nfiles, passes = tonumber(arg[2]) or 1000, tonumber(arg[3]) or 10
@@ -10,7 +11,7 @@ local K, total = 64, nfiles * passes
 local function rss_kb()
   local f = io.open("/proc/self/status")
   if not f then return 0 end
-  local s = f:read("a")
+  local s = f:read("*a")
   f:close()
   return tonumber(s:match("VmHWM:%s*(%d+)")) or 0
 end
@@ -38,8 +39,8 @@ for k = 1, K do readers[k] = weft.spawn(reader) end
 for k = 1, K do readers[k]:await() end
 local wall, cpu = weft.now() - t0, (os.clock() - c0) * 1000
 local ok = good == total and bytes == total * 4096
-print(('{"impl":"weft","workload":"W6","n":%d,"wall_ms":%d,' ..
+print(('{"impl":"%s","workload":"W6","n":%d,"wall_ms":%d,' ..
   '"ops_per_sec":%.0f,"cpu_ms":%.0f,"peak_rss_kb":%d,"ok":%s}'):format(
-  total, wall, total / math.max(wall, 1) * 1000, cpu, rss_kb(),
+  IMPL, total, wall, total / math.max(wall, 1) * 1000, cpu, rss_kb(),
   tostring(ok)))
 if not ok then os.exit(1) end

@@ -3,12 +3,13 @@
 -- (bench/peers/lua_w8_cpu.lua). The timer-latency half of W8 waits for
 -- preemption.
 -- usage: weft bench/w8_cpu.lua [N]
+local IMPL = jit and "weft-luajit" or "weft" -- built on LuaJIT or 5.4
 local N = tonumber(arg and arg[1]) or 30000000
 
 local function rss_kb()
   local f = io.open("/proc/self/status")
   if not f then return 0 end
-  local s = f:read("a")
+  local s = f:read("*a")
   f:close()
   return tonumber(s:match("VmHWM:%s*(%d+)")) or 0
 end
@@ -24,9 +25,9 @@ local t0, c0 = weft.now(), os.clock()
 local h = weft.spawn(work, N):await()
 local wall, cpu = weft.now() - t0, (os.clock() - c0) * 1000
 -- The harness also checks that hash equals the plain Lua program's.
-local ok = math.type(h) == "integer" and h >= 0 and h < 1000003
-print(('{"impl":"weft","workload":"W8","n":%d,"wall_ms":%d,' ..
+local ok = h == math.floor(h) and h >= 0 and h < 1000003
+print(('{"impl":"%s","workload":"W8","n":%d,"wall_ms":%d,' ..
   '"ops_per_sec":%.0f,"cpu_ms":%.1f,"peak_rss_kb":%d,"hash":%d,"ok":%s}')
-  :format(N, wall, N / math.max(wall, 1) * 1000, cpu, rss_kb(), h,
+  :format(IMPL, N, wall, N / math.max(wall, 1) * 1000, cpu, rss_kb(), h,
   tostring(ok)))
 if not ok then os.exit(1) end

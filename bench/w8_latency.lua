@@ -4,12 +4,13 @@
 -- harness runs it with `weft --preempt 2`: without preemption the first
 -- sleep would wait for the whole loop.
 -- usage: weft --preempt 2 bench/w8_latency.lua [N]
+local IMPL = jit and "weft-luajit" or "weft" -- built on LuaJIT or 5.4
 local N = tonumber(arg and arg[1]) or 100000000
 
 local function rss_kb()
   local f = io.open("/proc/self/status")
   if not f then return 0 end
-  local s = f:read("a")
+  local s = f:read("*a")
   f:close()
   return tonumber(s:match("VmHWM:%s*(%d+)")) or 0
 end
@@ -32,10 +33,10 @@ repeat
 until busy:done()
 local h = busy:await()
 local wall, cpu = weft.now() - t0, (os.clock() - c0) * 1000
-local ok = math.type(h) == "integer" and h >= 0 and h < 1000003
-print(('{"impl":"weft","workload":"W8b","n":%d,"wall_ms":%d,' ..
+local ok = h == math.floor(h) and h >= 0 and h < 1000003
+print(('{"impl":"%s","workload":"W8b","n":%d,"wall_ms":%d,' ..
   '"ops_per_sec":%.0f,"cpu_ms":%.1f,"peak_rss_kb":%d,"late_ms":%d,' ..
-  '"sleeps":%d,"preemptions":%d,"ok":%s}'):format(N, wall,
+  '"sleeps":%d,"preemptions":%d,"ok":%s}'):format(IMPL, N, wall,
   N / math.max(wall, 1) * 1000, cpu, rss_kb(), late, sleeps,
   weft.stats().preemptions, tostring(ok)))
 if not ok then os.exit(1) end

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the benchmarks need (the peers, nginx for
-# W7, hyperfine for W0, gnuplot for the chart, wrk for nginx's own
-# capacity), if missing. Called by `make bench` and `make bench-quick`.
+# Installs the Debian packages the benchmarks need (the peers, LuaJIT's
+# headers for weft's LuaJIT build, nginx for W7, hyperfine for W0, gnuplot
+# for the chart, wrk for nginx's own capacity), if missing. Called by
+# `make bench` and `make bench-quick`.
 set -euo pipefail
-pkgs=(lua5.4 luajit lua-luv lua-cqueues nodejs python3 python3-uvloop
-      nginx-light hyperfine gnuplot-nox wrk)
+pkgs=(lua5.4 luajit libluajit-5.1-dev lua-luv lua-cqueues nodejs python3
+      python3-uvloop nginx-light hyperfine gnuplot-nox wrk)
 missing=()
 for p in "${pkgs[@]}"; do
   # Any nginx flavour will do.

@@ -1,4 +1,5 @@
--- W8 CPU fairness, the baseline: the CPU-bound loop in plain lua5.4.
+-- W8 CPU fairness, the baseline: the CPU-bound loop in plain lua5.4 (or
+-- luajit, the baseline of weft built on LuaJIT).
 -- usage: lua5.4 bench/peers/lua_w8_cpu.lua [N]
 local C = require "common"
 local N = tonumber(arg[1]) or 30000000
@@ -12,4 +13,5 @@ end
 local c0 = os.clock()
 local h = work(N)
 local cpu = (os.clock() - c0) * 1000
-C.report("lua54", "W8", N, cpu, cpu, h >= 0 and h < 1000003, { hash = h })
+C.report(jit and "luajit" or "lua54", "W8", N, cpu, cpu,
+  h >= 0 and h < 1000003, { hash = h })
