@@ -16,15 +16,21 @@
 #if LW_LUA51
 static const char noslots_key = 0; /* registry: the shared empty table */
 
-static void push_slots(lua_State *L, int idx) { lua_getfenv(L, idx); }
+static void push_slots(lua_State *L, int idx) {
+  if (lua_type(L, idx) == LUA_TUSERDATA) /* a function has one too */
+    lua_getfenv(L, idx);
+  else
+    lua_pushnil(L);
+}
 
+/* The shared table has a metatable, which no slot table has: the
+ * test costs no lookup. (A table a script set, debug.setfenv, with a
+ * metatable of its own reads as none: then nothing is stored there.) */
 static int is_noslots(lua_State *L, int idx) {
-  int r;
-  lua_pushlightuserdata(L, (void *)&noslots_key);
-  lua_rawget(L, LUA_REGISTRYINDEX);
-  r = lua_rawequal(L, -1, idx < 0 ? idx - 1 : idx);
+  if (lua_type(L, idx) != LUA_TTABLE) return 1;
+  if (!lua_getmetatable(L, idx)) return 0;
   lua_pop(L, 1);
-  return r;
+  return 1;
 }
 
 /* The slots are made with the userdata (a table of n), so that storing
@@ -41,6 +47,8 @@ void *lw_newuserdatauv(lua_State *L, size_t size, int n) {
   if (lua_isnil(L, -1)) { /* first use: made once, kept */
     lua_pop(L, 1);
     lua_newtable(L);
+    lua_newtable(L); /* its mark: see is_noslots */
+    lua_setmetatable(L, -2);
     lua_pushlightuserdata(L, (void *)&noslots_key);
     lua_pushvalue(L, -2);
     lua_rawset(L, LUA_REGISTRYINDEX);
@@ -74,8 +82,7 @@ void *lw_newuserdatauv(lua_State *L, size_t size, int n) {
  * empty, so every slot reads nil there. (What a slot holds is checked by
  * its reader: debug.setfenv can give a userdata any table.) */
 int lw_getiuservalue(lua_State *L, int idx, int n) {
-  push_slots(L, idx); /* nil for what is not a userdata (5.1: nor a
-                         function or thread, which weft never asks) */
+  push_slots(L, idx); /* nil for what is not a userdata */
   if (lua_type(L, -1) != LUA_TTABLE) { /* 5.3: no table yet */
     lua_pop(L, 1);
     lua_pushnil(L);
@@ -86,23 +93,13 @@ int lw_getiuservalue(lua_State *L, int idx, int n) {
   return lua_type(L, -1);
 }
 
-/* [-1, +0, m]; returns 0 if the value at idx is not a full userdata. */
+/* [-1, +0, -]; returns 0, storing nothing, if the value at idx is not a
+ * full userdata with slots, as 5.4 does for a slot it does not have. */
 int lw_setiuservalue(lua_State *L, int idx, int n) {
-  idx = lua_absindex(L, idx);
-  if (lua_type(L, idx) != LUA_TUSERDATA) {
-    lua_pop(L, 1);
-    return 0;
-  }
-  push_slots(L, idx);
+  push_slots(L, idx); /* nil for what is not a userdata */
   if (is_noslots(L, -1)) {
-    lua_pop(L, 1);
-    lua_createtable(L, 4, 0);
-    lua_pushvalue(L, -1);
-#if LW_LUA51
-    lua_setfenv(L, idx);
-#else
-    lua_setuservalue(L, idx);
-#endif
+    lua_pop(L, 2);
+    return 0;
   }
   lua_insert(L, -2);
   lua_rawseti(L, -2, n);
