@@ -119,7 +119,18 @@ int lw_is_luajit(void); /* whether the running VM is LuaJIT */
 #define luaL_setmetatable lw_setmetatable
 #define luaL_traceback lw_traceback
 #define lua_tointegerx lw_tointegerx
+lua_Integer lw_checkinteger(lua_State *L, int arg);
+lua_Integer lw_optinteger(lua_State *L, int arg, lua_Integer def);
+#define luaL_checkinteger lw_checkinteger
+#define luaL_optinteger lw_optinteger
 #define lua_isyieldable lw_isyieldable
+
+/* Errors name the script's line: the Lua wrapper through which a script
+ * calls a function that may wait (About waits in lweft.h) is no level. */
+void lw_where(lua_State *L, int level);
+int lw_error(lua_State *L, const char *fmt, ...);
+#define luaL_where lw_where
+#define luaL_error lw_error
 #undef lua_getglobal
 #define lua_getglobal(L, k) lua_getfield(L, LUA_GLOBALSINDEX, (k))
 #endif /* LW_LUA51 */

@@ -5,7 +5,58 @@
 local weft = require "weft"
 
 local H = { weft = weft }
-local pack, unpack = table.pack, table.unpack
+
+-- The Lua running the specs, for the tests of what only some versions
+-- have: a test of such a feature starts with
+--   if not H.lua54 then return pending(H.why.close) end
+H.lua54 = _VERSION == "Lua 5.4"
+H.luajit = type(jit) == "table"
+H.lua51 = _VERSION == "Lua 5.1" -- PUC 5.1 or LuaJIT
+H.puc51 = H.lua51 and not H.luajit
+H.why = {
+  close = "to-be-closed variables are Lua 5.4's",
+  warn = "warn() is Lua 5.4's",
+  jit_hooks = "LuaJIT runs no debug hooks inside compiled code",
+  forin_yield = "PUC Lua 5.1 cannot yield inside a for-in iterator",
+  jit_global_hooks = "LuaJIT's debug hooks are the VM's, not a coroutine's",
+  co_close = "coroutine.close is Lua 5.4's",
+  len = "Lua 5.1 has no __len for tables",
+}
+-- The interpreter the specs run under ($WEFT_LUA_EXE, set by the test).
+H.lua_exe = os.getenv("WEFT_LUA_EXE") or "lua5.4"
+
+-- 5.3's table functions, on every version.
+local pack = table.pack or function(...)
+  return { n = select("#", ...), ... }
+end
+local unpack = table.unpack or unpack
+H.pack, H.unpack = pack, unpack
+-- math.type: on 5.1, whose numbers are all floats, "integer" for an
+-- integral value.
+H.mtype = math.type or function(x)
+  if type(x) ~= "number" then return nil end
+  return x == math.floor(x) and "integer" or "float"
+end
+
+-- H.closing(on_close, fn, ...): fn(...)'s results, with on_close() run
+-- on every way out of fn: a return, an error, the task's unwinding when
+-- cancelled. On 5.4 on_close is the __close of a to-be-closed variable,
+-- as the specs wrote it (`local c <close> = ...`); elsewhere a pcall
+-- that runs it and raises the error again.
+if H.lua54 then
+  H.closing = assert(load([[
+    return function(on_close, fn, ...)
+      local c <close> = setmetatable({}, { __close = on_close })
+      return fn(...)
+    end]]))()
+else
+  function H.closing(on_close, fn, ...)
+    local r = pack(pcall(fn, ...))
+    on_close()
+    if not r[1] then error(r[2], 0) end
+    return unpack(r, 2, r.n)
+  end
+end
 
 -- The live tasks other than the running one, as "#id 'name' (status)".
 local function others()
@@ -146,10 +197,10 @@ function H.cli(args, script, before)
   local errfile = os.tmpname()
   local p = assert(io.popen(table.concat(parts, " ") .. " 2>" .. q(errfile)
     .. " </dev/null", "r"))
-  local out = p:read("a")
+  local out = p:read("*a")
   local ok, how, code = p:close()
   local ef = assert(io.open(errfile, "r"))
-  local err = ef:read("a")
+  local err = ef:read("*a")
   ef:close()
   os.remove(errfile)
   if file then os.remove(file) end

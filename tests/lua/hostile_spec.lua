@@ -8,7 +8,7 @@
 -- be a string, or a weft error, that names the function.
 local H = require "helper"
 local weft = H.weft
-local pack, unpack = table.pack, table.unpack
+local pack, unpack = H.pack, H.unpack
 
 -- No path given to a function here exists: the fs and process functions
 -- get to run, and find nothing to harm.

@@ -18,7 +18,7 @@ local function start_server(tls)
   local p = assert(io.popen("exec env -u LD_PRELOAD python3 "
     .. H.shell_quote(dir .. "/tests/http_server.py")
     .. (tls == false and "" or " --tls"), "r"))
-  local line = assert(p:read("l"), "the test server did not start")
+  local line = assert(p:read("*l"), "the test server did not start")
   local u, s, ca, closed, pid =
     line:match("^(%S+) (%S+) (%S+) (%d+) (%d+)$")
   assert(u, "unexpected first line from the server: " .. line)
@@ -43,20 +43,20 @@ local function streamed()
   return tonumber(http.get(srv.url .. "/streamed").body)
 end
 
-local pid = assert(io.open("/proc/self/stat")):read("n")
+local pid = assert(io.open("/proc/self/stat")):read("*n")
 
 -- The test server's URL with the machine's host name for 127.0.0.1: a
 -- name curl resolves in its resolver thread.
 local function by_host_name(url)
   local f = assert(io.open("/proc/sys/kernel/hostname"))
-  local host = f:read("l")
+  local host = f:read("*l")
   f:close()
   return (url:gsub("127%.0%.0%.1", host))
 end
 
 local function open_fds()
   local p = io.popen("ls /proc/" .. pid .. "/fd | wc -l")
-  local n = tonumber(p:read("a"))
+  local n = tonumber(p:read("*a"))
   p:close()
   return n
 end
@@ -552,7 +552,7 @@ describe("weft.http", function()
     -- runtimes of an ASan build) is not for these programs.
     local function sh(cmd)
       local p = assert(io.popen("env -u LD_PRELOAD " .. cmd))
-      local line = p:read("l")
+      local line = p:read("*l")
       p:close()
       return line
     end
@@ -603,7 +603,7 @@ http {
       ng.pipe = assert(io.popen("echo $$; exec env -u LD_PRELOAD " ..
         nginx .. " -p " .. d .. " -e " .. d .. "/logs/error.log -c " ..
         ng.conf .. " 2>&1", "r"))
-      ng.pid = assert(tonumber(ng.pipe:read("l")))
+      ng.pid = assert(tonumber(ng.pipe:read("*l")))
       assert(os.execute("bash -c 'for i in $(seq 100); do " ..
         "(exec 3<>/dev/tcp/127.0.0.1/" .. ng.port .. ") 2>/dev/null && " ..
         "exit 0; sleep 0.05; done; exit 1'"), "nginx did not start")
@@ -831,7 +831,7 @@ http {
           http.request, { url = u, body = 1 } },
       }
       for _, c in ipairs(cases) do
-        H.raises_match(c[1], c[2], table.unpack(c, 3))
+        H.raises_match(c[1], c[2], H.unpack(c, 3))
       end
       local r = http.get(u, { stream = true })
       H.raises_match("response:read: not a streamed response", r.read, {})

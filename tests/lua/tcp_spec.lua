@@ -8,11 +8,11 @@ local weft = H.weft
 local async = H.async
 local tcp = weft.tcp
 
-local pid = assert(io.open("/proc/self/stat")):read("n")
+local pid = assert(io.open("/proc/self/stat")):read("*n")
 
 local function open_fds()
   local p = io.popen("ls /proc/" .. pid .. "/fd | wc -l")
-  local n = tonumber(p:read("a"))
+  local n = tonumber(p:read("*a"))
   p:close()
   return n
 end
@@ -48,7 +48,7 @@ s.bind(("127.0.0.1", 0))
 s.listen(0)
 print(s.getsockname()[1], os.getpid(), flush=True)
 time.sleep(60)']], "r"))
-  local port, ppid = p:read("n", "n")
+  local port, ppid = p:read("*n", "*n")
   return port, function()
     os.execute("kill " .. ppid)
     p:close()
@@ -96,7 +96,7 @@ describe("weft.tcp", function()
   it("serves an echo server written with tcp.listen", async(function()
     local st = echo_server()
     local srv = st.server
-    assert.equal("integer", math.type(srv.port))
+    assert.equal("integer", H.mtype(srv.port))
     assert.is_true(srv.port > 0)
     local c <close> = tcp.connect("127.0.0.1", srv.port)
     assert.equal(c, c:write("hello\n"))
@@ -767,7 +767,7 @@ print(c:read())
       { "tcp.listen: 999.1.1.1:0: ", tcp.listen, "999.1.1.1", 0, f },
     }
     for _, case in ipairs(cases) do
-      H.raises_match(case[1], table.unpack(case, 2))
+      H.raises_match(case[1], H.unpack(case, 2))
     end
     -- The error is reported at the caller's line.
     local e = H.raises(function() tcp.connect(nil, 80) end)
@@ -800,7 +800,7 @@ print(c:read())
       { "conn:getpeername: not a connection", c.getpeername },
     }
     for _, case in ipairs(conn_cases) do
-      H.raises_match(case[1], table.unpack(case, 2))
+      H.raises_match(case[1], H.unpack(case, 2))
     end
     local srv = st.server
     H.raises_match("server:close: not a server (use server:close)",
