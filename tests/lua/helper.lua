@@ -21,6 +21,7 @@ H.why = {
   jit_global_hooks = "LuaJIT's debug hooks are the VM's, not a coroutine's",
   co_close = "coroutine.close is Lua 5.4's",
   len = "Lua 5.1 has no __len for tables",
+  c_upvalues = "PUC 5.1's debug library cannot reach a C function's upvalues",
 }
 -- The interpreter the specs run under ($WEFT_LUA_EXE, set by the test).
 H.lua_exe = os.getenv("WEFT_LUA_EXE") or "lua5.4"
@@ -31,6 +32,22 @@ local pack = table.pack or function(...)
 end
 local unpack = table.unpack or unpack
 H.pack, H.unpack = pack, unpack
+-- Replaces user value n of userdata u, as debug.setuservalue(u, v, n)
+-- does on 5.4; returns whether u has it. Before 5.4 a userdata has one
+-- value (5.3) or an environment (5.1): the binding keeps its slots in
+-- that table (src/lua/lcompat.h), so slot n is replaced there.
+function H.setuservalue(u, v, n)
+  if H.lua54 then return debug.setuservalue(u, v, n) end
+  local slots
+  if debug.getuservalue then
+    slots = debug.getuservalue(u)
+  elseif type(u) == "userdata" then
+    slots = debug.getfenv(u)
+  end
+  if type(slots) ~= "table" or type(n) ~= "number" then return nil end
+  rawset(slots, n, v)
+  return u
+end
 -- math.type: on 5.1, whose numbers are all floats, "integer" for an
 -- integral value.
 H.mtype = math.type or function(x)
