@@ -219,65 +219,10 @@ describe("ch:iter", function()
   end)
 end)
 
--- fn(v) for each value of ch:iter(): in a for loop, or on PUC 5.1, where
--- a for-in iterator cannot wait, by calling the iterator by hand.
+-- fn(v) for each value of ch:iter() (H.each: by hand on PUC 5.1).
 local function each(ch, fn)
-  if not H.puc51 then
-    for v in ch:iter() do fn(v) end
-    return
-  end
-  local iter = ch:iter()
-  while true do
-    local v = iter()
-    if v == nil then return end
-    fn(v)
-  end
+  H.each(fn, ch:iter())
 end
-
-describe("try_send and try_recv", function()
-  it("try_send returns true, or false, 'full' | 'closed'", async(function()
-    local ch = weft.channel(1)
-    assert.is_true(ch:try_send("a"))
-    assert.same({ false, "full" }, { ch:try_send("b") })
-    ch:close()
-    assert.same({ false, "closed" }, { ch:try_send("c") })
-    assert.equal("a", ch:recv())
-  end))
-
-  it("try_recv returns v, or nil, 'empty' | 'closed'", async(function()
-    local ch = weft.channel(1)
-    assert.same({ nil, "empty" }, { ch:try_recv() })
-    ch:send(false)
-    assert.same({ false }, { ch:try_recv() })
-    ch:send(1)
-    ch:close()
-    assert.equal(1, ch:try_recv()) -- still drains after close
-    assert.same({ nil, "closed" }, { ch:try_recv() })
-  end))
-
-  it("try_send hands a value straight to a waiting receiver",
-    async(function()
-      local ch = weft.channel()
-      local r = weft.spawn(function() return ch:recv() end)
-      weft.sleep(0)
-      assert.is_true(ch:try_send("direct"))
-      assert.equal("direct", r:await())
-    end))
-
-  it("try_recv takes a value from a waiting sender", async(function()
-    local ch = weft.channel()
-    local s = weft.spawn(function() ch:send("from sender") return "done" end)
-    weft.sleep(0)
-    assert.equal("from sender", ch:try_recv())
-    assert.equal("done", s:await())
-  end))
-
-  it("work outside a task", function()
-    local ch = weft.channel(1)
-    assert.is_true(ch:try_send(1))
-    assert.equal(1, ch:try_recv())
-  end)
-end)
 
 describe("many producers and consumers", function()
   it("deliver every value exactly once", async(function()

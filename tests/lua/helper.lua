@@ -23,6 +23,8 @@ H.why = {
   len = "Lua 5.1 has no __len for tables",
   c_upvalues = "PUC 5.1's debug library cannot reach a C function's upvalues",
 }
+-- The Lua's name as the CLI's --version prints it, as a pattern.
+H.lua_name = H.luajit and "LuaJIT" or _VERSION:gsub("%.", "%%.")
 -- The interpreter the specs run under ($WEFT_LUA_EXE, set by the test).
 H.lua_exe = os.getenv("WEFT_LUA_EXE") or "lua5.4"
 
@@ -32,6 +34,21 @@ local pack = table.pack or function(...)
 end
 local unpack = table.unpack or unpack
 H.pack, H.unpack = pack, unpack
+-- H.each(fn, f, s, c): fn(v) for each v of `for v in f, s, c`, by a
+-- for loop, or on PUC 5.1, where a for-in iterator cannot wait, by
+-- calling the iterator by hand. For tests whose subject is not the loop.
+function H.each(fn, f, s, c)
+  if not H.puc51 then
+    for v in f, s, c do fn(v) end
+    return
+  end
+  while true do
+    c = f(s, c)
+    if c == nil then return end
+    fn(c)
+  end
+end
+
 -- Replaces user value n of userdata u, as debug.setuservalue(u, v, n)
 -- does on 5.4; returns whether u has it. Before 5.4 a userdata has one
 -- value (5.3) or an environment (5.1): the binding keeps its slots in
@@ -211,18 +228,22 @@ function H.cli(args, script, before)
     parts[#parts + 1] = q(file)
   end
   for _, a in ipairs(args or {}) do parts[#parts + 1] = q(a) end
-  local errfile = os.tmpname()
+  -- The shell writes the exit status to a file: 5.1's close of a popen
+  -- file does not give it. A signal N gives 128 + N.
+  local errfile, codefile = os.tmpname(), os.tmpname()
   local p = assert(io.popen(table.concat(parts, " ") .. " 2>" .. q(errfile)
-    .. " </dev/null", "r"))
+    .. " </dev/null; echo $? >" .. q(codefile), "r"))
   local out = p:read("*a")
-  local ok, how, code = p:close()
+  p:close()
   local ef = assert(io.open(errfile, "r"))
   local err = ef:read("*a")
   ef:close()
+  local cf = assert(io.open(codefile, "r"))
+  local code = cf:read("*n")
+  cf:close()
   os.remove(errfile)
+  os.remove(codefile)
   if file then os.remove(file) end
-  if how == "signal" then code = 128 + code end
-  if ok then code = 0 end
   return out, err, code, file
 end
 

@@ -287,7 +287,7 @@ describe("weft.http", function()
         assert.equal(65 * MiB, #http.get(url, { max_body = math.huge }).body)
         local r = http.get(url, { stream = true }) -- no limit for a stream
         local n = 0
-        for chunk in r.read, r do n = n + #chunk end
+        H.each(function(chunk) n = n + #chunk end, r.read, r)
         assert.equal(65 * MiB, n)
       end))
 
@@ -670,7 +670,7 @@ http {
         assert.equal("first", r:read())
         http.get(srv.url .. "/release")
         local rest = {}
-        for chunk in r.read, r do rest[#rest + 1] = chunk end
+        H.each(function(chunk) rest[#rest + 1] = chunk end, r.read, r)
         assert.equal("second", table.concat(rest))
         assert.is_nil(r:read()) -- and it stays at the end
       end))
