@@ -274,9 +274,15 @@ Task *lw_in_task(lua_State *L, State *S, const char *fname) {
 /* ------------------------------------------------- waits on 5.1, LuaJIT */
 
 /* See About waits in lweft.h. The driver resumes a coroutine that lw_yield
- * suspended with LW_CONT, a light userdata no script can make. */
-static const char cont_key = 0;
+ * suspended with LW_CONT, a light userdata no script can make. A wrapped
+ * function that returns puts LW_DONE before its results: anything else
+ * the wrapper gets back means that the function waits and that something
+ * other than the driver (the original coroutine.resume, reached through
+ * the debug library) resumed its coroutine, which then yields again, as
+ * the continuations on 5.3 and later do (lw_k_task). */
+static const char cont_key = 0, done_key = 0;
 #define LW_CONT ((void *)&cont_key)
+#define LW_DONE ((void *)&done_key)
 
 /* The room for values a waiting function pushes between its lw_in_task
  * and its lw_yield: the saved frame then fits the table made before the
@@ -356,28 +362,41 @@ static const char TRAMP_TAG[] = "weft.Wrapped";
 static int tramp(lua_State *L, int nup) {
   Tramp *tr = lw_toudata(L, lua_upvalueindex(nup + 1), sizeof *tr,
                          TRAMP_TAG);
+  int n;
   if (tr == NULL)
     return luaL_error(L, "weft: corrupted upvalue %d", nup + 1);
   if (lua_type(L, 1) == LUA_TLIGHTUSERDATA && lua_touserdata(L, 1) == LW_CONT)
-    return cont(L);
-  return tr->f(L);
+    n = cont(L);
+  else
+    n = tr->f(L);
+  if (n < 0) return n; /* it yields: lw_yield */
+  luaL_checkstack(L, 1, "weft: returning");
+  lua_pushlightuserdata(L, LW_DONE);
+  lua_insert(L, -(n + 1));
+  return n + 1;
 }
 static int tramp1(lua_State *L) { return tramp(L, 1); }
+static int yield_again(lua_State *L) { return lua_yield(L, 0); }
+static int all_args(lua_State *L) { return lua_gettop(L); }
 static int tramp2(lua_State *L) { return tramp(L, 2); }
 static int tramp3(lua_State *L) { return tramp(L, 3); }
 static int tramp4(lua_State *L) { return tramp(L, 4); }
 static const lua_CFunction tramps[] = {tramp1, tramp2, tramp3, tramp4};
 
 /* The wrapper: f(...) runs; if it waited, it returns LW_CONT once resumed,
- * and f(LW_CONT) finishes it, as often as it waits again. */
+ * and f(LW_CONT) finishes it, as often as it waits again; resumed with
+ * anything else, it waits on. fin is no tail call of the wrapper, so that
+ * a traceback from the continuation still shows the wrapper under the
+ * name the script called it by. */
 static const char wrap_src[] =
-    "local CONT = ...\n"
-    "local function fin(f, ...)\n"
-    "  if (...) == CONT then return fin(f, f(CONT)) end\n"
-    "  return ...\n"
+    "local CONT, DONE, yield, all = ...\n"
+    "local function fin(f, x, ...)\n"
+    "  if x == DONE then return ... end\n"
+    "  if x == CONT then return fin(f, f(CONT)) end\n"
+    "  return fin(f, yield())\n"
     "end\n"
     "return function(f)\n"
-    "  return function(...) return fin(f, f(...)) end\n"
+    "  return function(...) return all(fin(f, f(...))) end\n"
     "end\n";
 
 void lw_wrap_wait(lua_State *L) {
@@ -397,7 +416,10 @@ void lw_wrap_wait(lua_State *L) {
     if (luaL_loadbuffer(L, wrap_src, sizeof wrap_src - 1, "=weft.wrap"))
       lua_error(L);
     lua_pushlightuserdata(L, LW_CONT);
-    lua_call(L, 1, 1);
+    lua_pushlightuserdata(L, LW_DONE);
+    lua_pushcfunction(L, yield_again);
+    lua_pushcfunction(L, all_args);
+    lua_call(L, 4, 1);
     S->wrap_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   }
   lua_rawgeti(L, LUA_REGISTRYINDEX, S->wrap_ref);
