@@ -196,7 +196,7 @@ end)
 
 describe("ch:iter", function()
   it("yields every value until closed and drained", function()
-    if H.puc51 then return pending(H.why.forin_yield) end
+    if H.puc51 then pending(H.why.forin_yield) return end
     H.run(function()
       local ch = weft.channel(2)
       weft.spawn(function()
@@ -210,12 +210,57 @@ describe("ch:iter", function()
   end)
 
   it("stops at once on a closed empty channel", function()
-    if H.puc51 then return pending(H.why.forin_yield) end
+    if H.puc51 then pending(H.why.forin_yield) return end
     H.run(function()
       local ch = weft.channel()
       ch:close()
       for _ in ch:iter() do error("no value expected") end
     end)
+  end)
+end)
+
+describe("try_send and try_recv", function()
+  it("try_send returns true, or false, 'full' | 'closed'", async(function()
+    local ch = weft.channel(1)
+    assert.is_true(ch:try_send("a"))
+    assert.same({ false, "full" }, { ch:try_send("b") })
+    ch:close()
+    assert.same({ false, "closed" }, { ch:try_send("c") })
+    assert.equal("a", ch:recv())
+  end))
+
+  it("try_recv returns v, or nil, 'empty' | 'closed'", async(function()
+    local ch = weft.channel(1)
+    assert.same({ nil, "empty" }, { ch:try_recv() })
+    ch:send(false)
+    assert.same({ false }, { ch:try_recv() })
+    ch:send(1)
+    ch:close()
+    assert.equal(1, ch:try_recv()) -- still drains after close
+    assert.same({ nil, "closed" }, { ch:try_recv() })
+  end))
+
+  it("try_send hands a value straight to a waiting receiver",
+    async(function()
+      local ch = weft.channel()
+      local r = weft.spawn(function() return ch:recv() end)
+      weft.sleep(0)
+      assert.is_true(ch:try_send("direct"))
+      assert.equal("direct", r:await())
+    end))
+
+  it("try_recv takes a value from a waiting sender", async(function()
+    local ch = weft.channel()
+    local s = weft.spawn(function() ch:send("from sender") return "done" end)
+    weft.sleep(0)
+    assert.equal("from sender", ch:try_recv())
+    assert.equal("done", s:await())
+  end))
+
+  it("work outside a task", function()
+    local ch = weft.channel(1)
+    assert.is_true(ch:try_send(1))
+    assert.equal(1, ch:try_recv())
   end)
 end)
 

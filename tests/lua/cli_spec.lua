@@ -215,7 +215,7 @@ describe("weft CLI", function()
   end)
 
   it("keeps Lua's warnings: off until @on, then on stderr", function()
-    if not H.lua54 then return pending(H.why.warn) end
+    if not H.lua54 then pending(H.why.warn) return end
     local out, err, code = cli({ "-e", "warn('hidden') warn('x', '@on') " ..
       "warn('a', '@b') warn('c') warn('@off') warn('hidden')" })
     assert.equal(0, code)

@@ -8,15 +8,13 @@ local H = { weft = weft }
 
 -- The Lua running the specs, for the tests of what only some versions
 -- have: a test of such a feature starts with
---   if not H.lua54 then return pending(H.why.close) end
+--   if not H.lua54 then pending(H.why.warn) return end
 H.lua54 = _VERSION == "Lua 5.4"
 H.luajit = type(jit) == "table"
 H.lua51 = _VERSION == "Lua 5.1" -- PUC 5.1 or LuaJIT
 H.puc51 = H.lua51 and not H.luajit
 H.why = {
-  close = "to-be-closed variables are Lua 5.4's",
   warn = "warn() is Lua 5.4's",
-  jit_hooks = "LuaJIT runs no debug hooks inside compiled code",
   forin_yield = "PUC Lua 5.1 cannot yield inside a for-in iterator",
   jit_global_hooks = "LuaJIT's debug hooks are the VM's, not a coroutine's",
   co_close = "coroutine.close is Lua 5.4's",
@@ -65,6 +63,7 @@ function H.setuservalue(u, v, n)
   rawset(slots, n, v)
   return u
 end
+
 -- math.type: on 5.1, whose numbers are all floats, "integer" for an
 -- integral value.
 H.mtype = math.type or function(x)
