@@ -8,7 +8,13 @@ local weft = H.weft
 local async = H.async
 local tcp = weft.tcp
 
-local pid = assert(io.open("/proc/self/stat")):read("*n")
+-- Closed at once: left to the collector, it would close at some random
+-- point, between two counts of open_fds (as fs_spec does).
+local pid do
+  local f = assert(io.open("/proc/self/stat"))
+  pid = f:read("*n")
+  f:close()
+end
 
 local function open_fds()
   local p = io.popen("ls /proc/" .. pid .. "/fd | wc -l")
