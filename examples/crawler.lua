@@ -13,8 +13,8 @@
 -- expect: verified 100 files
 
 local base = assert(arg[1], "usage: crawler.lua BASE_URL [N] [K]")
-local N = math.tointeger(tonumber(arg[2] or 100))
-local K = math.tointeger(tonumber(arg[3] or 8))
+local N = math.floor(tonumber(arg[2] or 100))
+local K = math.floor(tonumber(arg[3] or 8))
 local http, fs = weft.http, weft.fs
 
 local dir = os.tmpname()                 -- a fresh directory for the pages

@@ -12,12 +12,13 @@ end)
 print("listening on port " .. srv.port)
 
 local function client(i)
-  local conn <close> = tcp.connect("127.0.0.1", srv.port)
+  local conn = tcp.connect("127.0.0.1", srv.port)
   local replies = {}
   for k = 1, 3 do
     conn:write(("client %d says %d\n"):format(i, k))
     replies[k] = conn:read()
   end
+  conn:close()
   return table.concat(replies, " / ")
 end
 
@@ -30,10 +31,11 @@ weft.spawn(function()
   print(#replies .. " clients served")
 
   -- A read that waits too long is given up; the connection stays usable.
-  local conn <close> = tcp.connect("127.0.0.1", srv.port)
+  local conn = tcp.connect("127.0.0.1", srv.port)
   local ok, err = pcall(weft.timeout, 50, function() return conn:read() end)
   print(ok, err)
   conn:write("shutdown\n")
+  conn:close()
 end)
 
 srv:wait() -- until a client asks the server to shut down

@@ -165,6 +165,23 @@ lua_Integer lw_tointegerx(lua_State *L, int idx, int *isnum) {
   return ok ? (lua_Integer)x : 0;
 }
 
+/* 5.1's truncates a number with a fraction; 5.3's refuses it. */
+lua_Integer lw_checkinteger(lua_State *L, int arg) {
+  int isnum;
+  lua_Integer n = lw_tointegerx(L, arg, &isnum);
+  if (!isnum) {
+    if (lua_isnumber(L, arg))
+      luaL_argerror(L, arg, "number has no integer representation");
+    else
+      luaL_typerror(L, arg, "number");
+  }
+  return n;
+}
+
+lua_Integer lw_optinteger(lua_State *L, int arg, lua_Integer def) {
+  return lua_isnoneornil(L, arg) ? def : lw_checkinteger(L, arg);
+}
+
 void lw_rawgetp(lua_State *L, int idx, const void *p) {
   idx = lw_absindex(L, idx);
   lua_pushlightuserdata(L, (void *)p);
@@ -259,7 +276,8 @@ void lw_setmetatable(lua_State *L, const char *tname) {
 }
 
 /* debug.traceback(L1, msg, level) when the debug library is there; the
- * message alone otherwise. */
+ * message alone otherwise. Without a message, 5.1's debug.traceback
+ * starts with the newline that would end one: dropped, as 5.4 has none. */
 void lw_traceback(lua_State *L, lua_State *L1, const char *msg, int level) {
   lua_getfield(L, LUA_GLOBALSINDEX, "debug");
   if (lua_type(L, -1) == LUA_TTABLE) {
@@ -274,8 +292,14 @@ void lw_traceback(lua_State *L, lua_State *L1, const char *msg, int level) {
       }
       lua_pushstring(L, msg ? msg : "");
       lua_pushinteger(L, level);
-      if (lua_pcall(L, n + 2, 1, 0) == 0 && lua_type(L, -1) == LUA_TSTRING)
+      if (lua_pcall(L, n + 2, 1, 0) == 0 && lua_type(L, -1) == LUA_TSTRING) {
+        const char *s = lua_tostring(L, -1);
+        if (msg == NULL && s[0] == '\n') {
+          lua_pushstring(L, s + 1);
+          lua_remove(L, -2);
+        }
         return;
+      }
     }
   }
   lua_pop(L, 1);
@@ -325,21 +349,32 @@ void lw_pushcfunction(lua_State *L, lua_CFunction f) {
 
 /* ---------------------------------------------------------------- errors */
 
-int lw_error(lua_State *L, const char *fmt, ...) {
+void lw_where(lua_State *L, int level) {
   lua_Debug ar;
-  int level = 1;
-  va_list ap;
-  lua_pushliteral(L, "");
-  while (lua_getstack(L, level++, &ar)) {
+  int i, wrapped = 0;
+  for (i = 1; lua_getstack(L, i, &ar); i++) {
     lua_getinfo(L, "Sl", &ar);
-    if (strcmp(ar.what, "tail") == 0 || strcmp(ar.source, "=weft.wrap") == 0)
+    /* The wrapper, or the call it made a tail call of (PUC 5.1 keeps a
+     * frame for a tail call). */
+    if (strcmp(ar.source, "=weft.wrap") == 0 ||
+        (wrapped && strcmp(ar.what, "tail") == 0)) {
+      wrapped = 1;
       continue;
+    }
+    wrapped = 0;
+    if (--level > 0) continue;
     if (ar.currentline > 0) {
-      lua_pop(L, 1);
       lua_pushfstring(L, "%s:%d: ", ar.short_src, ar.currentline);
+      return;
     }
     break;
   }
+  lua_pushliteral(L, "");
+}
+
+int lw_error(lua_State *L, const char *fmt, ...) {
+  va_list ap;
+  lw_where(L, 1);
   va_start(ap, fmt);
   lua_pushvfstring(L, fmt, ap);
   va_end(ap);

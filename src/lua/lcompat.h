@@ -114,11 +114,6 @@ void lw_traceback(lua_State *L, lua_State *L1, const char *msg, int level);
 lua_Integer lw_tointegerx(lua_State *L, int idx, int *isnum);
 int lw_isyieldable(lua_State *L);
 int lw_is_luajit(void); /* whether the running VM is LuaJIT */
-/* luaL_error, with the position of the first caller that is not one of
- * weft's wrappers of waiting functions (task.c, About waits): the
- * script's line, as on 5.3 and 5.4. */
-int lw_error(lua_State *L, const char *fmt, ...);
-#define luaL_error lw_error
 /* lua_pushcfunction allocates on 5.1 (a closure), where 5.2 on pushes a
  * light function: the binding pushes its entries before the protected
  * calls that run them, on memory that may be short. Each function is
@@ -133,7 +128,18 @@ void lw_pushcfunction(lua_State *L, lua_CFunction f);
 #define luaL_setmetatable lw_setmetatable
 #define luaL_traceback lw_traceback
 #define lua_tointegerx lw_tointegerx
+lua_Integer lw_checkinteger(lua_State *L, int arg);
+lua_Integer lw_optinteger(lua_State *L, int arg, lua_Integer def);
+#define luaL_checkinteger lw_checkinteger
+#define luaL_optinteger lw_optinteger
 #define lua_isyieldable lw_isyieldable
+
+/* Errors name the script's line: the Lua wrapper through which a script
+ * calls a function that may wait (About waits in lweft.h) is no level. */
+void lw_where(lua_State *L, int level);
+int lw_error(lua_State *L, const char *fmt, ...);
+#define luaL_where lw_where
+#define luaL_error lw_error
 #undef lua_getglobal
 #define lua_getglobal(L, k) lua_getfield(L, LUA_GLOBALSINDEX, (k))
 #endif /* LW_LUA51 */

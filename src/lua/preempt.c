@@ -98,6 +98,10 @@ static void hook(lua_State *L, lua_Debug *ar) {
   Task *t;
   (void)ar;
   if (p == NULL || L != p->target) { /* a coroutine that copied the hook */
+#if LW_LUA51
+    /* LuaJIT has one hook for all coroutines: the target's is this one. */
+    if (p != NULL && lw_is_luajit()) return;
+#endif
     lua_sethook(L, NULL, 0, 0);
     return;
   }

@@ -274,9 +274,15 @@ Task *lw_in_task(lua_State *L, State *S, const char *fname) {
 /* ------------------------------------------------- waits on 5.1, LuaJIT */
 
 /* See About waits in lweft.h. The driver resumes a coroutine that lw_yield
- * suspended with LW_CONT, a light userdata no script can make. */
-static const char cont_key = 0;
+ * suspended with LW_CONT, a light userdata no script can make. A wrapped
+ * function that returns puts LW_DONE before its results: anything else
+ * the wrapper gets back means that the function waits and that something
+ * other than the driver (the original coroutine.resume, reached through
+ * the debug library) resumed its coroutine, which then yields again, as
+ * the continuations on 5.3 and later do (lw_k_task). */
+static const char cont_key = 0, done_key = 0;
 #define LW_CONT ((void *)&cont_key)
+#define LW_DONE ((void *)&done_key)
 
 /* The room for values a waiting function pushes between its lw_in_task
  * and its lw_yield: the saved frame then fits the table made before the
@@ -360,45 +366,44 @@ static const char TRAMP_TAG[] = "weft.Wrapped";
 static int tramp(lua_State *L, int nup) {
   Tramp *tr = lw_toudata(L, lua_upvalueindex(nup + 1), sizeof *tr,
                          TRAMP_TAG);
+  int n;
   if (tr == NULL)
     return luaL_error(L, "weft: corrupted upvalue %d", nup + 1);
   if (lua_type(L, 1) == LUA_TLIGHTUSERDATA && lua_touserdata(L, 1) == LW_CONT)
-    return cont(L);
-  return tr->f(L);
+    n = cont(L);
+  else
+    n = tr->f(L);
+  if (n < 0) return n; /* it yields: lw_yield */
+  luaL_checkstack(L, 1, "weft: returning");
+  lua_pushlightuserdata(L, LW_DONE);
+  lua_insert(L, -(n + 1));
+  return n + 1;
 }
 static int tramp1(lua_State *L) { return tramp(L, 1); }
+static int yield_again(lua_State *L) { return lua_yield(L, 0); }
+static int all_args(lua_State *L) { return lua_gettop(L); }
 static int tramp2(lua_State *L) { return tramp(L, 2); }
 static int tramp3(lua_State *L) { return tramp(L, 3); }
 static int tramp4(lua_State *L) { return tramp(L, 4); }
 static const lua_CFunction tramps[] = {tramp1, tramp2, tramp3, tramp4};
 
 /* The wrapper: f(...) runs; if it waited, it returns LW_CONT once resumed,
- * and f(LW_CONT) finishes it, as often as it waits again. fin is made once
- * per state; each wrapper calls its function through an upvalue of the
- * function's name. */
+ * and f(LW_CONT) finishes it, as often as it waits again; resumed with
+ * anything else, it waits on. fin is made once per state. Each wrapper
+ * calls fin through all (no tail call), so that a traceback from the continuation shows the
+ * wrapper under the name the script called it by. */
 static const char fin_src[] =
-    "local CONT = ...\n"
-    "local function fin(f, ...)\n"
-    "  if (...) == CONT then return fin(f, f(CONT)) end\n"
-    "  return ...\n"
+    "local CONT, DONE, yield = ...\n"
+    "local function fin(f, x, ...)\n"
+    "  if x == DONE then return ... end\n"
+    "  if x == CONT then return fin(f, f(CONT)) end\n"
+    "  return fin(f, yield())\n"
     "end\n"
     "return fin\n";
 
-static void push_wrapper(lua_State *L, const char *name) {
-  char src[160];
-  size_t i, n = strlen(name);
-  int ident = n > 0 && n < 40 && !(name[0] >= '0' && name[0] <= '9');
-  for (i = 0; ident && i < n; i++)
-    ident = name[i] == '_' || (name[i] >= 'a' && name[i] <= 'z') ||
-            (name[i] >= 'A' && name[i] <= 'Z') ||
-            (name[i] >= '0' && name[i] <= '9');
-  if (!ident) name = "f";
-  snprintf(src, sizeof src,
-           "local fin, %s = ...\n"
-           "return function(...) return fin(%s, %s(...)) end\n",
-           name, name, name);
-  if (luaL_loadbuffer(L, src, strlen(src), "=weft.wrap")) lua_error(L);
-}
+static const char wrapper_src[] =
+    "local fin, all, f = ...\n"
+    "return function(...) return all(fin(f, f(...))) end\n";
 
 void lw_wrap_wait(lua_State *L, const char *name) {
   State *S = lw_find_state(L);
@@ -418,13 +423,18 @@ void lw_wrap_wait(lua_State *L, const char *name) {
     if (luaL_loadbuffer(L, fin_src, sizeof fin_src - 1, "=weft.wrap"))
       lua_error(L);
     lua_pushlightuserdata(L, LW_CONT);
-    lua_call(L, 1, 1);
+    lua_pushlightuserdata(L, LW_DONE);
+    lua_pushcfunction(L, yield_again);
+    lua_call(L, 3, 1);
     S->wrap_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   }
-  push_wrapper(L, name);                            /* [tramp, chunk] */
+  (void)name;
+  if (luaL_loadbuffer(L, wrapper_src, sizeof wrapper_src - 1, "=weft.wrap"))
+    lua_error(L);                                   /* [tramp, chunk] */
   lua_rawgeti(L, LUA_REGISTRYINDEX, S->wrap_ref);   /* fin */
-  lua_pushvalue(L, -3);                             /* the tramp */
-  lua_call(L, 2, 1);
+  lua_pushcfunction(L, all_args);
+  lua_pushvalue(L, -4);                             /* the tramp */
+  lua_call(L, 3, 1);
   lua_remove(L, -2);
 }
 

@@ -6,8 +6,10 @@ local H = require "helper"
 local weft = H.weft
 local async = H.async
 
-local function closer(log, what)
-  return setmetatable({}, { __close = function() log(what) end })
+-- The cleanup of a task or function: closing(log, what, fn, ...) runs
+-- fn(...), then logs what however fn ends (H.closing).
+local function closing(log, what, fn, ...)
+  return H.closing(function() log(what) end, fn, ...)
 end
 
 -- Each kind: setup() -> env with env.wait() (the wait to cancel) and
@@ -89,8 +91,7 @@ local kinds = {
       wait = function()
         weft.group(function(g)
           g:spawn(function()
-            local c <close> = closer(log, "child cleanup")
-            weft.sleep(1e6)
+            closing(log, "child cleanup", function() weft.sleep(1e6) end)
           end)
           g:join_next()
         end)
@@ -105,12 +106,10 @@ local kinds = {
       wait = function()
         weft.all({
           function()
-            local c <close> = closer(log, "item 1 cleanup")
-            weft.sleep(1e6)
+            closing(log, "item 1 cleanup", function() weft.sleep(1e6) end)
           end,
           function()
-            local c <close> = closer(log, "item 2 cleanup")
-            weft.channel():recv()
+            closing(log, "item 2 cleanup", function() weft.channel():recv() end)
           end,
           f,
         })
@@ -124,8 +123,7 @@ local kinds = {
     return {
       wait = function()
         weft.timeout(1e6, function()
-          local c <close> = closer(log, "inner cleanup")
-          weft.sleep(1e6)
+          closing(log, "inner cleanup", function() weft.sleep(1e6) end)
         end)
       end,
       extra = { "inner cleanup" },
@@ -136,8 +134,7 @@ local kinds = {
     return {
       wait = function()
         weft.race({ function()
-          local c <close> = closer(log, "racer cleanup")
-          weft.sleep(1e6)
+          closing(log, "racer cleanup", function() weft.sleep(1e6) end)
         end })
       end,
       extra = { "racer cleanup" },
@@ -147,7 +144,7 @@ local kinds = {
 }
 
 local function sorted(t)
-  local c = { table.unpack(t) }
+  local c = { H.unpack(t) }
   table.sort(c)
   return c
 end
@@ -160,17 +157,18 @@ describe("cancellation", function()
       async(function()
         local log = H.log()
         local env = setup(log)
-        local t = weft.spawn({ name = "victim" }, function()
-          local c <close> = closer(log, "close")
-          local ok, e = pcall(env.wait)
-          log(ok and "wait returned"
-            or (weft.is_cancelled(e) and "cancelled" or tostring(e)))
-          local ok2, e2 = pcall(weft.sleep, 0)
-          log(not ok2 and weft.is_cancelled(e2) and "sticky" or "not sticky")
-          local ok3, e3 = pcall(weft.yield)
-          log(not ok3 and e3 == e2 and "same error" or "other error")
-          error(e, 0)
-        end)
+        local t = weft.spawn({ name = "victim" }, closing, log, "close",
+          function()
+            local ok, e = pcall(env.wait)
+            log(ok and "wait returned"
+              or (weft.is_cancelled(e) and "cancelled" or tostring(e)))
+            local ok2, e2 = pcall(weft.sleep, 0)
+            log(not ok2 and weft.is_cancelled(e2) and "sticky"
+              or "not sticky")
+            local ok3, e3 = pcall(weft.yield)
+            log(not ok3 and e3 == e2 and "same error" or "other error")
+            error(e, 0)
+          end)
         -- t runs and waits. Only one yield: t must still be in its own
         -- weft.yield when cancelled, for the yield kind.
         if env.settle then H.settle() else weft.yield() end
@@ -197,8 +195,7 @@ describe("cancellation", function()
       async(function()
         local log = H.log()
         local env = setup(log)
-        local t = weft.spawn(function()
-          local c <close> = closer(log, "close")
+        local t = weft.spawn(closing, log, "close", function()
           env.wait()
           log("not reached")
         end)
@@ -206,7 +203,7 @@ describe("cancellation", function()
         t:cancel()
         H.raises_cancel(t.await, t)
         weft.sleep(0)
-        local want = { "close", table.unpack(env.extra or {}) }
+        local want = { "close", H.unpack(env.extra or {}) }
         assert.same(sorted(want), sorted(log.items)) -- no "not reached"
         assert.equal("cancelled", t:state())
         if env.check then env.check(log) end
@@ -223,14 +220,11 @@ describe("cancellation rules", function()
     local t = weft.spawn(function()
       local child = weft.spawn(function()
         grandchild = weft.spawn(function()
-          local c <close> = closer(log, "grandchild")
-          weft.sleep(1e6)
+          closing(log, "grandchild", function() weft.sleep(1e6) end)
         end)
-        local c <close> = closer(log, "child")
-        weft.sleep(1e6)
+        closing(log, "child", function() weft.sleep(1e6) end)
       end)
-      local c <close> = closer(log, "parent")
-      child:await()
+      closing(log, "parent", child.await, child)
     end)
     weft.sleep(0)
     t:cancel()
@@ -338,8 +332,7 @@ describe("cancellation rules", function()
 
   it("a task can cancel itself", async(function()
     local log = H.log()
-    local t = weft.spawn(function()
-      local c <close> = closer(log, "close")
+    local t = weft.spawn(closing, log, "close", function()
       assert.is_true(weft.current():cancel("self"))
       log("still running until the next wait")
       weft.yield()

@@ -127,7 +127,7 @@ describe("weft.channel", function()
 
   it("raises when its user value was replaced", async(function()
     local ch = weft.channel(1)
-    debug.setuservalue(ch, 42, 1)
+    H.setuservalue(ch, 42, 1)
     H.raises_match("ch:try_send: the channel's user value was replaced",
       ch.try_send, ch, 1)
   end))
@@ -195,22 +195,28 @@ describe("closing a channel", function()
 end)
 
 describe("ch:iter", function()
-  it("yields every value until closed and drained", async(function()
-    local ch = weft.channel(2)
-    weft.spawn(function()
-      for i = 1, 6 do ch:send(i * i) end
-      ch:close()
+  it("yields every value until closed and drained", function()
+    if H.puc51 then pending(H.why.forin_yield) return end
+    H.run(function()
+      local ch = weft.channel(2)
+      weft.spawn(function()
+        for i = 1, 6 do ch:send(i * i) end
+        ch:close()
+      end)
+      local got = {}
+      for v in ch:iter() do got[#got + 1] = v end
+      assert.same({ 1, 4, 9, 16, 25, 36 }, got)
     end)
-    local got = {}
-    for v in ch:iter() do got[#got + 1] = v end
-    assert.same({ 1, 4, 9, 16, 25, 36 }, got)
-  end))
+  end)
 
-  it("stops at once on a closed empty channel", async(function()
-    local ch = weft.channel()
-    ch:close()
-    for _ in ch:iter() do error("no value expected") end
-  end))
+  it("stops at once on a closed empty channel", function()
+    if H.puc51 then pending(H.why.forin_yield) return end
+    H.run(function()
+      local ch = weft.channel()
+      ch:close()
+      for _ in ch:iter() do error("no value expected") end
+    end)
+  end)
 end)
 
 describe("try_send and try_recv", function()
@@ -258,6 +264,11 @@ describe("try_send and try_recv", function()
   end)
 end)
 
+-- fn(v) for each value of ch:iter() (H.each: by hand on PUC 5.1).
+local function each(ch, fn)
+  H.each(fn, ch:iter())
+end
+
 describe("many producers and consumers", function()
   it("deliver every value exactly once", async(function()
     local P, C, N = 8, 5, 250
@@ -275,10 +286,10 @@ describe("many producers and consumers", function()
     for c = 1, C do
       consumers[c] = weft.spawn(function()
         local sum, n, seen = 0, 0, {}
-        for v in ch:iter() do
+        each(ch, function(v)
           sum, n = sum + v, n + 1
           seen[#seen + 1] = v
-        end
+        end)
         return sum, n, seen
       end)
     end
@@ -293,7 +304,7 @@ describe("many producers and consumers", function()
         assert.is_nil(once[v], "value received twice")
         once[v] = true
         -- each producer's values stay in order for any one consumer
-        local p = v // 100000
+        local p = math.floor(v / 100000)
         assert.is_true((last[c .. ":" .. p] or 0) < v)
         last[c .. ":" .. p] = v
       end
@@ -319,13 +330,13 @@ describe("many producers and consumers", function()
     for c = 1, 3 do
       consumers[c] = weft.spawn(function()
         local s = 0
-        for v in ch:iter() do s = s + v end
+        each(ch, function(v) s = s + v end)
         return s
       end)
     end
     weft.all(producers)
     ch:close()
     for c = 1, 3 do total = total + consumers[c]:await() end
-    assert.equal(4 * (50 * 51 // 2), total)
+    assert.equal(4 * (50 * 51 / 2), total)
   end))
 end)

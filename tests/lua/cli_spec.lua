@@ -51,6 +51,10 @@ describe("weft CLI", function()
         for i = 1, 1e7 do t[i] = weft.future() end
       end)
       print(ok, e)
+      -- Two cycles: the futures' finalizers run in the first, their
+      -- memory is freed in the second (needed on 5.1, which has no
+      -- emergency collection to do it when an allocation fails).
+      collectgarbage()
       collectgarbage()
       ok, e = pcall(weft.fs.read, ...)
       print(ok, e)
@@ -211,6 +215,7 @@ describe("weft CLI", function()
   end)
 
   it("keeps Lua's warnings: off until @on, then on stderr", function()
+    if not H.lua54 then pending(H.why.warn) return end
     local out, err, code = cli({ "-e", "warn('hidden') warn('x', '@on') " ..
       "warn('a', '@b') warn('c') warn('@off') warn('hidden')" })
     assert.equal(0, code)
@@ -248,7 +253,7 @@ describe("weft CLI", function()
       local out, err, code = cli({ opt })
       assert.equal(0, code)
       assert.equal("", err)
-      assert.matches("^weft %d+%.%d+%.%d+.*Lua 5%.4", out)
+      assert.matches("^weft %d+%.%d+%.%d+.*" .. H.lua_name, out)
       assert.equal(want, out:sub(1, #want))
     end
   end)
@@ -302,9 +307,9 @@ describe("weft CLI", function()
   end)
 
   it("fails on a syntax error or a missing script, exit 1", function()
-    local _, err, code = cli({}, "this is not lua")
+    local _, err, code = cli({}, "x = = 1")
     assert.equal(1, code)
-    assert.matches("syntax error", err)
+    assert.matches(":1: unexpected symbol near '='", err)
     _, err, code = cli({ os.tmpname() .. ".does-not-exist" })
     assert.equal(1, code)
     assert.matches("cannot open", err)

@@ -237,10 +237,13 @@ describe("weft.any", function()
     H.raises_match("weft.any: the list is empty", weft.any, {})
   end))
 
-  it("names a bad item by its index", async(function()
-    H.raises_match("weft.any: item 2 is a nil", weft.any,
-      setmetatable({ function() end }, { __len = function() return 2 end }))
-  end))
+  it("names a bad item by its index", function()
+    if H.lua51 then pending(H.why.len) return end
+    H.run(function()
+      H.raises_match("weft.any: item 2 is a nil", weft.any,
+        setmetatable({ function() end }, { __len = function() return 2 end }))
+    end)
+  end)
 end)
 
 describe("combinators and errors", function()

@@ -19,7 +19,7 @@ local function rm(d) os.execute("rm -rf " .. H.shell_quote(d)) end
 -- point, between two counts of open_fds.
 local pid do
   local f = assert(io.open("/proc/self/stat"))
-  pid = f:read("n")
+  pid = f:read("*n")
   f:close()
 end
 
@@ -82,7 +82,7 @@ describe("weft.fs", function()
     local st = fs.stat(dir .. "/f")
     assert.equal("file", st.type)
     assert.equal(5, st.size)
-    assert.equal("integer", math.type(st.mode))
+    assert.equal("integer", H.mtype(st.mode))
     assert.is_true(st.mtime > 0)
     assert.equal("directory", fs.stat(dir).type)
   end))
@@ -236,7 +236,7 @@ describe("weft.fs", function()
       { "fs.lines: path must be a string, got nil", fs.lines },
     }
     for _, c in ipairs(cases) do
-      H.raises_match(c[1], c[2], table.unpack(c, 3))
+      H.raises_match(c[1], c[2], H.unpack(c, 3))
     end
   end))
 
@@ -251,36 +251,42 @@ describe("weft.fs", function()
     for i = 1, n do assert.equal(#("%d\n"):format(i) * i, r[i]) end
   end))
 
-  it("streams a large file through lines", async(function()
-    local p = dir .. "/big"
-    local f = assert(io.open(p, "w"))
-    local want, bytes = 200000, 0
-    for i = 1, want do
-      local line = ("line %d %s"):format(i, ("y"):rep(i % 97))
-      f:write(line, "\n")
-      bytes = bytes + #line
-    end
-    f:write("no newline at the end")
-    f:close()
-    local n, got, last = 0, 0, nil
-    for line in fs.lines(p) do
-      n = n + 1
-      got = got + #line
-      last = line
-    end
-    assert.equal(want + 1, n)
-    assert.equal(bytes + #"no newline at the end", got)
-    assert.equal("no newline at the end", last)
-  end))
+  it("streams a large file through lines", function()
+    if H.puc51 then pending(H.why.forin_yield) return end
+    H.run(function()
+      local p = dir .. "/big"
+      local f = assert(io.open(p, "w"))
+      local want, bytes = 200000, 0
+      for i = 1, want do
+        local line = ("line %d %s"):format(i, ("y"):rep(i % 97))
+        f:write(line, "\n")
+        bytes = bytes + #line
+      end
+      f:write("no newline at the end")
+      f:close()
+      local n, got, last = 0, 0, nil
+      for line in fs.lines(p) do
+        n = n + 1
+        got = got + #line
+        last = line
+      end
+      assert.equal(want + 1, n)
+      assert.equal(bytes + #"no newline at the end", got)
+      assert.equal("no newline at the end", last)
+    end)
+  end)
 
-  it("closes the lines file when the loop is left early", async(function()
-    fs.write(dir .. "/l", "a\nb\nc\n")
-    local before = open_fds(dir)
-    for line in fs.lines(dir .. "/l") do
-      if line == "b" then break end
-    end
-    assert.equal(before, open_fds(dir))
-  end))
+  it("closes the lines file when the loop is left early", function()
+    if H.puc51 then pending(H.why.forin_yield) return end
+    H.run(function()
+      fs.write(dir .. "/l", "a\nb\nc\n")
+      local before = open_fds(dir)
+      for line in fs.lines(dir .. "/l") do
+        if line == "b" then break end
+      end
+      assert.equal(before, open_fds(dir))
+    end)
+  end)
 
   it("opens files with read formats, write and seek", async(function()
     local p = dir .. "/f"
@@ -315,12 +321,20 @@ describe("weft.fs", function()
     ap:write("+")
     ap:close()
     assert.equal("x1y\n!+", fs.read(p))
-    local n = 0
-    local lf = fs.open(p)
-    for _ in lf:lines() do n = n + 1 end
-    lf:close()
-    assert.equal(2, n)
   end))
+
+  it("iterates over an open file's lines", function()
+    if H.puc51 then pending(H.why.forin_yield) return end
+    H.run(function()
+      local p = dir .. "/f"
+      fs.write(p, "x1y\n!+")
+      local n = 0
+      local lf = fs.open(p)
+      for _ in lf:lines() do n = n + 1 end
+      lf:close()
+      assert.equal(2, n)
+    end)
+  end)
 
   it("refuses operations on a closed or busy file", async(function()
     local p, unblock = fifo(dir, "q")
@@ -358,8 +372,9 @@ describe("weft.fs", function()
     end):await()
     assert.is_true(kept:closed())
     assert.equal(before, open_fds(dir))
-    local f <close> = fs.open(dir .. "/f")
+    local f = fs.open(dir .. "/f")
     assert.equal("x", f:read("a"))
+    f:close()
   end))
 
   -- The primitives io.lua calls are reachable (debug.getupvalue): they

@@ -45,13 +45,13 @@ describe("weft.group", function()
       g:spawn(function() return "fast", 1 end)
       assert.equal(2, g:size())
       while true do
-        local r = table.pack(g:join_next())
+        local r = H.pack(g:join_next())
         if r.n == 0 then break end
         got[#got + 1] = r
       end
       assert.equal(0, g:size())
     end)
-    assert.same({ table.pack(true, "fast", 1), table.pack(true, "slow", 2) },
+    assert.same({ H.pack(true, "fast", 1), H.pack(true, "slow", 2) },
       got)
   end))
 
@@ -129,15 +129,15 @@ describe("weft.group", function()
         local gate, open = weft.future()
         g:spawn(function() gate:await() return "slow", 2 end)
         g:spawn(function() return "fast", 1 end)
-        assert.same(table.pack(nil, "running"), table.pack(g:try_join()))
+        assert.same(H.pack(nil, "running"), H.pack(g:try_join()))
         weft.yield() -- "fast" ends
-        assert.same(table.pack(true, "fast", 1), table.pack(g:try_join()))
+        assert.same(H.pack(true, "fast", 1), H.pack(g:try_join()))
         assert.equal(1, g:size())
-        assert.same(table.pack(nil, "running"), table.pack(g:try_join()))
+        assert.same(H.pack(nil, "running"), H.pack(g:try_join()))
         open()
         weft.yield()
         weft.yield()
-        assert.same(table.pack(true, "slow", 2), table.pack(g:try_join()))
+        assert.same(H.pack(true, "slow", 2), H.pack(g:try_join()))
         assert.equal(0, select("#", g:try_join()))
         assert.equal(0, g:size())
       end)
@@ -171,7 +171,7 @@ describe("weft.group", function()
       saved = g
       g:spawn(function() weft.sleep(1e6) end)
       g:cancel()
-      assert.same(table.pack(nil, "running"), table.pack(g:try_join()))
+      assert.same(H.pack(nil, "running"), H.pack(g:try_join()))
       weft.yield()
       local ok, err = g:try_join()
       assert.is_false(ok)
@@ -189,7 +189,7 @@ describe("weft.group", function()
         g:spawn(function() return 7 end)
         weft.yield()
         local co = coroutine.wrap(function() return g:try_join() end)
-        assert.same(table.pack(true, 7), table.pack(co()))
+        assert.same(H.pack(true, 7), H.pack(co()))
       end)
     end))
 
@@ -232,11 +232,8 @@ describe("weft.group", function()
     local parent = weft.spawn(function()
       weft.group(function(g)
         for i = 1, 2 do
-          g:spawn(function()
-            local c <close> = setmetatable({}, {
-              __close = function() log("child " .. i) end })
-            weft.sleep(1e6)
-          end)
+          g:spawn(H.closing, function() log("child " .. i) end,
+            weft.sleep, 1e6)
         end
         weft.yield()
         log("fn waits")

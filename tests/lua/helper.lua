@@ -5,7 +5,91 @@
 local weft = require "weft"
 
 local H = { weft = weft }
-local pack, unpack = table.pack, table.unpack
+
+-- The Lua running the specs, for the tests of what only some versions
+-- have: a test of such a feature starts with
+--   if not H.lua54 then pending(H.why.warn) return end
+H.lua54 = _VERSION == "Lua 5.4"
+H.luajit = type(jit) == "table"
+H.lua51 = _VERSION == "Lua 5.1" -- PUC 5.1 or LuaJIT
+H.puc51 = H.lua51 and not H.luajit
+H.why = {
+  warn = "warn() is Lua 5.4's",
+  forin_yield = "PUC Lua 5.1 cannot yield inside a for-in iterator",
+  jit_global_hooks = "LuaJIT's debug hooks are the VM's, not a coroutine's",
+  co_close = "coroutine.close is Lua 5.4's",
+  len = "Lua 5.1 has no __len for tables",
+  c_upvalues = "PUC 5.1's debug library cannot reach a C function's upvalues",
+}
+-- The Lua's name as the CLI's --version prints it, as a pattern.
+H.lua_name = H.luajit and "LuaJIT" or _VERSION:gsub("%.", "%%.")
+-- The interpreter the specs run under ($WEFT_LUA_EXE, set by the test).
+H.lua_exe = os.getenv("WEFT_LUA_EXE") or "lua5.4"
+
+-- 5.3's table functions, on every version.
+local pack = table.pack or function(...)
+  return { n = select("#", ...), ... }
+end
+local unpack = table.unpack or unpack
+H.pack, H.unpack = pack, unpack
+-- H.each(fn, f, s, c): fn(v) for each v of `for v in f, s, c`, by a
+-- for loop, or on PUC 5.1, where a for-in iterator cannot wait, by
+-- calling the iterator by hand. For tests whose subject is not the loop.
+function H.each(fn, f, s, c)
+  if not H.puc51 then
+    for v in f, s, c do fn(v) end
+    return
+  end
+  while true do
+    c = f(s, c)
+    if c == nil then return end
+    fn(c)
+  end
+end
+
+-- Replaces user value n of userdata u, as debug.setuservalue(u, v, n)
+-- does on 5.4; returns whether u has it. Before 5.4 a userdata has one
+-- value (5.3) or an environment (5.1): the binding keeps its slots in
+-- that table (src/lua/lcompat.h), so slot n is replaced there.
+function H.setuservalue(u, v, n)
+  if H.lua54 then return debug.setuservalue(u, v, n) end
+  local slots
+  if debug.getuservalue then
+    slots = debug.getuservalue(u)
+  elseif type(u) == "userdata" then
+    slots = debug.getfenv(u)
+  end
+  if type(slots) ~= "table" or type(n) ~= "number" then return nil end
+  rawset(slots, n, v)
+  return u
+end
+
+-- math.type: on 5.1, whose numbers are all floats, "integer" for an
+-- integral value.
+H.mtype = math.type or function(x)
+  if type(x) ~= "number" then return nil end
+  return x == math.floor(x) and "integer" or "float"
+end
+
+-- H.closing(on_close, fn, ...): fn(...)'s results, with on_close() run
+-- on every way out of fn: a return, an error, the task's unwinding when
+-- cancelled. On 5.4 on_close is the __close of a to-be-closed variable,
+-- as the specs wrote it (`local c <close> = ...`); elsewhere a pcall
+-- that runs it and raises the error again.
+if H.lua54 then
+  H.closing = assert(load([[
+    return function(on_close, fn, ...)
+      local c <close> = setmetatable({}, { __close = on_close })
+      return fn(...)
+    end]]))()
+else
+  function H.closing(on_close, fn, ...)
+    local r = pack(pcall(fn, ...))
+    on_close()
+    if not r[1] then error(r[2], 0) end
+    return unpack(r, 2, r.n)
+  end
+end
 
 -- The live tasks other than the running one, as "#id 'name' (status)".
 local function others()
@@ -143,18 +227,22 @@ function H.cli(args, script, before)
     parts[#parts + 1] = q(file)
   end
   for _, a in ipairs(args or {}) do parts[#parts + 1] = q(a) end
-  local errfile = os.tmpname()
+  -- The shell writes the exit status to a file: 5.1's close of a popen
+  -- file does not give it. A signal N gives 128 + N.
+  local errfile, codefile = os.tmpname(), os.tmpname()
   local p = assert(io.popen(table.concat(parts, " ") .. " 2>" .. q(errfile)
-    .. " </dev/null", "r"))
-  local out = p:read("a")
-  local ok, how, code = p:close()
+    .. " </dev/null; echo $? >" .. q(codefile), "r"))
+  local out = p:read("*a")
+  p:close()
   local ef = assert(io.open(errfile, "r"))
-  local err = ef:read("a")
+  local err = ef:read("*a")
   ef:close()
+  local cf = assert(io.open(codefile, "r"))
+  local code = cf:read("*n")
+  cf:close()
   os.remove(errfile)
+  os.remove(codefile)
   if file then os.remove(file) end
-  if how == "signal" then code = 128 + code end
-  if ok then code = 0 end
   return out, err, code, file
 end
 

@@ -16,11 +16,8 @@ describe("H.run", function()
   it("fails on a task left running, and cancels it", function()
     local cleaned = false
     local e = H.raises(H.run, function()
-      weft.spawn({ name = "forgotten" }, function()
-        local c <close> = setmetatable({}, {
-          __close = function() cleaned = true end })
-        weft.sleep(1e6)
-      end)
+      weft.spawn({ name = "forgotten" }, H.closing,
+        function() cleaned = true end, weft.sleep, 1e6)
     end)
     assert.matches("tasks left running when the test body returned: "
       .. "#%d+ 'forgotten' %(waiting%)", e)

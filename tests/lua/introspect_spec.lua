@@ -31,7 +31,7 @@ describe("weft.tasks", function()
       assert.equal("pending", wi.state)
       assert.equal("waiting", wi.status)
       assert.equal("low", wi.priority)
-      assert.equal("integer", math.type(wi.age))
+      assert.equal("integer", H.mtype(wi.age))
       assert.is_true(wi.age >= 0)
       local qi = find(list, q)
       assert.equal("ready", qi.status)
@@ -63,7 +63,7 @@ describe("weft.stats", function()
     local s = weft.stats()
     for _, k in ipairs({ "spawned", "done", "fulfilled", "failed",
       "cancelled", "live", "ready", "timers", "dispatched", "unhandled" }) do
-      assert.equal("integer", math.type(s[k]), k)
+      assert.equal("integer", H.mtype(s[k]), k)
     end
   end)
 
@@ -116,14 +116,14 @@ describe("unhandled failures", function()
     -- the report goes to stderr; run it in a child process to keep the
     -- test output clean, and check the counter here too
     local out = io.popen(("%s -e %s 2>&1"):format(
-      "lua5.4", H.shell_quote([[
+      H.lua_exe, H.shell_quote([[
         local weft = require "weft"
         weft.run(function()
           weft.spawn({ name = "doomed" }, function() error("lost!") end)
         end)
         io.write("count=", weft.stats().unhandled)
       ]])))
-    local text = out:read("a")
+    local text = out:read("*a")
     out:close()
     assert.matches("weft: unhandled error in task #%d+ 'doomed': "
       .. "[^\n]*:%d+: lost!\nstack traceback:", text)

@@ -4,6 +4,9 @@
 -- SPDX-License-Identifier: MIT
 local H = require "helper"
 local weft = H.weft
+-- Preemption is a debug hook, which LuaJIT does not run inside compiled
+-- code: the loops here run interpreted.
+if H.luajit then jit.off() end
 -- Locals: busted resolves globals through Lua code, which a line hook
 -- would see.
 local sethook, gethook = debug.sethook, debug.gethook

@@ -13,7 +13,7 @@ local function sleeping(arg)
   for _, name in ipairs(weft.fs.list("/proc")) do
     local f = name:match("^%d+$") and io.open("/proc/" .. name .. "/cmdline")
     if f then
-      local cmd = f:read("a")
+      local cmd = f:read("*a")
       f:close()
       if cmd == want then return true end
     end
@@ -46,7 +46,7 @@ describe("weft.process.exec", function()
   end))
 
   it("survives a child that does not read its stdin", async(function()
-    local r = weft.process.exec("true", {}, { stdin = ("x"):rep(1 << 20) })
+    local r = weft.process.exec("true", {}, { stdin = ("x"):rep(2 ^ 20) })
     assert.equal(0, r.code) -- no SIGPIPE for the writer
   end))
 
@@ -118,7 +118,7 @@ describe("weft.process.exec", function()
         { env = { A = 1 } } },
     }
     for _, c in ipairs(cases) do
-      H.raises_match(c[1], c[2], table.unpack(c, 3))
+      H.raises_match(c[1], c[2], H.unpack(c, 3))
     end
   end))
 
@@ -136,7 +136,7 @@ describe("weft.process.exec", function()
         "true", {}, { env = { [""] = "1" } } },
     }
     for _, c in ipairs(cases) do
-      H.raises_match(c[1], c[2], table.unpack(c, 3))
+      H.raises_match(c[1], c[2], H.unpack(c, 3))
     end
     -- stdin is data: any bytes
     assert.equal("a\0b", exec("cat", {}, { stdin = "a\0b" }).stdout)

@@ -19,7 +19,7 @@ describe("scale", function()
       assert.equal(N + 1, weft.stats().live)
       local sum = 0
       for i = 1, N do sum = sum + ts[i]:await() end
-      assert.equal(N * (N + 1) // 2, sum)
+      assert.equal(N * (N + 1) / 2, sum)
       assert.equal(1, weft.stats().live)
       assert.equal(0, weft.stats().timers)
     end))

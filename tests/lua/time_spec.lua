@@ -7,14 +7,14 @@ local async = H.async
 describe("weft.now", function()
   it("is an integer number of ms that never goes back", async(function()
     local a = weft.now()
-    assert.equal("integer", math.type(a))
+    assert.equal("integer", H.mtype(a))
     weft.sleep(0)
     local b = weft.now()
     assert.is_true(b >= a)
   end))
 
   it("works outside a task", function()
-    assert.equal("integer", math.type(weft.now()))
+    assert.equal("integer", H.mtype(weft.now()))
   end)
 end)
 
@@ -120,9 +120,7 @@ describe("weft.timeout", function()
     local inner
     local e = H.raises(weft.timeout, 5, function()
       inner = weft.current()
-      local c <close> = setmetatable({}, {
-        __close = function() cleaned = true end })
-      weft.sleep(1e6)
+      H.closing(function() cleaned = true end, weft.sleep, 1e6)
     end)
     assert.is_true(weft.is_timeout(e))
     assert.is_false(weft.is_cancelled(e))

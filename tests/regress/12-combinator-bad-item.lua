@@ -12,13 +12,16 @@ for _, name in ipairs({ "all", "all_settled", "race", "any" }) do
 end
 
 -- An __index that answers differently each time cannot slip a bad item
--- past the check: the items checked are the items used.
-local n = 0
-local tricky = setmetatable({}, {
-  __len = function() return 1 end,
-  __index = function() n = n + 1 return n == 1 and function() return "f" end or 42 end,
-})
-local r = weft.all(tricky)
-assert(r[1] == "f" and r.n == 1)
+-- past the check: the items checked are the items used. (Lua 5.1 has no
+-- __len for tables: the list is empty there.)
+if _VERSION ~= "Lua 5.1" then
+  local n = 0
+  local tricky = setmetatable({}, {
+    __len = function() return 1 end,
+    __index = function() n = n + 1 return n == 1 and function() return "f" end or 42 end,
+  })
+  local r = weft.all(tricky)
+  assert(r[1] == "f" and r.n == 1)
+end
 weft.sleep(10)
 print("all done")

@@ -19,7 +19,7 @@ weft.group(function(g) group = g end)
 objects[#objects + 1] = group
 
 local hostile = {1, 0/0, math.huge, -1, "x", {}, print, io.stdout,
-  coroutine.create(print), true}
+  coroutine.create(function() end), true}
 for _, o in ipairs(objects) do hostile[#hostile + 1] = o end
 
 local function try(f, ...)

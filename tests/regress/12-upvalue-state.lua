@@ -37,8 +37,17 @@ while queue[i] do
   if mt then push(mt, name .. "<mt>") end
 end
 
-local state = select(2, debug.getupvalue(weft.sleep, 1))
-local bad = {nil, 42, "x", {}, io.stdout, weft.channel(1), coroutine.create(print)}
+-- On LuaJIT weft.sleep is a Lua wrapper around the C function, its
+-- upvalue f (About waits in src/lua/lweft.h).
+local sleep = weft.sleep
+if debug.getinfo(sleep, "S").what ~= "C" then
+  for k = 1, 10 do
+    local n, u = debug.getupvalue(weft.sleep, k)
+    if n == "f" then sleep = u end
+  end
+end
+local state = select(2, debug.getupvalue(sleep, 1))
+local bad = {nil, 42, "x", {}, io.stdout, weft.channel(1), coroutine.create(function() end)}
 local checked, arg1 = 0, weft.channel(1)
 for _, e in ipairs(fns) do
   local fn, name = e[1], e[2]
