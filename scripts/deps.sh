@@ -1,10 +1,31 @@
 #!/usr/bin/env bash
-# Installs the Debian packages weft needs to build and test, if missing.
+# Installs the Debian packages a purpose needs, if missing:
+#   deps.sh build      what building weft needs (make demo)
+#   deps.sh test       and what its tests need: cmocka, busted, the other
+#                      Luas (5.3, 5.1, LuaJIT), python3, openssl, nginx
+#   deps.sh embedded   the Cortex-M toolchain and qemu (about 800 MB), for
+#                      the embedded tier's cross tests only
+#   deps.sh luas       the headers of Lua 5.3, 5.1 and LuaJIT (make install
+#                      builds the module for each)
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config liblua5.4-dev lua5.4 libuv1-dev
-      libcmocka-dev lua-busted libcurl4-openssl-dev libhttp-parser-dev
-      python3 openssl
-      nginx-light gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm)
+build=(build-essential cmake pkg-config liblua5.4-dev libuv1-dev
+       libcurl4-openssl-dev libhttp-parser-dev)
+test=(lua5.4 libcmocka-dev lua-busted python3 openssl nginx-light
+      liblua5.3-dev lua5.3 liblua5.1-0-dev lua5.1 luajit libluajit-5.1-dev
+      luarocks)
+embedded=(gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm)
+luas=(liblua5.3-dev liblua5.1-0-dev libluajit-5.1-dev)
+pkgs=()
+for what in "${@:-build}"; do
+  case "$what" in
+  build) pkgs+=("${build[@]}") ;;
+  test) pkgs+=("${build[@]}" "${test[@]}") ;;
+  embedded) pkgs+=("${embedded[@]}") ;;
+  luas) pkgs+=("${luas[@]}") ;;
+  *) echo "deps.sh: unknown purpose '$what' (build, test, embedded, luas)" >&2
+     exit 2 ;;
+  esac
+done
 missing=()
 for p in "${pkgs[@]}"; do
   # nginx serves the HTTP/2 tests; any flavour will do.
