@@ -363,10 +363,8 @@ static const http_parser_settings settings = {
 
 /* ------------------------------------------------------ completion */
 
-/* Ends r: code (CURLE_OK, or a failure with its text made from fmt). r
- * leaves its connection (closed unless it was kept), and its waiter
- * wakes. */
-static void finish(Req *r, CURLcode code) {
+/* r leaves its connection (closed unless it was kept) and its lookup. */
+static void let_go(Req *r) {
   if (r->conn) conn_close(r->conn);
   if (r->dns) {
     weft_waiter_remove(&r->dnsw);
@@ -374,6 +372,13 @@ static void finish(Req *r, CURLcode code) {
     weft_call_release(r->dns);
     r->dns = NULL;
   }
+}
+
+/* Ends r: code (CURLE_OK, or a failure with its text made from fmt). r
+ * leaves its connection (closed unless it was kept), and its waiter
+ * wakes. */
+static void finish(Req *r, CURLcode code) {
+  let_go(r);
   r->result = code;
   if (!r->headers_done) {
     r->status = 0;
@@ -1048,13 +1053,7 @@ void weft__h1_go(Req *r) { hop_start(r); }
 
 /* (r stays listed: its callers unlist it, or hand it to curl.) */
 void weft__h1_abandon(Req *r) {
-  if (r->conn) conn_close(r->conn);
-  if (r->dns) {
-    weft_waiter_remove(&r->dnsw);
-    weft_call_cancel(r->dns);
-    weft_call_release(r->dns);
-    r->dns = NULL;
-  }
+  let_go(r);
   weft_value_free(&r->addrs);
   weft__http_free_mem(r->target, r->target_size);
   r->target = r->host = r->path = NULL;

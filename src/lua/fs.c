@@ -205,7 +205,7 @@ void lw_open_fs(lua_State *L, State *S) {
     lw_push_state(L, S);
     lua_pushinteger(L, i);
     lua_pushcclosure(L, l_prim, 2);
-    lw_wrap_wait(L, prims[i].key);
+    lw_wrap_wait(L);
     lua_setfield(L, -2, prims[i].key);
   }
   lw_push_state(L, S);

@@ -307,7 +307,7 @@ int weft_lua_push_fn(lua_State *L, const char *name, weft_host_fn fn,
   h->opts = *opts;
   memcpy(h->name, name, len + 1);
   lua_pushcclosure(L, host_call, 2);
-  lw_wrap_wait(L, name);
+  lw_wrap_wait(L);
   return 0;
 }
 
@@ -452,7 +452,7 @@ static int spawn_entry(lua_State *L) {
   w->ud = q->ud;
   q->watch = w;
   lua_pushcclosure(L, watch, 2);
-  lw_wrap_wait(L, "watch");
+  lw_wrap_wait(L);
   lua_pushvalue(L, -2);
   lw_spawn_at(L, S, top + 1, WEFT_PRIO_NORMAL, 0);
   lua_settop(L, top);

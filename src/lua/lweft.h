@@ -241,19 +241,16 @@ Task *lw_need_task(lua_State *L, State *S, const char *fname);
  * wrapper around it (lw_wrap_wait); seeing it, the wrapper calls the
  * function again with LW_CONT alone, which restores the stack and runs k
  * (see task.c). So on 5.1 every function that may wait must be wrapped:
- * the functions of lw_setfuncs_wait, and any closure passed to
+ * the fields named to lw_wrap_fields, and any closure passed to
  * lw_wrap_wait. */
 #if LW_LUA51
 int lw_yield(lua_State *L, lua_KContext ctx, lua_KFunction k);
 #else
 #define lw_yield(L, ctx, k) lua_yieldk(L, 0, ctx, k)
 #endif
-/* luaL_setfuncs for functions that may wait. [-nup, +0, m] */
-void lw_setfuncs_wait(lua_State *L, const luaL_Reg *l, int nup);
 /* Makes the C closure on top usable as a function that may wait: on 5.1,
- * replaces it by its wrapper (see About waits), which calls it by name
- * (Lua's errors about its arguments name it so). [-1, +1, m] */
-void lw_wrap_wait(lua_State *L, const char *name);
+ * replaces it by its wrapper (see About waits). [-1, +1, m] */
+void lw_wrap_wait(lua_State *L);
 /* Wraps the named fields (NULL-terminated) of the table at idx so. */
 void lw_wrap_fields(lua_State *L, int idx, const char *const *names);
 

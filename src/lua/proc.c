@@ -186,10 +186,10 @@ static int l_resolve(lua_State *L) {
 void lw_open_proc(lua_State *L, State *S) {
   lw_push_state(L, S);
   lua_pushcclosure(L, l_exec, 1);
-  lw_wrap_wait(L, "exec");
+  lw_wrap_wait(L);
   lua_setfield(L, -2, "process_exec");
   lw_push_state(L, S);
   lua_pushcclosure(L, l_resolve, 1);
-  lw_wrap_wait(L, "resolve");
+  lw_wrap_wait(L);
   lua_setfield(L, -2, "dns_resolve");
 }

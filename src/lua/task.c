@@ -405,7 +405,7 @@ static const char wrapper_src[] =
     "local fin, all, f = ...\n"
     "return function(...) return all(fin(f, f(...))) end\n";
 
-void lw_wrap_wait(lua_State *L, const char *name) {
+void lw_wrap_wait(lua_State *L) {
   State *S = lw_find_state(L);
   lua_CFunction f = lua_tocfunction(L, -1);
   int nup = 0;
@@ -428,7 +428,6 @@ void lw_wrap_wait(lua_State *L, const char *name) {
     lua_call(L, 3, 1);
     S->wrap_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   }
-  (void)name;
   if (luaL_loadbuffer(L, wrapper_src, sizeof wrapper_src - 1, "=weft.wrap"))
     lua_error(L);                                   /* [tramp, chunk] */
   lua_rawgeti(L, LUA_REGISTRYINDEX, S->wrap_ref);   /* fin */
@@ -438,30 +437,17 @@ void lw_wrap_wait(lua_State *L, const char *name) {
   lua_remove(L, -2);
 }
 
-void lw_setfuncs_wait(lua_State *L, const luaL_Reg *l, int nup) {
-  int i;
-  for (; l->name != NULL; l++) {
-    for (i = 0; i < nup; i++) lua_pushvalue(L, -nup);
-    lua_pushcclosure(L, l->func, nup);
-    lw_wrap_wait(L, l->name);
-    lua_setfield(L, -(nup + 2), l->name);
-  }
-  lua_pop(L, nup);
-}
 
 void lw_wrap_fields(lua_State *L, int idx, const char *const *names) {
   idx = lua_absindex(L, idx);
   for (; *names; names++) {
     lua_getfield(L, idx, *names);
-    lw_wrap_wait(L, *names);
+    lw_wrap_wait(L);
     lua_setfield(L, idx, *names);
   }
 }
 #else
-void lw_wrap_wait(lua_State *L, const char *name) {
-  (void)L;
-  (void)name;
-}
+void lw_wrap_wait(lua_State *L) { (void)L; }
 
 void lw_wrap_fields(lua_State *L, int idx, const char *const *names) {
   (void)L;
@@ -469,9 +455,6 @@ void lw_wrap_fields(lua_State *L, int idx, const char *const *names) {
   (void)names;
 }
 
-void lw_setfuncs_wait(lua_State *L, const luaL_Reg *l, int nup) {
-  luaL_setfuncs(L, l, nup);
-}
 #endif
 
 Task *lw_k_task(lua_State *L) {
@@ -520,6 +503,15 @@ static int co_leave(lua_State *L) {
   if (S->pre) lw_preempt_retarget(S->pre, t->inner == NULL ? t->co
                                           : t->inner_ok ? t->inner : NULL);
   return 0;
+}
+
+/* Whether the coroutine a resumer of task t's chain just resumed
+ * suspended for weft (a wait or a preemption, its own or one deeper in
+ * the chain): t then waits (parked or queued while its code runs only
+ * then) or was preempted. */
+static int passes_up(State *S, Task *t) {
+  return t->inner != NULL &&
+         (S->preempted || (t->t.flags & (WEFT_TASK_PARKED | WEFT_TASK_QUEUED)));
 }
 
 #if !LW_LUA51
@@ -594,8 +586,7 @@ static int gave(lua_State *L, int r, lua_KContext ctx) {
  * the error instead. */
 static int passed(lua_State *L, State *S, int r, lua_KContext ctx) {
   Task *t = S->current;
-  if (r >= 0 && t && t->inner != NULL &&
-      (S->preempted || (t->t.flags & (WEFT_TASK_PARKED | WEFT_TASK_QUEUED)))) {
+  if (r >= 0 && t && passes_up(S, t)) {
     lua_settop(L, 3);
     return lua_yieldk(L, 0, ctx, passed_k);
   }
@@ -690,16 +681,11 @@ static int co_wrap_c(lua_State *L) {
 }
 #endif
 
-/* I.co_waiting() -> whether the coroutine its caller just resumed
- * yielded for a weft wait or a preemption, its own or one of a coroutine
- * it resumed in turn: the running task then waits (it is parked or
- * queued while its code runs only then) or was preempted. */
+/* I.co_waiting() -> passes_up for the running task. */
 static int co_waiting(lua_State *L) {
   State *S = upstate(L);
   Task *t = S->current;
-  lua_pushboolean(L, t && t->inner != NULL &&
-                         (S->preempted ||
-                          (t->t.flags & (WEFT_TASK_PARKED | WEFT_TASK_QUEUED))));
+  lua_pushboolean(L, t && passes_up(S, t));
   return 1;
 }
 
