@@ -123,7 +123,9 @@ typedef struct Promise {
 } Promise;
 
 /* About Task: a Lua task. It is anchored in the registry (ref) from spawn
- * until it ends, so a running task is never collected. Until its first run
+ * until it ends, so a running task is never collected; a group's member
+ * stays anchored (gref) from its end until the group hands it out (see
+ * About Group). Until its first run
  * (nargs >= 0) it has no coroutine: UV_CO holds its function (with a
  * single argument in UV_RESULT), or a table {fn, args...} when it has
  * several. From then on co is its coroutine
@@ -135,6 +137,7 @@ typedef struct Task {
   weft_task_t t;
   lua_State *co;
   int ref;
+  int gref; /* LUA_NOREF, or the anchor of an ended group member */
   int nargs;
   int status;
   unsigned char exposed; /* coroutine.running() was called: keep co */

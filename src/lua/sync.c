@@ -304,11 +304,14 @@ static int sem_available(lua_State *L) {
 
 /* --------------------------------------------------------------- groups */
 
-/* About Group: a core join set with fail-fast. Its uservalue 1 maps each
- * member (a light userdata key: the core task) to the task userdata, which
- * keeps members alive while the group may still hand them out; uservalue 2
- * holds the first failed member once drained. closed is set when
- * weft.group has drained it: it takes no new members then. */
+/* About Group: a core join set with fail-fast. A member that ends while
+ * in the group stays anchored in the registry (its gref: see end_task)
+ * until the group hands it out, through g:join_next, g:try_join or the
+ * drain, or lets it go (group_gc): the core's lists point at it, so
+ * nothing a script can replace may be what keeps it alive. Uservalue 1
+ * holds the first failed member once handed out, for weft.group to raise.
+ * closed is set when weft.group has drained it: it takes no new members
+ * then. */
 typedef struct Group {
   const char *tag; /* GROUP_TAG: see About userdata tags */
   weft_group_t g;
@@ -324,97 +327,58 @@ static Group *checkgroup(lua_State *L, const char *fname) {
   return g;
 }
 
-/* Pushes the group's member table, user value 1 (see push_slots). */
-static void push_members(lua_State *L, const char *fname) {
-  if (lua_getiuservalue(L, 1, 1) != LUA_TTABLE)
-    luaL_error(L, "%s: the group's user value was replaced", fname);
-}
-
 /* internal.group_new() -> group */
 static int l_group_new(lua_State *L) {
-  Group *g = lua_newuserdatauv(L, sizeof *g, 2);
+  Group *g = lua_newuserdatauv(L, sizeof *g, 1);
   g->tag = GROUP_TAG;
   weft_group_init(&g->g, WEFT_GROUP_FAIL_FAST);
   g->S = upstate(L);
   g->closed = 0;
   luaL_setmetatable(L, GROUP_MT);
-  lua_newtable(L);
-  lua_setiuservalue(L, -2, 1);
   return 1;
-}
-
-/* [members, task] -> records the task in the group's member table (it
- * may grow). Run protected by group_spawn; checks its arguments, as a
- * call hook can capture it. */
-static int add_member(lua_State *L) {
-  Fut *f = lw_tofut(L, NULL, 2);
-  luaL_checktype(L, 1, LUA_TTABLE);
-  if (f == NULL || f->kind != KIND_TASK)
-    return lw_type_error(L, 2, "weft.Task", "g:spawn");
-  lua_pushlightuserdata(L, &((Task *)f)->t);
-  lua_pushvalue(L, 2);
-  lua_rawset(L, 1);
-  return 0;
 }
 
 /* g:spawn([opts,] fn, ...) -> Task, a child of the calling task and a
  * member of g. All or nothing: lw_spawn raises before it starts the task,
- * and a failure after that (no memory to record the member, or a script
- * that replaced the group from an opts metamethod) cancels the task
- * before it ever runs, then raises. */
+ * and a script that closed or replaced the group from an opts metamethod
+ * gets the task cancelled before it ever runs, and an error. */
 static int group_spawn(lua_State *L) {
   State *S = upstate(L);
   Group *g = checkgroup(L, "g:spawn");
   Task *t;
-  const char *why = "not enough memory";
-  int r = LUA_ERRMEM;
   if (g->closed) return luaL_error(L, "g:spawn: the group has ended");
   lw_spawn(L, S, 2, "g:spawn");
   t = lua_touserdata(L, -1);
   if (lw_toudata(L, 1, sizeof *g, GROUP_TAG) != g || g->closed) {
-    why = "the group was replaced or has ended";
-  } else if (lua_checkstack(L, 4)) {
-    lua_pushcfunction(L, add_member); /* allocates nothing */
-    lua_getiuservalue(L, 1, 1);
-    lua_pushvalue(L, -3);
-    if ((r = lua_pcall(L, 2, 0, 0)) != LUA_OK) lua_pop(L, 1);
-    if (r != LUA_OK && r != LUA_ERRMEM)
-      why = "the group's user value was replaced";
-  }
-  if (r != LUA_OK) {
     weft_task_cancel(&t->t); /* it has not run: it never will */
-    return luaL_error(L, "g:spawn: %s", why);
+    return luaL_error(L, "g:spawn: the group was replaced or has ended");
   }
   weft_group_add(&g->g, &t->t); /* cannot fail: t is new */
   return 1;
 }
 
-/* Pushes the member m and forgets it (unless it is the recorded failure,
- * which stays for weft.group to raise); returns it. */
-static Fut *push_member(lua_State *L, Group *g, weft_task_t *m,
-                        const char *fname) {
-  Fut *f;
-  push_members(L, fname);
-  lua_pushlightuserdata(L, m);
-  lua_rawget(L, -2);
-  if ((f = lw_tofut(L, g->S, -1)) == NULL) /* a replaced member table */
-    luaL_error(L, "%s: the group's user value was replaced", fname);
+static Task *member_task(weft_task_t *m) {
+  return (Task *)((char *)m - offsetof(Task, t));
+}
+
+/* Pushes the ended member m, which the group has handed out, and drops
+ * its anchor; the first failed one is kept for weft.group to raise. */
+static Fut *push_member(lua_State *L, Group *g, weft_task_t *m) {
+  Task *t = member_task(m);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, t->gref);
+  luaL_unref(L, LUA_REGISTRYINDEX, t->gref);
+  t->gref = LUA_NOREF;
   if (m == weft_group_failed(&g->g)) {
     lua_pushvalue(L, -1);
-    lua_setiuservalue(L, 1, 2);
+    lua_setiuservalue(L, 1, 1);
   }
-  lua_pushlightuserdata(L, m);
-  lua_pushnil(L);
-  lua_rawset(L, -4);
-  lua_remove(L, -2);
-  return f;
+  return &t->h;
 }
 
 /* The outcome of member m as true, values... or false, err. */
-static int member_outcome(lua_State *L, Group *g, weft_task_t *m,
-                          const char *fname) {
+static int member_outcome(lua_State *L, Group *g, weft_task_t *m) {
   int top = lua_gettop(L);
-  push_member(L, g, m, fname)->observed = 1;
+  push_member(L, g, m)->observed = 1;
   if (m->done.state == WEFT_FUTURE_FULFILLED) {
     lua_pushboolean(L, 1);
     lua_insert(L, -2);
@@ -438,8 +402,7 @@ static int join_k(lua_State *L, int st, lua_KContext ctx) {
   (void)ctx;
   if (t->status == WEFT_ECANCELED) lw_raise_cancel(L, t);
   if (t->status != 0) return 0; /* the group was cleared */
-  return member_outcome(L, checkgroup(L, "g:join_next"), t->u.joined,
-                        "g:join_next");
+  return member_outcome(L, checkgroup(L, "g:join_next"), t->u.joined);
 }
 
 /* g:join_next() -> true, values... | false, err for the next child to end,
@@ -453,7 +416,7 @@ static int group_join_next(lua_State *L) {
   r = weft_group_join(&g->g, &t->t, &t->u.joined);
   if (r == WEFT_PENDING) return lw_yield(L, 0, join_k);
   if (r != 0) return 0;
-  return member_outcome(L, g, t->u.joined, "g:join_next");
+  return member_outcome(L, g, t->u.joined);
 }
 
 /* g:try_join() -> what g:join_next() returns for a child that has ended
@@ -472,7 +435,7 @@ static int group_try_join(lua_State *L) {
     return 2;
   }
   if (r != 0) return 0;
-  return member_outcome(L, g, m, "g:try_join");
+  return member_outcome(L, g, m);
 }
 
 /* g:cancel(): cancels every running child */
@@ -488,7 +451,7 @@ static int group_size(lua_State *L) {
 }
 
 static void drained(lua_State *L, Group *g, weft_task_t *m) {
-  Fut *f = push_member(L, g, m, "weft.group");
+  Fut *f = push_member(L, g, m);
   if (m != weft_group_failed(&g->g)) f->observed = 1;
   lua_pop(L, 1);
 }
@@ -516,7 +479,7 @@ static int drain_loop(lua_State *L, Group *g, Task *t) {
     drained(L, g, t->u.joined);
   }
   g->closed = 1;
-  lua_getiuservalue(L, 1, 2); /* the failed child, if not handed out */
+  lua_getiuservalue(L, 1, 1); /* the failed child, if not handed out */
   f = lw_tofut(L, g->S, -1); /* not one if debug.setuservalue put it */
   if (f == NULL || f->observed) lua_pushnil(L);
   return 1;
@@ -536,7 +499,13 @@ static int group_drain(lua_State *L) {
  * again. */
 static int group_gc(lua_State *L) {
   Group *g = lw_toudata(L, 1, sizeof *g, GROUP_TAG);
+  weft_task_t *m;
   if (g == NULL) return 0;
+  while (weft_group_try_join(&g->g, &m) == 0) {
+    Task *t = member_task(m);
+    luaL_unref(L, LUA_REGISTRYINDEX, t->gref);
+    t->gref = LUA_NOREF;
+  }
   weft_group_clear(&g->g);
   g->S = NULL;
   return 0;

@@ -922,6 +922,7 @@ void lw_task_own(lua_State *L, Task *t, int idx) {
  * anchor, settles it as state. The userdata is on top of S->L; popped. */
 static void end_task(State *S, Task *t, int state) {
   lua_State *L = S->L;
+  int grouped;
   if (lw_get_extra(L, -1, EX_OWNED) == LUA_TTABLE)
     close_owned(L);
   else
@@ -932,8 +933,12 @@ static void end_task(State *S, Task *t, int state) {
   }
   t->co = NULL;
   lua_pop(L, 1);
+  grouped = t->t.group != NULL;
   weft_task_finish(&t->t, state, state == WEFT_FUTURE_REJECTED ? WEFT_ESCRIPT : 0);
-  luaL_unref(L, LUA_REGISTRYINDEX, t->ref);
+  if (grouped) /* its group, or the joiner it went to, hands it out */
+    t->gref = t->ref;
+  else
+    luaL_unref(L, LUA_REGISTRYINDEX, t->ref);
 #if LW_LUA51
   luaL_unref(L, LUA_REGISTRYINDEX, t->kframe);
   t->kframe = LUA_NOREF;
@@ -1237,7 +1242,7 @@ static Task *new_task(lua_State *L, State *S, int fi, int name_idx) {
   int top = lua_gettop(L), nargs = top - fi, i;
   Task *t = lua_newuserdatauv(L, sizeof *t, UV_TASK_COUNT);
   memset(t, 0, sizeof *t);
-  t->ref = LUA_NOREF;
+  t->ref = t->gref = LUA_NOREF;
 #if LW_LUA51
   t->kframe = LUA_NOREF;
 #endif

@@ -300,6 +300,28 @@ describe("weft.group", function()
       end)
   end))
 
+  -- An ended child the group still owes is kept alive by the group
+  -- itself, not by a value a script can replace: replaced, then
+  -- collected, it once left the group pointing at freed memory.
+  it("keeps ended children whose script replaced its user value",
+    async(function()
+      local got = {}
+      weft.group(function(g)
+        for i = 1, 3 do g:spawn(function() return i end) end
+        weft.yield() -- all three end, unjoined
+        H.setuservalue(g, {}, 1)
+        H.setuservalue(g, nil, 2)
+        collectgarbage()
+        collectgarbage()
+        local ok, v = g:join_next()
+        got[#got + 1] = ok and v
+        ok, v = g:try_join()
+        got[#got + 1] = ok and v
+        -- the third is left to the group's drain
+      end)
+      assert.same({ 1, 2 }, sorted(got))
+    end))
+
   it("reports no unhandled error for a failure it raised", function()
     local before = weft.stats().unhandled
     local e = H.raises(H.run, function()
