@@ -194,8 +194,11 @@ enum {
   WEFT_READ_EXACT,
   WEFT_READ_LINE,
   WEFT_READ_LINE_KEEP,
-  WEFT_READ_ALL
+  WEFT_READ_ALL,
+  WEFT_READ_UNTIL /* weft_tcp_read_until's, not weft_tcp_read's */
 };
+/* The longest pattern weft_tcp_read_until takes. */
+#define WEFT_UNTIL_MAX 4096
 
 /* Starts connecting to ip (numeric: weft_dns_resolve names) and port.
  * *out (OUT) is the connection; poll it with weft_tcp_poll_connect.
@@ -216,6 +219,16 @@ WEFT_API int weft_tcp_poll_connect(weft_tcp_t *c, weft_future_t **wait);
  * error. */
 WEFT_API int weft_tcp_read(weft_tcp_t *c, weft_task_t *t, int mode,
                            size_t n, weft_span_t *out, weft_future_t **wait);
+/* Reads up to the first occurrence of pat (plen bytes, 1..WEFT_UNTIL_MAX;
+ * copied) for task t, as weft_tcp_read does otherwise. 0 with *found 1:
+ * *out holds the bytes before pat (with pat when incl) and pat is
+ * consumed; 0 with *found 0 (max > 0 only): *out holds max bytes that no
+ * match of pat begins in, pat stays ahead. UV_EOF: the stream ended
+ * first; *out holds what came, not consumed. */
+WEFT_API int weft_tcp_read_until(weft_tcp_t *c, weft_task_t *t,
+                                 const char *pat, size_t plen, size_t max,
+                                 int incl, weft_span_t *out, int *found,
+                                 weft_future_t **wait);
 /* Task t gives up its read (it was cancelled): reading stops, what came
  * stays buffered. Harmless if t is not the reader. */
 WEFT_API void weft_tcp_read_abandon(weft_tcp_t *c, weft_task_t *t);
@@ -246,6 +259,12 @@ WEFT_API int weft_tcp_poll_write(weft_tcp_t *c, weft_task_t *t,
 /* Task t gives up its write (it was cancelled): part of the data may be
  * out, so the connection is closed. Harmless if t is not the writer. */
 WEFT_API void weft_tcp_write_abandon(weft_tcp_t *c, weft_task_t *t);
+/* Whether c may be reused by another owner (a pool): 0 when it is open,
+ * idle (no task reads or writes, nothing buffered) and the peer has
+ * neither ended it nor sent anything; else UV_EOF, WEFT_ESTATE (busy or
+ * bytes pending), WEFT_ECLOSED or the socket's error. Asks the kernel
+ * without waiting. */
+WEFT_API int weft_tcp_idle_check(weft_tcp_t *c);
 /* The reading and the writing task, or NULL. */
 WEFT_API weft_task_t *weft_tcp_reader(const weft_tcp_t *c);
 WEFT_API weft_task_t *weft_tcp_writer(const weft_tcp_t *c);

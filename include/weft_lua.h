@@ -26,6 +26,9 @@ extern "C" {
 
 /* Opens the module: pushes the weft table. [-0, +1, m] */
 WEFT_API int luaopen_weft(lua_State *L);
+/* require "weft.ngx" (docs/libraries.md), for Lua's loader of submodules
+ * from weft's library; a host that opened weft can require it. */
+WEFT_API int luaopen_weft_ngx(lua_State *L);
 
 /* Runs the function below nargs arguments on top of L as the main task,
  * as weft.run does, and drives the loop until the task and every task it

@@ -1,7 +1,8 @@
 # Checks the dynamic symbol tables (test abi/exports). LIB (libweft.so)
 # may export only functions declared with WEFT_API in INCLUDE/weft*.h,
-# named weft_* (never weft__*) or luaopen_weft; MODULE (the Lua module
-# weft.so) exactly luaopen_weft. NM is the nm that reads them.
+# named weft_* (never weft__*) or luaopen_weft[_sub]; MODULE (the Lua
+# module weft.so) exactly luaopen_weft and luaopen_weft_ngx. NM is the nm
+# that reads them.
 # SPDX-License-Identifier: MIT
 cmake_minimum_required(VERSION 3.20) # IN_LIST, list(JOIN)
 
@@ -33,7 +34,7 @@ endforeach()
 exports(${LIB} lib)
 set(bad)
 foreach(sym IN LISTS lib)
-  if(sym MATCHES "^weft__" OR NOT sym MATCHES "^(weft_[a-z0-9_]+|luaopen_weft)$"
+  if(sym MATCHES "^weft__" OR NOT sym MATCHES "^(weft_[a-z0-9_]+|luaopen_weft(_[a-z]+)?)$"
      OR NOT api MATCHES "WEFT_API[^;{}()]*[ *]${sym}\\(")
     list(APPEND bad ${sym})
   endif()
@@ -55,8 +56,9 @@ endif()
 exports(${MODULE} mod)
 list(LENGTH mod nmod)
 message("${MODULE}: ${nmod} exports")
-if(NOT mod STREQUAL "luaopen_weft")
+list(SORT mod)
+if(NOT mod STREQUAL "luaopen_weft;luaopen_weft_ngx")
   list(JOIN mod "\n  " text)
-  message(FATAL_ERROR "${MODULE} must export luaopen_weft alone, not:\n"
-    "  ${text}")
+  message(FATAL_ERROR "${MODULE} must export luaopen_weft and the openers "
+    "of its submodules alone, not:\n  ${text}")
 endif()

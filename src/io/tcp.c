@@ -4,6 +4,7 @@
  * with its limit, and listening with the accept path.
  * SPDX-License-Identifier: MIT
  */
+#define _GNU_SOURCE /* memmem */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -74,7 +75,10 @@ static int parse_addr(const char *ip, int port, struct sockaddr_storage *ss) {
  *   say what for, and each read offers READ_ROOM bytes of room. rerr is 0
  *   while the stream is open, then UV_EOF or the error that ended it; the
  *   buffered bytes are still handed out first. No newline lies in
- *   [off, scan).
+ *   [off, scan). A read up to a pattern (weft_tcp_read_until) keeps a copy
+ *   of it in pat[0, plen) (pcap allocated) and whether to hand it out
+ *   (incl); no match of it begins in [off, off + umiss), and found says
+ *   whether the last answer ended at one.
  * - Writing: one write, shutdown or connect at a time, waiting on wfut;
  *   werr is its outcome.
  * - rfut and wfut are re-armed before each wait; a close settles both.
@@ -88,9 +92,9 @@ struct weft_tcp_s {
   uv_shutdown_t sreq;
   weft_loop_t *loop;
   weft_future_t rfut, wfut;
-  char *buf;
-  size_t off, len, cap, scan, need, max_line;
-  int rmode, rerr, reading, werr, writing, connecting;
+  char *buf, *pat;
+  size_t off, len, cap, scan, need, max_line, plen, pcap, umiss;
+  int rmode, rerr, reading, werr, writing, connecting, found, incl;
   weft_task_t *reader, *writer;
   int closing, open, owned;
   char name[NAME_MAX_];
@@ -99,6 +103,7 @@ struct weft_tcp_s {
 static void tcp_release(weft_tcp_t *c) {
   if (c->open || c->owned) return;
   if (c->buf) weft__valloc(c->buf, c->cap, 0);
+  if (c->pat) weft__valloc(c->pat, c->pcap, 0);
   weft__valloc(c, sizeof *c, 0);
 }
 
@@ -115,7 +120,7 @@ void weft_tcp_close(weft_tcp_t *c) {
   uv_close((uv_handle_t *)&c->tcp, on_tcp_closed);
   if (c->buf) weft__valloc(c->buf, c->cap, 0);
   c->buf = NULL;
-  c->off = c->len = c->cap = c->scan = 0;
+  c->off = c->len = c->cap = c->scan = c->umiss = 0;
   c->reader = c->writer = NULL;
   wake(c->loop, &c->rfut);
   wake(c->loop, &c->wfut);
@@ -210,15 +215,37 @@ static const char *find_nl(weft_tcp_t *c) {
   return nl;
 }
 
+/* Looks for the pattern in the buffer: 1 with *at its offset from off,
+ * or 0 with *at how many bytes from off no match can begin in (all but
+ * the longest tail that begins the pattern). */
+static int find_pat(weft_tcp_t *c, size_t *at) {
+  size_t avail = c->len - c->off, from = c->umiss, k;
+  const char *b = c->buf + c->off, *p;
+  if (avail >= c->plen && from <= avail - c->plen) {
+    p = memmem(b + from, avail - from, c->pat, c->plen);
+    if (p != NULL) {
+      *at = c->umiss = (size_t)(p - b);
+      return 1;
+    }
+  }
+  k = avail >= c->plen ? avail - c->plen + 1 : 0;
+  if (k < from) k = from;
+  while (k < avail && memcmp(b + k, c->pat, avail - k) != 0) k++;
+  *at = c->umiss = k;
+  return 0;
+}
+
 /* Whether the buffer can answer a read of mode and need now. */
 static int satisfied(weft_tcp_t *c, int mode, size_t need) {
-  size_t avail = c->len - c->off;
+  size_t avail = c->len - c->off, at;
   switch (mode) {
   case WEFT_READ_SOME: return avail > 0;
   case WEFT_READ_EXACT: return avail >= need;
   case WEFT_READ_LINE: /* need: the longest line */
   case WEFT_READ_LINE_KEEP:
     return avail > 0 && (find_nl(c) != NULL || avail > need);
+  case WEFT_READ_UNTIL: /* need: the most bytes to hand out, 0: all */
+    return find_pat(c, &at) || (need > 0 && at >= need);
   default: return 0; /* WEFT_READ_ALL: only the end answers */
   }
 }
@@ -324,13 +351,24 @@ static int answer(weft_tcp_t *c, int mode, size_t need, weft_span_t *out) {
       if (c->scan == c->len || n > need) return UV_EMSGSIZE;
       take(c, n + 1, mode == WEFT_READ_LINE, out);
     }
+    if (mode == WEFT_READ_UNTIL) {
+      c->found = find_pat(c, &n) && (need == 0 || n <= need);
+      if (c->found) {
+        take(c, n + c->plen, 0, out);
+        if (!c->incl) out->len = n;
+      } else {
+        take(c, need, 0, out);
+      }
+      c->umiss = 0;
+    }
     return 0;
   }
   if (c->rerr == 0) return 1;
   if (c->rerr != UV_EOF &&
-      (mode == WEFT_READ_ALL || mode == WEFT_READ_EXACT || avail == 0))
+      (mode == WEFT_READ_ALL || mode == WEFT_READ_EXACT ||
+       mode == WEFT_READ_UNTIL || avail == 0))
     return c->rerr;
-  if (mode == WEFT_READ_EXACT) {
+  if (mode == WEFT_READ_EXACT || mode == WEFT_READ_UNTIL) {
     out->ptr = c->buf + c->off; /* what came: not consumed */
     out->len = avail;
     return UV_EOF;
@@ -346,12 +384,10 @@ static int answer(weft_tcp_t *c, int mode, size_t need, weft_span_t *out) {
   return UV_EOF;
 }
 
-int weft_tcp_read(weft_tcp_t *c, weft_task_t *t, int mode, size_t n,
-                  weft_span_t *out, weft_future_t **wait) {
+/* weft_tcp_read and weft_tcp_read_until, their arguments checked. */
+static int start_read(weft_tcp_t *c, weft_task_t *t, int mode, size_t n,
+                      weft_span_t *out, weft_future_t **wait) {
   int r;
-  if (c == NULL || t == NULL || out == NULL || wait == NULL ||
-      mode < WEFT_READ_SOME || mode > WEFT_READ_ALL)
-    return WEFT_EINVAL;
   out->ptr = NULL;
   out->len = 0;
   *wait = NULL;
@@ -379,6 +415,57 @@ int weft_tcp_read(weft_tcp_t *c, weft_task_t *t, int mode, size_t n,
   weft_future_init(&c->rfut);
   *wait = &c->rfut;
   return WEFT_PENDING;
+}
+
+int weft_tcp_read(weft_tcp_t *c, weft_task_t *t, int mode, size_t n,
+                  weft_span_t *out, weft_future_t **wait) {
+  if (c == NULL || t == NULL || out == NULL || wait == NULL ||
+      mode < WEFT_READ_SOME || mode > WEFT_READ_ALL)
+    return WEFT_EINVAL;
+  return start_read(c, t, mode, n, out, wait);
+}
+
+int weft_tcp_read_until(weft_tcp_t *c, weft_task_t *t, const char *pat,
+                        size_t plen, size_t max, int incl, weft_span_t *out,
+                        int *found, weft_future_t **wait) {
+  int r;
+  char *np;
+  if (c == NULL || t == NULL || pat == NULL || out == NULL || found == NULL ||
+      wait == NULL || plen == 0 || plen > WEFT_UNTIL_MAX)
+    return WEFT_EINVAL;
+  *found = 0;
+  if (c->closing) return WEFT_ECLOSED;
+  if (plen != c->plen || memcmp(pat, c->pat, plen) != 0) {
+    if (plen > c->pcap) {
+      if ((np = weft__valloc(c->pat, c->pcap, plen)) == NULL)
+        return WEFT_ENOMEM;
+      c->pat = np;
+      c->pcap = plen;
+    }
+    memcpy(c->pat, pat, plen);
+    c->plen = plen;
+  }
+  c->umiss = 0;
+  c->incl = incl != 0;
+  r = start_read(c, t, WEFT_READ_UNTIL, max, out, wait);
+  if (r == 0) *found = c->found;
+  return r;
+}
+
+int weft_tcp_idle_check(weft_tcp_t *c) {
+  uv_os_fd_t fd;
+  ssize_t n;
+  char b;
+  if (c == NULL) return WEFT_EINVAL;
+  if (c->closing) return WEFT_ECLOSED;
+  if (c->rerr) return c->rerr;
+  if (c->len > c->off || c->reader || c->writer || c->connecting)
+    return WEFT_ESTATE;
+  if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0) return WEFT_ECLOSED;
+  n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n == 0) return UV_EOF;
+  if (n > 0) return WEFT_ESTATE;
+  return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : uv_translate_sys_error(errno);
 }
 
 void weft_tcp_read_abandon(weft_tcp_t *c, weft_task_t *t) {

@@ -4,12 +4,15 @@
  * SPDX-License-Identifier: MIT
  */
 #include <string.h>
+#include <unistd.h>
 
 #include "lweft.h"
 /* Generated from the .lua files of the same names: */
 #include "http.h"    /* http_lua[] */
 #include "io.h"      /* io_lua[] */
+#include "ngx.h"     /* ngx_lua[] */
 #include "prelude.h" /* prelude_lua[] */
+#include "socket.h"  /* socket_lua[] */
 #include "tcp.h"     /* tcp_lua[] */
 
 #define UVLOOP_KEY "weft.uvloop"
@@ -416,8 +419,81 @@ static const struct {
     {"=weft", prelude_lua, sizeof prelude_lua},
     {"=weft.io", io_lua, sizeof io_lua},
     {"=weft.tcp", tcp_lua, sizeof tcp_lua},
+    {"=weft.socket", socket_lua, sizeof socket_lua},
     {"=weft.http", http_lua, sizeof http_lua},
 };
+
+/* The submodules: Lua parts run on require, with (weft, internal,
+ * compat) as the parts above, returning the module. */
+static const struct {
+  const char *name, *chunk, *code;
+  size_t size;
+} subs[] = {
+    {"weft.ngx", "=weft.ngx", ngx_lua, sizeof ngx_lua},
+};
+
+/* package.preload's loader of submodule upvalue 4 (an index into subs);
+ * upvalues 1-3: weft, internal, compat. */
+static int load_sub(lua_State *L) {
+  lua_Integer i = lua_tointeger(L, lua_upvalueindex(4));
+  if (i < 0 || (size_t)i >= sizeof subs / sizeof subs[0])
+    return luaL_error(L, "weft: corrupted upvalue 4");
+  if (luaL_loadbuffer(L, subs[i].code, subs[i].size - 1, subs[i].chunk))
+    return lua_error(L);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_pushvalue(L, lua_upvalueindex(2));
+  lua_pushvalue(L, lua_upvalueindex(3));
+  lua_call(L, 3, 1);
+  return 1;
+}
+
+/* Sets package.preload[name] for each submodule. Stack: weft, internal,
+ * compat. */
+static void preload_subs(lua_State *L) {
+  size_t i;
+  lua_getglobal(L, "package");
+  if (lua_type(L, -1) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    return; /* no package library: no require either */
+  }
+  lua_getfield(L, -1, "preload");
+  if (lua_type(L, -1) != LUA_TTABLE) {
+    lua_pop(L, 2);
+    return;
+  }
+  for (i = 0; i < sizeof subs / sizeof subs[0]; i++) {
+    lua_pushvalue(L, -5);
+    lua_pushvalue(L, -5);
+    lua_pushvalue(L, -5);
+    lua_pushinteger(L, (lua_Integer)i);
+    lua_pushcclosure(L, load_sub, 4);
+    lua_setfield(L, -2, subs[i].name);
+  }
+  lua_pop(L, 2);
+}
+
+/* require "weft.ngx" before require "weft": Lua's all-in-one loader
+ * finds this in weft's library; weft, once open, preloads it. */
+static int open_sub(lua_State *L, const char *name) {
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "weft");
+  lua_call(L, 1, 0);
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "preload");
+  lua_getfield(L, -1, name);
+  if (!lua_isfunction(L, -1))
+    return luaL_error(L, "weft: package.preload[\"%s\"] is missing", name);
+  lua_pushstring(L, name);
+  lua_call(L, 1, 1);
+  return 1;
+}
+
+int luaopen_weft_ngx(lua_State *L) { return open_sub(L, "weft.ngx"); }
+
+static int l_pid(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)getpid());
+  return 1;
+}
 
 int luaopen_weft(lua_State *L) {
   State *S = get_state(L);
@@ -430,6 +506,10 @@ int luaopen_weft(lua_State *L) {
   lua_pushboolean(L, 1);
 #endif
   lua_setfield(L, -2, "yieldable_pcall");
+  lua_pushlightuserdata(L, NULL); /* ngx.null, cjson.null */
+  lua_setfield(L, -2, "null");
+  lua_pushcfunction(L, l_pid);
+  lua_setfield(L, -2, "pid");
   lw_open_futures(L, S);
   lw_open_sync(L, S);
   lw_open_host(L, S);
@@ -456,6 +536,7 @@ int luaopen_weft(lua_State *L) {
     lua_call(L, 3, i == 0 ? 1 : 0);
     if (i == 0) lua_replace(L, -2);
   }
+  preload_subs(L);
   lua_pop(L, 2);
   return 1;
 }

@@ -19,12 +19,12 @@
 /* Userdata tags: see About userdata tags in lweft.h. */
 static const char CONN_TAG[] = CONN_MT, SERVER_TAG[] = SERVER_MT;
 
-/* What a reader waits for (tcp.lua passes these numbers). */
-enum { R_SOME = 1, R_EXACT, R_LINE, R_LINE_KEEP, R_ALL };
+/* What a reader waits for (tcp.lua and socket.lua pass these numbers). */
+enum { R_SOME = 1, R_EXACT, R_LINE, R_LINE_KEEP, R_ALL, R_UNTIL };
 
 static const char *const read_names[] = {
     "", "conn:read", "conn:read_exactly", "conn:read", "conn:read",
-    "conn:read"};
+    "conn:read", "sock:receiveuntil"};
 
 /* ---------------------------------------------------------------- errors */
 
@@ -51,6 +51,34 @@ static int raise_timeout(lua_State *L, const char *fname, const char *where,
   return lua_error(L);
 }
 
+/* About soft calls: the cosocket primitives (socket.lua) return nil and
+ * an error string instead of raising, in the words OpenResty's cosockets
+ * use, since libraries compare them: "timeout", "closed", and otherwise
+ * the system's message in lower case ("connection refused"), as
+ * lua-nginx-module gives it. A cancellation still raises. */
+static int push_soft_error(lua_State *L, int code) {
+  char text[128], *p;
+  lua_pushnil(L);
+  switch (code) {
+  case UV_EOF:
+  case WEFT_ECLOSED: lua_pushliteral(L, "closed"); return 2;
+  case WEFT_ETIMEDOUT: lua_pushliteral(L, "timeout"); return 2;
+  case WEFT_ESTATE: lua_pushliteral(L, "socket busy"); return 2;
+  case WEFT_ENOMEM:
+  case UV_ENOMEM: lua_pushliteral(L, "no memory"); return 2;
+  case UV_EMSGSIZE: lua_pushliteral(L, "line too long"); return 2;
+  default: break;
+  }
+  if (code < 0 && code > -4096) /* -errno: the C library's words */
+    snprintf(text, sizeof text, "%s", strerror(-code));
+  else
+    weft_io_error_text(text, sizeof text, NULL, code);
+  for (p = text; *p; p++)
+    if (*p >= 'A' && *p <= 'Z') *p = (char)(*p - 'A' + 'a');
+  lua_pushstring(L, text);
+  return 2;
+}
+
 /* The wake-up status of a wait: a continuation that is called directly
  * (the future was settled already) must not read a stale status. */
 static int woke(Task *t, int st) { return st == LUA_YIELD ? t->status : 0; }
@@ -70,7 +98,8 @@ static int parse_addr(const char *ip, int port, struct sockaddr_storage *ss) {
  * list, at once. Errors read "<fname>: <where>: ...". ms 0: no time
  * limit. */
 static int l_resolve(lua_State *L) {
-  static const char *const fnames[] = {"tcp.connect", "tcp.listen", NULL};
+  static const char *const fnames[] = {"tcp.connect", "tcp.listen",
+                                       "sock:connect", NULL};
   State *S = upstate(L);
   const char *host = luaL_checkstring(L, 1);
   /* A static name: the call keeps it while it waits. */
@@ -207,26 +236,60 @@ static void slot_release(lua_State *L, int *ref) {
 
 static int read_k(lua_State *L, int st, lua_KContext ctx);
 
+/* A soft read's failure (see About soft calls): nil, the error, and what
+ * came (partial); the connection is closed unless the read timed out, as
+ * a cosocket's is. */
+static int soft_read_error(lua_State *L, weft_tcp_t *c, int code,
+                           weft_span_t partial) {
+  push_soft_error(L, code);
+  lua_pushlstring(L, partial.ptr ? partial.ptr : "", partial.len);
+  if (code != WEFT_ETIMEDOUT) weft_tcp_close(c);
+  return 3;
+}
+
 /* Reads for t and pushes the result, or waits. Stack: 1 conn, 2 mode, 3
- * count. */
+ * count, and for a soft read (see About soft calls) 4 its time limit in
+ * ms (0: none), 5 the pattern and 6 whether it is handed out (R_UNTIL). */
 static int do_read(lua_State *L, Task *t, weft_tcp_t *c, int mode) {
   const char *fname = read_names[mode];
-  size_t need = (size_t)lua_tointeger(L, 3);
+  size_t need = (size_t)lua_tointeger(L, 3), plen;
+  int soft = lua_type(L, 4) == LUA_TNUMBER, found = 0, r;
   weft_future_t *wait;
   weft_span_t sp;
-  int r = weft_tcp_read(c, &t->t, mode, need, &sp, &wait);
+  if (mode == R_UNTIL) {
+    const char *pat = lua_tolstring(L, 5, &plen);
+    r = pat == NULL ? WEFT_EINVAL
+                    : weft_tcp_read_until(c, &t->t, pat, plen, need,
+                                          lua_toboolean(L, 6), &sp, &found,
+                                          &wait);
+  } else {
+    r = weft_tcp_read(c, &t->t, mode, need, &sp, &wait);
+  }
   switch (r) {
   case 0:
     lua_pushlstring(L, sp.ptr, sp.len);
-    return 1;
+    if (mode != R_UNTIL) return 1;
+    lua_pushboolean(L, found);
+    return 2;
   case WEFT_PENDING: {
     ConnUd *u = toconn(L, 1); /* checked by the caller */
+    lua_Integer ms = soft ? lua_tointeger(L, 4) : 0;
     lua_pushvalue(L, 1);
     lua_rawseti(L, LUA_REGISTRYINDEX, u->rref);
-    weft_task_await(&t->t, wait, WEFT_FOREVER); /* no deadline: no alloc */
+    /* no deadline, no allocation; one that cannot be had fails the read */
+    if (ms > 0) weft_loop_update_time(upstate(L)->loop);
+    r = weft_task_await(&t->t, wait, ms > 0 ? (uint64_t)ms : WEFT_FOREVER);
+    if (r < 0) {
+      slot_clear(L, u->rref);
+      weft_tcp_read_abandon(c, &t->t);
+      sp.ptr = NULL;
+      sp.len = 0;
+      return soft_read_error(L, c, WEFT_ENOMEM, sp);
+    }
     return lw_yield(L, u->rref, read_k);
   }
   case UV_EOF:
+    if (soft) return soft_read_error(L, c, r, sp);
     if (mode != R_EXACT) {
       lua_pushnil(L);
       return 1;
@@ -239,38 +302,57 @@ static int do_read(lua_State *L, Task *t, weft_tcp_t *c, int mode) {
     lua_setfield(L, -2, "code");
     return lua_error(L);
   case UV_EMSGSIZE: /* a line longer than max_line: the bytes stay */
+    if (soft) return soft_read_error(L, c, r, sp);
     lua_pushfstring(L, "%s: %s: line longer than " LW_I " bytes", fname,
                     weft_tcp_name(c), LW_INT(weft_tcp_max_line(c)));
     lw_new_error(L, "io", lua_tostring(L, -1));
     lua_pushliteral(L, "EMSGSIZE");
     lua_setfield(L, -2, "code");
     return lua_error(L);
-  default: return raise_conn(L, c, fname, r, "reading from");
+  default:
+    if (soft) return soft_read_error(L, c, r, sp);
+    return raise_conn(L, c, fname, r, "reading from");
   }
 }
 
-/* Stack while waiting: 1 conn, 2 mode, 3 count; ctx: the connection's
- * read slot (see About waits on a connection). */
+/* A soft read's time ran out: what came is handed out as partial. */
+static int read_timed_out(lua_State *L, Task *t, weft_tcp_t *c) {
+  weft_future_t *wait;
+  weft_span_t sp;
+  int r;
+  weft_tcp_read_abandon(c, &t->t);
+  r = weft_tcp_read(c, &t->t, R_SOME, SIZE_MAX, &sp, &wait);
+  if (r == WEFT_PENDING) weft_tcp_read_abandon(c, &t->t); /* nothing came */
+  if (r != 0) sp.ptr = NULL, sp.len = 0;
+  return soft_read_error(L, c, WEFT_ETIMEDOUT, sp);
+}
+
+/* Stack while waiting: as do_read's; ctx: the connection's read slot
+ * (see About waits on a connection). */
 static int read_k(lua_State *L, int st, lua_KContext ctx) {
   Task *t = lw_k_task(L);
   weft_tcp_t *c;
-  int mode;
+  int mode, why;
   if (t == NULL) return lw_yield(L, ctx, read_k);
   if ((c = slot_conn(L, ctx)) == NULL)
     return luaL_error(L, "conn:read: the connection is gone");
   if (weft_tcp_reader(c) == &t->t || weft_tcp_reader(c) == NULL)
     slot_clear(L, ctx);
   mode = (int)lua_tointeger(L, 2);
-  if (woke(t, st) == WEFT_ECANCELED || mode < R_SOME || mode > R_ALL ||
+  why = woke(t, st);
+  if (why == WEFT_ECANCELED || mode < R_SOME || mode > R_UNTIL ||
       lua_type(L, 3) != LUA_TNUMBER) {
     weft_tcp_read_abandon(c, &t->t); /* what came stays */
-    if (woke(t, st) == WEFT_ECANCELED) lw_raise_cancel(L, t);
+    if (why == WEFT_ECANCELED) lw_raise_cancel(L, t);
     return luaL_error(L, "conn:read: its arguments were replaced");
   }
-  if (weft_tcp_closed(c))
+  if (weft_tcp_closed(c)) {
+    if (lua_type(L, 4) == LUA_TNUMBER) return push_soft_error(L, WEFT_ECLOSED);
     return luaL_error(L, "%s: the connection is closed", read_names[mode]);
+  }
   if (weft_tcp_reader(c) != &t->t) /* taken over after a cancel */
     lw_raise_cancel(L, t);
+  if (why == WEFT_ETIMEDOUT) return read_timed_out(L, t, c);
   return do_read(L, t, c, mode);
 }
 
@@ -295,27 +377,64 @@ static int l_read(lua_State *L) {
   return do_read(L, t, c, (int)mode);
 }
 
+/* I.sock_read(conn, mode, count, ms [, pattern, inclusive]) -> string (and
+ * whether the pattern ended it, R_UNTIL), or nil, error, partial: a soft
+ * read (see About soft calls). count 0: a line's limit is the
+ * connection's; ms 0: no time limit. */
+static int l_sock_read(lua_State *L) {
+  State *S = upstate(L);
+  ConnUd *u = lw_checkudata(L, 1, sizeof *u, CONN_TAG, "sock:receive");
+  lua_Integer mode = luaL_checkinteger(L, 2);
+  lua_Integer count = luaL_checkinteger(L, 3);
+  lua_Integer ms = luaL_checkinteger(L, 4);
+  Task *t = lw_need_task(L, S, "sock:receive");
+  if (mode < R_SOME || mode > R_UNTIL || count < 0 || ms < 0)
+    return luaL_error(L, "sock:receive: bad mode, count or time limit");
+  if (mode == R_UNTIL) luaL_checkstring(L, 5);
+  lua_settop(L, 6);
+  if (u->c == NULL || weft_tcp_closed(u->c))
+    return push_soft_error(L, WEFT_ECLOSED);
+  return do_read(L, t, u->c, (int)mode);
+}
+
+/* I.tcp_idle_check(conn) -> true when another owner may reuse it (see
+ * weft_tcp_idle_check). */
+static int l_idle_check(lua_State *L) {
+  ConnUd *u = lw_checkudata(L, 1, sizeof *u, CONN_TAG, "sock:setkeepalive");
+  lua_pushboolean(L, u->c != NULL && weft_tcp_idle_check(u->c) == 0);
+  return 1;
+}
+
 /* ------------------------------------------------------------- writing */
 
 /* Stack while waiting: 1 conn; ctx: the connection's write slot (see
- * About waits on a connection), holding {conn, bytes} for a write, the
+ * About waits on a connection), holding {conn, bytes} for a write
+ * ({conn, bytes, true} for a soft one: see About soft calls), the
  * connection alone for a shutdown. */
 static int write_k(lua_State *L, int st, lua_KContext ctx) {
   Task *t = lw_k_task(L);
-  const char *fname;
+  const char *fname = "conn:shutdown";
   weft_future_t *wait = NULL;
   weft_tcp_t *c;
-  int why, r;
+  size_t len = 0;
+  int why, r, soft = 0;
   if (t == NULL) return lw_yield(L, ctx, write_k);
-  fname = lua_rawgeti(L, LUA_REGISTRYINDEX, (int)ctx) == LUA_TTABLE
-              ? "conn:write" : "conn:shutdown";
+  if (lua_rawgeti(L, LUA_REGISTRYINDEX, (int)ctx) == LUA_TTABLE) {
+    fname = "conn:write";
+    lua_rawgeti(L, -1, 2);
+    lua_tolstring(L, -1, &len);
+    lua_rawgeti(L, -2, 3);
+    soft = lua_toboolean(L, -1);
+    lua_pop(L, 2);
+  }
   lua_pop(L, 1);
   if ((c = slot_conn(L, ctx)) == NULL)
     return luaL_error(L, "%s: the connection is gone", fname);
   why = woke(t, st);
-  if (why == WEFT_ECANCELED) weft_tcp_write_abandon(c, &t->t);
-  r = why == WEFT_ECANCELED ? WEFT_ECANCELED
-                            : weft_tcp_poll_write(c, &t->t, &wait);
+  if (why == WEFT_ECANCELED || why == WEFT_ETIMEDOUT)
+    weft_tcp_write_abandon(c, &t->t); /* half-written: closes c */
+  r = why == WEFT_ECANCELED || why == WEFT_ETIMEDOUT
+          ? why : weft_tcp_poll_write(c, &t->t, &wait);
   if (r == WEFT_PENDING) { /* woken early: the write goes on */
     weft_task_await(&t->t, wait, WEFT_FOREVER);
     return lw_yield(L, ctx, write_k);
@@ -324,44 +443,81 @@ static int write_k(lua_State *L, int st, lua_KContext ctx) {
    * closed), unless another task has the turn and the slot now. */
   if (weft_tcp_writer(c) == NULL) slot_clear(L, ctx);
   if (r == WEFT_ECANCELED || r == WEFT_ESTATE) lw_raise_cancel(L, t);
+  if (soft) {
+    if (r != 0) {
+      weft_tcp_close(c);
+      return push_soft_error(L, r);
+    }
+    lua_pushinteger(L, (lua_Integer)len);
+    return 1;
+  }
   if (r != 0) return raise_conn(L, c, fname, r, "writing to");
   return 0;
 }
 
-/* I.tcp_write(conn, data): returns once the kernel has all of data. */
-static int l_write(lua_State *L) {
+/* I.tcp_write(conn, data): returns once the kernel has all of data.
+ * I.sock_write(conn, data, ms) -> #data, or nil, error: a soft write (see
+ * About soft calls) with a time limit (ms 0: none); a failed one closes
+ * the connection, as a cosocket's does. */
+static int do_write(lua_State *L, int soft) {
   State *S = upstate(L);
-  weft_tcp_t *c = check_conn(L, "conn:write");
+  const char *fname = soft ? "sock:send" : "conn:write";
+  ConnUd *u = lw_checkudata(L, 1, sizeof *u, CONN_TAG, fname);
   size_t len;
   const char *p = luaL_checklstring(L, 2, &len);
-  Task *t = lw_need_task(L, S, "conn:write");
+  lua_Integer ms = soft ? luaL_checkinteger(L, 3) : 0;
+  Task *t = lw_need_task(L, S, fname);
+  weft_tcp_t *c = u->c;
   weft_future_t *wait;
-  ConnUd *u;
   long n;
   int r;
+  if (c == NULL || weft_tcp_closed(c)) {
+    if (soft) return push_soft_error(L, WEFT_ECLOSED);
+    return luaL_error(L, "%s: the connection is closed", fname);
+  }
   /* Most writes fit in the socket's buffer: no request, no wait. */
-  if ((n = weft_tcp_try_write(c, &t->t, p, len)) < 0)
-    return raise_conn(L, c, "conn:write", (int)n, "writing to");
-  if ((size_t)n == len) return 0;
+  if ((n = weft_tcp_try_write(c, &t->t, p, len)) < 0) {
+    if (!soft) return raise_conn(L, c, fname, (int)n, "writing to");
+    if (n != WEFT_ESTATE) weft_tcp_close(c);
+    return push_soft_error(L, (int)n);
+  }
+  if ((size_t)n == len) {
+    if (!soft) return 0;
+    lua_pushinteger(L, (lua_Integer)len);
+    return 1;
+  }
   /* The rest must live until libuv is done with it: in the write slot
    * (see About waits on a connection), filled before the write starts. */
   lua_settop(L, 2);
-  lua_createtable(L, 2, 0);
+  lua_createtable(L, 3, 0);
   lua_pushvalue(L, 1);
   lua_rawseti(L, -2, 1);
   lua_pushvalue(L, 2);
   lua_rawseti(L, -2, 2);
-  u = toconn(L, 1);
+  lua_pushboolean(L, soft);
+  lua_rawseti(L, -2, 3);
   lua_rawseti(L, LUA_REGISTRYINDEX, u->wref);
   r = weft_tcp_write(c, &t->t, p + n, len - (size_t)n, &wait);
-  if (r != WEFT_PENDING) {
-    slot_clear(L, u->wref);
-    if (r == 0) return 0;
-    return raise_conn(L, c, "conn:write", r, "writing to");
+  if (r == WEFT_PENDING) {
+    if (ms > 0) weft_loop_update_time(S->loop);
+    r = weft_task_await(&t->t, wait, ms > 0 ? (uint64_t)ms : WEFT_FOREVER);
+    if (r >= 0) return lw_yield(L, u->wref, write_k); /* parked */
+    weft_tcp_write_abandon(c, &t->t); /* no timer: give up the write */
+    r = WEFT_ENOMEM;
   }
-  weft_task_await(&t->t, wait, WEFT_FOREVER);
-  return lw_yield(L, u->wref, write_k);
+  slot_clear(L, u->wref);
+  if (r == 0 && !soft) return 0;
+  if (r == 0) {
+    lua_pushinteger(L, (lua_Integer)len);
+    return 1;
+  }
+  if (!soft) return raise_conn(L, c, fname, r, "writing to");
+  weft_tcp_close(c);
+  return push_soft_error(L, r);
 }
+
+static int l_write(lua_State *L) { return do_write(L, 0); }
+static int l_sock_write(lua_State *L) { return do_write(L, 1); }
 
 /* I.tcp_shutdown(conn): sends the end of the stream once the writes in
  * flight are out; reading goes on. */
@@ -385,7 +541,9 @@ static int l_shutdown(lua_State *L) {
 
 static int own(lua_State *L, Task *t, int idx);
 
-/* Stack while waiting: 1 ip, 2 port, 3 where, 4 ms, 5 shown ms, 6 conn. */
+/* Stack while waiting: 1 ip, 2 port, 3 where, 4 ms, 5 shown ms, 6 conn.
+ * ctx 1: a soft connect (see About soft calls), whose connection belongs
+ * to whoever holds it, not to the task. */
 static int connect_k(lua_State *L, int st, lua_KContext ctx) {
   Task *t = lw_k_task(L);
   const char *where = lua_tostring(L, 3);
@@ -398,6 +556,7 @@ static int connect_k(lua_State *L, int st, lua_KContext ctx) {
   if (why) {
     weft_tcp_close(c);
     if (why == WEFT_ECANCELED) lw_raise_cancel(L, t);
+    if (ctx) return push_soft_error(L, WEFT_ETIMEDOUT);
     return raise_timeout(L, "tcp.connect", where, lua_tointeger(L, 5));
   }
   r = weft_tcp_poll_connect(c, &wait);
@@ -405,10 +564,11 @@ static int connect_k(lua_State *L, int st, lua_KContext ctx) {
     weft_task_await(&t->t, wait, WEFT_FOREVER);
     return lw_yield(L, ctx, connect_k);
   }
+  if (ctx && r != 0) return push_soft_error(L, r);
   if (r == WEFT_ECLOSED)
     return luaL_error(L, "tcp.connect: the connection is closed");
   if (r != 0) return raise_io(L, "tcp.connect", where, r);
-  if (own(L, t, 6) != LUA_OK) {
+  if (!ctx && own(L, t, 6) != LUA_OK) {
     weft_tcp_close(c);
     return lua_error(L);
   }
@@ -418,8 +578,9 @@ static int connect_k(lua_State *L, int st, lua_KContext ctx) {
 
 /* I.tcp_connect(ip, port, where, ms, shown_ms) -> conn, owned by the
  * calling task. ms 0: no time limit; shown_ms is the limit the script
- * gave, for the message. */
-static int l_connect(lua_State *L) {
+ * gave, for the message. I.sock_connect(ip, port, where, ms) -> conn, or
+ * nil, error: a soft connect, the connection owned by no task. */
+static int do_connect(lua_State *L, int soft) {
   State *S = upstate(L);
   const char *ip = luaL_checkstring(L, 1);
   lua_Integer port = luaL_checkinteger(L, 2);
@@ -433,19 +594,26 @@ static int l_connect(lua_State *L) {
   u = push_conn(L); /* at 6 */
   r = weft_tcp_connect(S->loop, ip, port < 0 || port > 65535 ? -1 : (int)port,
                        &u->c);
-  if (r != 0)
-    return raise_io(L, "tcp.connect", where, r == WEFT_EINVAL ? UV_EINVAL : r);
+  if (r != 0) {
+    r = r == WEFT_EINVAL ? UV_EINVAL : r;
+    if (soft) return push_soft_error(L, r);
+    return raise_io(L, "tcp.connect", where, r);
+  }
   weft_tcp_set_name(u->c, where);
   if ((r = weft_tcp_poll_connect(u->c, &wait)) != WEFT_PENDING)
-    return connect_k(L, LUA_OK, 0);
+    return connect_k(L, LUA_OK, soft);
   weft_loop_update_time(S->loop);
   r = weft_task_await(&t->t, wait, ms > 0 ? (uint64_t)ms : WEFT_FOREVER);
   if (r == WEFT_ENOMEM) {
     weft_tcp_close(u->c);
+    if (soft) return push_soft_error(L, r);
     return luaL_error(L, "tcp.connect: not enough memory");
   }
-  return lw_yield(L, 0, connect_k);
+  return lw_yield(L, soft, connect_k);
 }
+
+static int l_connect(lua_State *L) { return do_connect(L, 0); }
+static int l_sock_connect(lua_State *L) { return do_connect(L, 1); }
 
 /* ------------------------------------------------- connection methods */
 
@@ -784,7 +952,10 @@ static const luaL_Reg funcs[] = {
     {"tcp_listen", l_listen},     {"tcp_server_wait", l_server_wait},
     {"tcp_server_close", l_server_close},
     {"tcp_server_info", l_server_info},
-    {"tcp_set_max_line", l_set_max_line}, {NULL, NULL}};
+    {"tcp_set_max_line", l_set_max_line},
+    {"sock_connect", l_sock_connect}, {"sock_read", l_sock_read},
+    {"sock_write", l_sock_write},     {"tcp_idle_check", l_idle_check},
+    {NULL, NULL}};
 
 /* Adds the primitives to the internal table on top, and the metatables
  * of connections and servers as tcp_conn_mt and tcp_server_mt (tcp.lua
@@ -794,7 +965,9 @@ void lw_open_tcp(lua_State *L, State *S) {
   luaL_setfuncs(L, funcs, 1);
   lw_wrap_fields(L, -1, (const char *const[]){"tcp_resolve", "tcp_connect",
                                                  "tcp_read", "tcp_write",
-                                                 "tcp_server_wait", NULL});
+                                                 "tcp_server_wait",
+                                                 "sock_connect", "sock_read",
+                                                 "sock_write", NULL});
   luaL_newmetatable(L, CONN_MT);
   lw_protect_mt(L, CONN_MT);
   lua_pushcfunction(L, conn_gc);

@@ -1,7 +1,8 @@
 /*
  * test-io-tcp.c - TCP from C with no Lua state (weft_io.h): an echo over
- * the loop's own listener, lines and their limit, a read cancelled in
- * flight, a loop freed with sockets open, argument checks.
+ * the loop's own listener, lines and their limit, reads up to a pattern
+ * and the idle check of a pool, a read cancelled in flight, a loop freed
+ * with sockets open, argument checks.
  * SPDX-License-Identifier: MIT
  */
 #include <setjmp.h>
@@ -77,14 +78,34 @@ static int echo_fn(weft_task_t *t, int status) {
   return WEFT_READY;
 }
 
-static void on_accept(weft_server_t *s, weft_tcp_t *c, void *ud) {
-  net *n = ud;
-  assert_ptr_equal(s, n->srv);
+/* The accepted connection c, served by the task fn. */
+static void serve(net *n, weft_tcp_t *c, weft_task_fn fn) {
   n->accepted++;
   n->served = c;
   n->echo.data = n;
-  assert_int_equal(weft_task_start(weft_loop_sched(n->loop), &n->echo,
-                                   echo_fn, WEFT_PRIO_NORMAL, NULL),
+  assert_int_equal(weft_task_start(weft_loop_sched(n->loop), &n->echo, fn,
+                                   WEFT_PRIO_NORMAL, NULL),
+                   0);
+}
+
+static void on_accept(weft_server_t *s, weft_tcp_t *c, void *ud) {
+  net *n = ud;
+  assert_ptr_equal(s, n->srv);
+  serve(n, c, echo_fn);
+}
+
+/* Listens with on_acc, connects to it, and starts the client task fn. */
+static void start(net *n, weft_accept_cb on_acc, weft_task_fn fn,
+                  int prio) {
+  assert_int_equal(weft_tcp_listen(n->loop, "127.0.0.1", 0, 16, on_acc, n,
+                                   &n->srv),
+                   0);
+  assert_int_equal(weft_tcp_connect(n->loop, "127.0.0.1",
+                                    weft_server_port(n->srv), &n->conn),
+                   0);
+  n->client.data = n;
+  assert_int_equal(weft_task_start(weft_loop_sched(n->loop), &n->client, fn,
+                                   prio, NULL),
                    0);
 }
 
@@ -170,6 +191,110 @@ static void an_echo_over_the_loops_own_listener(void **state) {
   end(&n);
 }
 
+/* About the until test: the server's task waits for parked, then writes
+ * until_msg and ends its side; the client checks the idle connection,
+ * releases the server and reads the message back in pieces. */
+static const char until_msg[] = "ab--XYcd--XYef";
+
+static int say_fn(weft_task_t *t, int status) {
+  net *n = t->data;
+  weft_future_t *w;
+  int r;
+  assert_int_equal(status, 0);
+  for (;;) {
+    if (n->estep == 0) {
+      if (weft_task_await(t, &n->parked, WEFT_FOREVER) != 0)
+        return WEFT_PENDING;
+      n->estep = 1;
+      r = weft_tcp_write(n->served, t, until_msg, sizeof until_msg - 1, &w);
+    } else {
+      r = weft_tcp_poll_write(n->served, t, &w);
+    }
+    if (r != WEFT_PENDING) break;
+    if (weft_task_await(t, w, WEFT_FOREVER) != 0) return WEFT_PENDING;
+  }
+  assert_int_equal(r, 0);
+  weft_tcp_free(n->served); /* the end of the stream follows the bytes */
+  n->served = NULL;
+  weft_task_finish(t, WEFT_FUTURE_FULFILLED, 0);
+  return WEFT_READY;
+}
+
+static void on_accept_say(weft_server_t *s, weft_tcp_t *c, void *ud) {
+  (void)s;
+  serve(ud, c, say_fn);
+}
+
+/* Each read: pattern, max, inclusive; what it hands out and whether the
+ * pattern ended it. */
+static const struct {
+  const char *pat;
+  size_t max;
+  int incl;
+  const char *out;
+  int found, r;
+} until_reads[] = {
+    {"--XY", 0, 0, "ab", 1, 0},  {"--XY", 0, 1, "cd--XY", 1, 0},
+    {"--XY", 1, 0, "e", 0, 0},   {"--XY", 0, 0, "f", 0, UV_EOF},
+};
+
+static int until_fn(weft_task_t *t, int status) {
+  net *n = t->data;
+  weft_future_t *w;
+  weft_span_t sp;
+  int r, found, i;
+  assert_int_equal(status, 0);
+  if (n->cstep == 0) {
+    if ((r = weft_tcp_poll_connect(n->conn, &w)) == WEFT_PENDING) {
+      assert_int_equal(weft_task_await(t, w, WEFT_FOREVER), WEFT_PENDING);
+      return WEFT_PENDING;
+    }
+    assert_int_equal(r, 0);
+    /* Connected, nothing sent yet: another owner could take it. */
+    assert_int_equal(weft_tcp_idle_check(n->conn), 0);
+    weft_future_fulfill(&n->parked);
+    n->cstep = 1;
+  }
+  while ((i = n->cstep - 1) < 4) {
+    r = weft_tcp_read_until(n->conn, t, until_reads[i].pat,
+                            strlen(until_reads[i].pat), until_reads[i].max,
+                            until_reads[i].incl, &sp, &found, &w);
+    if (r == WEFT_PENDING) {
+      assert_int_equal(weft_task_await(t, w, WEFT_FOREVER), WEFT_PENDING);
+      return WEFT_PENDING;
+    }
+    assert_int_equal(r, until_reads[i].r);
+    assert_int_equal(sp.len, strlen(until_reads[i].out));
+    assert_memory_equal(sp.ptr, until_reads[i].out, sp.len);
+    if (r == 0) assert_int_equal(found, until_reads[i].found);
+    /* Bytes are waiting after the first read: not reusable. */
+    if (i == 0) assert_int_equal(weft_tcp_idle_check(n->conn), WEFT_ESTATE);
+    n->cstep++;
+  }
+  assert_int_equal(weft_tcp_idle_check(n->conn), UV_EOF);
+  weft_tcp_free(n->conn);
+  n->conn = NULL;
+  weft_server_free(n->srv);
+  n->srv = NULL;
+  weft_task_finish(t, WEFT_FUTURE_FULFILLED, 0);
+  return WEFT_READY;
+}
+
+/* Reads up to a pattern, whole, with it, a size at a time, and at the end
+ * of the stream; the idle check before and after. */
+static void reads_up_to_a_pattern(void **state) {
+  net n;
+  (void)state;
+  begin(&n);
+  weft_future_init(&n.parked);
+  start(&n, on_accept_say, until_fn, WEFT_PRIO_NORMAL);
+  assert_int_equal(weft_loop_run(n.loop), 0);
+  assert_int_equal(n.cstep, 5);
+  assert_int_equal(n.accepted, 1);
+  assert_null(n.served);
+  end(&n);
+}
+
 /* A reader that waits forever; cancelled, it gives its read up. */
 static int stuck_fn(weft_task_t *t, int status) {
   net *n = t->data;
@@ -232,16 +357,7 @@ static void a_read_cancelled_in_flight(void **state) {
   weft_task_t canceller;
   (void)state;
   begin(&n);
-  assert_int_equal(weft_tcp_listen(n.loop, "127.0.0.1", 0, 16,
-                                   on_accept_idle, &n, &n.srv),
-                   0);
-  assert_int_equal(weft_tcp_connect(n.loop, "127.0.0.1",
-                                    weft_server_port(n.srv), &n.conn),
-                   0);
-  n.client.data = &n;
-  assert_int_equal(weft_task_start(weft_loop_sched(n.loop), &n.client,
-                                   stuck_fn, WEFT_PRIO_HIGH, NULL),
-                   0);
+  start(&n, on_accept_idle, stuck_fn, WEFT_PRIO_HIGH);
   memset(&canceller, 0, sizeof canceller);
   canceller.data = &n;
   weft_future_init(&n.parked);
@@ -307,6 +423,23 @@ static void tcp_entries_refuse_bad_arguments(void **state) {
       WEFT_EINVAL);
   assert_int_equal(weft_tcp_connect(n.loop, "127.0.0.1", 9, &c), 0);
   assert_int_equal(weft_tcp_read(c, &n.client, 9, 1, &sp, &w), WEFT_EINVAL);
+  assert_int_equal(weft_tcp_read(c, &n.client, WEFT_READ_UNTIL, 1, &sp, &w),
+                   WEFT_EINVAL); /* only weft_tcp_read_until's */
+  {
+    static char big[WEFT_UNTIL_MAX + 1];
+    int found;
+    assert_int_equal(weft_tcp_read_until(c, &n.client, "x", 0, 0, 0, &sp,
+                                         &found, &w),
+                     WEFT_EINVAL);
+    assert_int_equal(weft_tcp_read_until(c, &n.client, big, sizeof big, 0, 0,
+                                         &sp, &found, &w),
+                     WEFT_EINVAL);
+    assert_int_equal(weft_tcp_read_until(c, &n.client, NULL, 1, 0, 0, &sp,
+                                         &found, &w),
+                     WEFT_EINVAL);
+    assert_int_equal(weft_tcp_idle_check(NULL), WEFT_EINVAL);
+    assert_int_equal(weft_tcp_idle_check(c), WEFT_ESTATE); /* connecting */
+  }
   assert_int_equal(weft_tcp_write(c, &n.client, NULL, 1, &w), WEFT_EINVAL);
   /* Nothing is written while connecting: the connect's request and
    * future are in use (a write there corrupted libuv's queue). */
@@ -322,6 +455,7 @@ static void tcp_entries_refuse_bad_arguments(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(an_echo_over_the_loops_own_listener),
+      cmocka_unit_test(reads_up_to_a_pattern),
       cmocka_unit_test(a_read_cancelled_in_flight),
       cmocka_unit_test(a_loop_freed_with_sockets_open),
       cmocka_unit_test(tcp_entries_refuse_bad_arguments),
